@@ -1,0 +1,58 @@
+# Two commands for a newcomer: `make run` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+LOCK := requirements/lock.txt
+STAMP := $(VENV)/.installed-$(shell sha256sum $(LOCK) | cut -c1-16)
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONPATH := $(CURDIR)
+
+.DEFAULT_GOAL := help
+.PHONY: help install train run test validate story-test pytest eval bench lock clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies (requirements/lock.txt)
+$(STAMP): $(LOCK)
+	@echo "== installing pinned dependencies into $(VENV)"
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet uv==0.13.8
+	$(VENV)/bin/uv pip sync --python $(PY) $(LOCK)
+	rm -f $(VENV)/.installed-* && touch $@
+
+train: install ## Train the Rasa model if config, domain or data changed
+	$(PY) -m bot.train
+
+run: install ## Run the bot: Redis (embedded unless REDIS_URL), actions, Rasa, gateway on :8080
+	$(PY) -m bot.run
+
+validate: train
+	$(RASA) data validate --fail-on-warnings
+
+story-test: train
+	$(RASA) test core --stories tests/ --model models/ --fail-on-prediction-errors --out var/results/core
+
+pytest: train
+	$(PY) -m pytest
+
+test: install ## Run all tests: data validation, test stories, pytest (gateway, actions, web chat)
+	$(MAKE) --no-print-directory train
+	$(MAKE) --no-print-directory validate
+	$(MAKE) --no-print-directory story-test
+	$(MAKE) --no-print-directory pytest
+
+eval: install ## Evaluate NLU per language on held-out data; writes docs/nlu-evaluation.md
+	$(PY) scripts/evaluate_nlu.py
+
+bench: train ## Measure latency through the gateway; writes docs/latency.md
+	$(PY) scripts/bench_latency.py
+
+lock: ## Re-resolve requirements/*.in into the lock file
+	$(VENV)/bin/uv pip compile requirements/dev.in --override requirements/overrides.txt --python-version 3.11 -o $(LOCK)
+
+clean: ## Remove the trained models and runtime data (var/)
+	rm -rf models var

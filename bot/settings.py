@@ -1,0 +1,77 @@
+"""Configuration, read from the environment only (secrets included)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    host: str
+    port: int
+    db: int
+    password: str
+
+    @classmethod
+    def parse(cls, url: str) -> "RedisAddress":
+        parsed = urlparse(url)
+        if parsed.scheme not in ("redis", "rediss"):
+            raise SystemExit(f"REDIS_URL must start with redis://, got {url!r}")
+        db = (parsed.path or "/0").lstrip("/") or "0"
+        return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, int(db), parsed.password or "")
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{self.db}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    key_prefix: str = "kb"
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    rasa_timeout: float = 30.0
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_message_bytes: int = 4096
+    history_limit: int = 200
+    static_dir: Path = PROJECT_ROOT / "channels" / "static"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        redis_url = os.environ.get("REDIS_URL")
+        if not redis_url:
+            raise SystemExit("REDIS_URL is not set (make run starts an embedded Redis and sets it)")
+        token = os.environ.get("RASA_TOKEN")
+        if not token:
+            raise SystemExit("RASA_TOKEN is not set")
+        prefix = os.environ.get("KEY_PREFIX", "kb")
+        if not prefix.isalnum():
+            raise SystemExit("KEY_PREFIX must be letters and digits only")
+        return cls(
+            redis_url=redis_url,
+            key_prefix=prefix,
+            rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+            rasa_token=token,
+            rasa_timeout=float(os.environ.get("RASA_TIMEOUT", "30")),
+            host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
+            port=_int("GATEWAY_PORT", 8080),
+        )

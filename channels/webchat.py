@@ -1,0 +1,118 @@
+"""Web chat over socket.io, speaking the rasa-webchat widget's protocol.
+
+Client -> server: `session_request {session_id}`, `user_uttered {message, session_id, customData}`,
+and (our own widget) `history_request {session_id}`.
+Server -> client: `session_confirm <session_id>`, `bot_uttered {text, quick_replies, attachment}`,
+`history {messages}`, `error_message {text}`.
+A browser's session id maps to one conversation, so a reload or a restart of any process
+continues the same conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+import socketio
+
+from bot import language, messages
+from bot.service import BotMessage, ConversationService, Inbound
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+KNOWN_EVENTS = {"connect", "disconnect", "session_request", "user_uttered", "history_request"}
+
+
+def render(message: BotMessage) -> dict[str, Any]:
+    """A bot message as rasa-webchat's `bot_uttered` payload (buttons become quick replies)."""
+    data: dict[str, Any] = {}
+    if message.text:
+        data["text"] = message.text
+    if message.buttons:
+        data["quick_replies"] = [
+            {"content_type": "text", "title": b.title, "payload": b.payload} for b in message.buttons
+        ]
+    if message.image:
+        data["attachment"] = {"type": "image", "payload": {"src": message.image}}
+    return data
+
+
+def _hint(data: dict[str, Any]) -> str | None:
+    custom = data.get("customData")
+    if isinstance(custom, dict):
+        lang = str(custom.get("language") or "")[:2].lower()
+        if lang in language.SUPPORTED:
+            return lang
+    return None
+
+
+class WebChat:
+    def __init__(self, sio: socketio.AsyncServer, service: ConversationService) -> None:
+        self.sio = sio
+        self.service = service
+        sio.on("session_request", self.session_request)
+        sio.on("user_uttered", self.user_uttered)
+        sio.on("history_request", self.history_request)
+        sio.on("*", self.unknown_event)
+
+    async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
+        await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)
+
+    async def session_request(self, sid: str, data: Any = None) -> None:
+        requested = data.get("session_id") if isinstance(data, dict) else None
+        session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
+        conversation = await self.service.conversation_for(CHANNEL, session_id)
+        await self.sio.save_session(sid, {"session_id": session_id, "conversation": conversation})
+        await self.sio.enter_room(sid, conversation)
+        await self.sio.emit("session_confirm", session_id, to=sid)
+
+    async def _conversation(self, sid: str) -> tuple[str, str] | None:
+        session = await self.sio.get_session(sid)
+        if session.get("conversation"):
+            return session["session_id"], session["conversation"]
+        return None
+
+    async def history_request(self, sid: str, data: Any = None) -> None:
+        known = await self._conversation(sid)
+        if not known:
+            await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
+            return
+        entries = await self.service.store.history(known[1])
+        out = []
+        for entry in entries:
+            item: dict[str, Any] = {"sender": entry["sender"], "text": entry.get("text", "")}
+            if entry.get("buttons"):
+                item["quick_replies"] = [
+                    {"content_type": "text", "title": b["title"], "payload": b["payload"]}
+                    for b in entry["buttons"]
+                ]
+            out.append(item)
+        await self.sio.emit("history", {"messages": out}, to=sid)
+
+    async def user_uttered(self, sid: str, data: Any = None) -> None:
+        if not isinstance(data, dict) or "message" not in data:
+            log.info("webchat %s: malformed user_uttered (%s)", sid, type(data).__name__)
+            await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
+            return
+        known = await self._conversation(sid)
+        if not known:
+            # rasa-webchat may send before session_confirm arrives; use the id it carries.
+            await self.session_request(sid, {"session_id": data.get("session_id")})
+            known = await self._conversation(sid)
+        session_id, conversation = known
+        outcome = await self.service.handle(
+            Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data))
+        )
+        for reply in outcome.replies:
+            if reply.is_error:
+                await self.sio.emit("error_message", {"text": reply.text}, to=sid)
+            else:
+                await self.sio.emit("bot_uttered", render(reply), room=conversation)
+
+    async def unknown_event(self, event: str, sid: str, data: Any = None) -> None:
+        log.info("webchat %s: unknown event %r", sid, event[:64])
+        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=event[:64])

@@ -1,0 +1,119 @@
+"""Median per-message latency: through the gateway (socket.io) and straight to Rasa (REST).
+
+Starts the whole stack (as `make run` does) against REDIS_URL or the local Redis on database 14,
+plays scripted Dutch and English conversations, and writes docs/latency.md.
+Bounded: N messages per path (default 150), loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import redis as redis_sync  # noqa: E402
+import socketio  # noqa: E402
+
+from bot.run import Stack, free_port  # noqa: E402
+from bot.train import ensure_model  # noqa: E402
+
+SCRIPT = [
+    "hoi", "waar blijft mijn bestelling", "104233", "ik wil het terugsturen", "bedankt",
+    "hello", "where is my parcel", "118902", "can i pay in instalments", "thanks, bye",
+]
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def via_gateway(port: int, n: int) -> list[float]:
+    timings: list[float] = []
+    while len(timings) < n:
+        sio = socketio.AsyncClient(reconnection=False)
+        inbox: asyncio.Queue = asyncio.Queue()
+        confirmed: asyncio.Queue = asyncio.Queue()
+        sio.on("bot_uttered", lambda d: inbox.put_nowait(d))
+        sio.on("session_confirm", lambda d: confirmed.put_nowait(d))
+        await sio.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+        await sio.emit("session_request", {"session_id": None})
+        session = await asyncio.wait_for(confirmed.get(), 10)
+        for text in SCRIPT:
+            started = time.perf_counter()
+            await sio.emit("user_uttered", {"message": text, "session_id": session})
+            await asyncio.wait_for(inbox.get(), 30)
+            timings.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.3)  # let any further messages of the turn arrive
+            while not inbox.empty():
+                inbox.get_nowait()
+        await sio.disconnect()
+    return timings[:n]
+
+
+async def direct_rasa(stack: Stack, n: int) -> list[float]:
+    timings: list[float] = []
+    url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/gateway/webhook"
+    headers = {"Authorization": f"Bearer {stack.rasa_token}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        while len(timings) < n:
+            sender = f"bench{uuid.uuid4().hex}"
+            for text in SCRIPT:
+                started = time.perf_counter()
+                async with http.post(url, json={"sender": sender, "message": text}, headers=headers) as r:
+                    await r.json()
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings[:n]
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_MESSAGES", "150"))
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    prefix = "bench" + uuid.uuid4().hex[:6]
+    stack = Stack(gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
+                  redis_url=redis_url, key_prefix=prefix, model=ensure_model(),
+                  log_dir=ROOT / "var" / "bench-logs")
+    started = time.perf_counter()
+    stack.start()
+    startup = time.perf_counter() - started
+    try:
+        rasa = asyncio.run(direct_rasa(stack, n))
+        gateway = asyncio.run(via_gateway(stack.gateway_port, n))
+    finally:
+        stack.stop()
+        client = redis_sync.Redis.from_url(redis_url)
+        for key in client.scan_iter(match=f"*{prefix}*"):
+            client.delete(key)
+    rows = [("gateway (socket.io, web chat path)", gateway), ("Rasa REST channel directly", rasa)]
+    lines = [
+        "# Per-message latency",
+        "",
+        "Produced by `make bench` (scripts/bench_latency.py): one customer at a time, scripted",
+        f"Dutch and English conversations ({len(SCRIPT)} messages each, including form turns that call",
+        "the action server), real Redis tracker and lock stores, on this machine "
+        f"({os.cpu_count()} cores). Time from sending a message to receiving the first reply.",
+        "",
+        f"- Date: {time.strftime('%Y-%m-%d')}",
+        f"- Stack start-up (action server, Rasa loading the model, gateway): {startup:.1f} s",
+        "",
+        "| path | messages | median ms | p90 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, values in rows:
+        lines.append(f"| {name} | {len(values)} | {statistics.median(values):.0f} | {pct(values, 90):.0f} | "
+                     f"{pct(values, 99):.0f} | {max(values):.0f} |")
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "latency.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Shared fixtures: the real stack (Redis, action server, Rasa with the trained model, gateway).
+
+Tests use the Redis at 127.0.0.1:6379 (TEST_REDIS_URL to change), on their own database
+number and key prefix, and delete their keys afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+import redis as redis_sync
+import socketio
+
+from bot.run import Stack, free_port
+from bot.train import ensure_model
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_internet():
+    """Fail loudly if anything tries to reach beyond this machine."""
+    real_connect = socket.socket.connect
+
+    def guarded(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
+            if not (host.startswith("127.") or host in ("localhost", "::1")):
+                raise RuntimeError(f"test tried to reach {host}: no internet in tests")
+        return real_connect(self, address)
+
+    socket.socket.connect = guarded
+    yield
+    socket.socket.connect = real_connect
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    client = redis_sync.Redis.from_url(TEST_REDIS_URL)
+    client.ping()
+    client.close()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def model() -> Path:
+    return ensure_model()
+
+
+def _delete_prefix(url: str, prefix: str) -> None:
+    client = redis_sync.Redis.from_url(url)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url, model, tmp_path_factory):
+    prefix = "t" + secrets.token_hex(4)
+    s = Stack(
+        gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
+        redis_url=redis_url, key_prefix=prefix, model=model,
+        log_dir=tmp_path_factory.mktemp("logs"),
+    )
+    s.start()
+    yield s
+    s.stop()
+    for log in sorted(s.log_dir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            print(f"\n--- {log.name} (last lines) ---\n" + "\n".join(text.splitlines()[-40:]))
+    _delete_prefix(redis_url, prefix)
+
+
+class ChatClient:
+    """A web chat visitor: a socket.io client speaking the rasa-webchat protocol."""
+
+    def __init__(self, url: str, session_id: str | None = None, language: str | None = None):
+        self.url = url
+        self.session_id = session_id
+        self.language = language
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.errors: asyncio.Queue = asyncio.Queue()
+        self.history: asyncio.Queue = asyncio.Queue()
+        self._confirmed: asyncio.Queue = asyncio.Queue()
+        self.sio.on("bot_uttered", lambda data: self.inbox.put_nowait(data))
+        self.sio.on("error_message", lambda data: self.errors.put_nowait(data))
+        self.sio.on("history", lambda data: self.history.put_nowait(data))
+        self.sio.on("session_confirm", lambda data: self._confirmed.put_nowait(data))
+
+    async def connect(self) -> "ChatClient":
+        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
+        await self.sio.emit("session_request", {"session_id": self.session_id})
+        confirmed = await asyncio.wait_for(self._confirmed.get(), 10)
+        self.session_id = confirmed["session_id"] if isinstance(confirmed, dict) else confirmed
+        return self
+
+    async def say(self, text, timeout: float = 30) -> list[dict]:
+        """Send a message; return the bot's messages for that turn."""
+        custom = {"language": self.language} if self.language else {}
+        await self.sio.emit("user_uttered", {"message": text, "session_id": self.session_id, "customData": custom})
+        return await self.replies(timeout)
+
+    async def replies(self, timeout: float = 30, settle: float = 0.6) -> list[dict]:
+        first = await asyncio.wait_for(self.inbox.get(), timeout)
+        out = [first]
+        while True:
+            try:
+                out.append(await asyncio.wait_for(self.inbox.get(), settle))
+            except asyncio.TimeoutError:
+                return out
+
+    async def error(self, timeout: float = 10) -> dict:
+        return await asyncio.wait_for(self.errors.get(), timeout)
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+
+def texts(messages: list[dict]) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+@pytest.fixture
+async def chat(stack):
+    clients: list[ChatClient] = []
+
+    async def open_chat(session_id: str | None = None, language: str | None = None) -> ChatClient:
+        client = ChatClient(f"http://127.0.0.1:{stack.gateway_port}", session_id, language)
+        clients.append(client)
+        return await client.connect()
+
+    yield open_chat
+    for client in clients:
+        if client.sio.connected:
+            await client.close()
+
+
+@pytest.fixture
+def new_session_id() -> str:
+    return uuid.uuid4().hex

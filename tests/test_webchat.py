@@ -1,0 +1,129 @@
+"""A customer chatting through the gateway's socket.io endpoint with the real trained model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import texts
+
+
+async def test_dutch_greeting_gets_dutch_answer_with_quick_replies(chat):
+    c = await chat()
+    replies = await c.say("hoi")
+    assert "Waarmee kan ik je helpen" in texts(replies)
+    titles = [q["title"] for m in replies for q in m.get("quick_replies", [])]
+    assert "Waar is mijn bestelling?" in titles
+    assert all(q["content_type"] == "text" for m in replies for q in m.get("quick_replies", []))
+
+
+async def test_english_customer_is_answered_in_english(chat):
+    c = await chat()
+    replies = await c.say("hello, where is my order?")
+    assert "order number" in texts(replies)
+    assert "bestelnummer" not in texts(replies)
+
+
+async def test_order_number_asked_once_and_remembered(chat):
+    c = await chat()
+    assert "bestelnummer" in texts(await c.say("waar blijft mijn bestelling"))
+    answer = texts(await c.say("104233"))
+    assert "104233" in answer and "track & trace" in answer
+    # A later question about the same order does not ask for the number again.
+    later = texts(await c.say("ik wil het terugsturen"))
+    assert "104233" in later and "retourneren" in later
+
+
+async def test_invalid_order_number_is_explained(chat):
+    c = await chat()
+    await c.say("waar is mijn pakket")
+    assert "6 cijfers" in texts(await c.say("12345"))
+
+
+async def test_no_order_number_is_not_a_dead_end(chat):
+    c = await chat()
+    await c.say("where is my parcel")
+    replies = await c.say("no i don't have it")
+    assert "order confirmation" in texts(replies)
+    assert any(q["payload"] == "/request_human" for m in replies for q in m.get("quick_replies", []))
+
+
+async def test_language_switch_on_request_is_remembered(chat):
+    c = await chat()
+    assert "Waarmee" in texts(await c.say("goedemorgen"))
+    assert "English" in texts(await c.say("kan het in het engels?"))
+    # A short, language-neutral message stays in the chosen language.
+    assert "order number" in texts(await c.say("/order_status"))
+
+
+async def test_browser_language_is_the_first_guess(chat):
+    c = await chat(language="en")
+    assert "order number" in texts(await c.say("/order_status"))
+
+
+async def test_unclear_twice_offers_a_person(chat):
+    c = await chat()
+    first = texts(await c.say("qwrtz plofkip zonder saus"))
+    assert "anders zeggen" in first
+    second = await c.say("blorp fnarg wibble")
+    assert "collega" in texts(second)
+    assert [q["payload"] for m in second for q in m.get("quick_replies", [])] == ["/affirm", "/deny"]
+
+
+async def test_conversation_survives_a_page_reload(chat):
+    c = await chat()
+    await c.say("where is order 118902?")
+    session = c.session_id
+    await c.close()
+
+    again = await chat(session_id=session)
+    assert again.session_id == session
+    await again.sio.emit("history_request", {"session_id": session})
+    history = (await asyncio.wait_for(again.history.get(), 10))["messages"]
+    assert history[0] == {"sender": "user", "text": "where is order 118902?"}
+    assert any("118902" in m["text"] for m in history if m["sender"] == "bot")
+    assert "118902" in texts(await again.say("i want to return it"))
+
+
+async def test_conversation_survives_a_gateway_restart(chat, stack):
+    c = await chat()
+    await c.say("waar is bestelling 121212")
+    session = c.session_id
+    await c.close()
+    stack.stop_process("gateway")
+    stack.start_gateway()
+    again = await chat(session_id=session)
+    assert "121212" in texts(await again.say("ik wil het retourneren"))
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        ("", "leeg"),
+        ("   \n ", "leeg"),
+        ("a" * 5000, "te lang"),
+        (b"\x00\x01\x02binary", "alleen tekst"),
+    ],
+    ids=["empty", "whitespace", "over-4kb", "binary"],
+)
+async def test_bad_messages_get_a_clear_answer(chat, payload, expected):
+    c = await chat()
+    await c.sio.emit("user_uttered", {"message": payload, "session_id": c.session_id})
+    assert expected in (await c.error())["text"]
+    # The conversation is not stuck: the next message is answered normally.
+    assert "Waarmee kan ik je helpen" in texts(await c.say("hallo"))
+
+
+async def test_emoji_only_message(chat):
+    c = await chat()
+    assert "in woorden" in texts(await c.say("😀🎉"))
+
+
+async def test_malformed_payload_and_unknown_event(chat):
+    c = await chat()
+    await c.sio.emit("user_uttered", "not an object")
+    assert "niet verwerken" in (await c.error())["text"]
+    await c.sio.emit("hack_the_planet", {"x": 1})
+    assert "hack_the_planet" in (await c.error())["text"]
+    assert "Waarmee kan ik je helpen" in texts(await c.say("hoi"))
