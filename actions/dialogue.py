@@ -52,3 +52,20 @@ class ActionContinueOnChannel(Action):
         else:
             dispatcher.utter_message(response="utter_ask_channel")
         return []
+
+
+class ActionGreet(Action):
+    """Greets by name once we know who the customer is, on every channel."""
+
+    def name(self) -> str:
+        return "action_greet"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        name = tracker.get_slot("customer_name")
+        if name:
+            dispatcher.utter_message(response="utter_greet_known", customer_name=name)
+        else:
+            dispatcher.utter_message(response="utter_greet")
+        return []

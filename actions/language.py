@@ -1,4 +1,6 @@
-"""Keeps the `language` slot right on every turn (Rasa runs this after each user message)."""
+"""Slots filled on every turn, whatever the dialogue does (Rasa runs this after each user message):
+the language, the customer when the channel address already tells who it is, and an order
+number mentioned anywhere in the conversation."""
 
 from __future__ import annotations
 
@@ -10,7 +12,13 @@ from rasa_sdk.forms import ValidationAction
 from rasa_sdk.types import DomainDict
 
 from actions.common import entity_values, latest_user_metadata
+from actions.deps import records
+from actions.topics import ORDER_NUMBER, TOPIC_SLOTS
 from bot import language
+
+# Channels whose address proves who is writing (a phone number, a Telegram account, a web
+# login the business's site signed). A plain web chat session proves nothing.
+IDENTIFYING_CHANNELS = ("whatsapp", "sms", "telegram")
 
 
 class ValidateSlotMappings(ValidationAction):
@@ -18,7 +26,51 @@ class ValidateSlotMappings(ValidationAction):
     (message metadata), then our own detection for clients that send no metadata."""
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
-        return ["language"]
+        return ["language", "topic", "customer_id", "order_number"]
+
+    async def extract_topic(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        # A new question starts a new topic; inside a form the answers never change it.
+        if (tracker.active_loop or {}).get("name"):
+            return {}
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        return {"topic": intent} if intent in TOPIC_SLOTS else {}
+
+    async def validate_topic(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"topic": value}
+
+    async def extract_customer_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("customer_id"):
+            return {}
+        meta = latest_user_metadata(tracker)
+        channel, address = meta.get("channel"), meta.get("address")
+        if not address or not (channel in IDENTIFYING_CHANNELS or meta.get("verified_identity")):
+            return {}
+        customer = await records().by_identity(channel, str(address))
+        if customer is None:
+            return {}
+        return {"customer_id": str(customer.id), "customer_name": customer.name.split()[0]}
+
+    async def validate_customer_id(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"customer_id": value}
+
+    async def extract_order_number(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        # Not while a one-time code is asked: a code must never become an order number.
+        if tracker.get_slot("requested_slot") in ("otp_code", "amount", "instalments", "details"):
+            return {}
+        found = [v for v in entity_values(tracker, "order_number") if ORDER_NUMBER.fullmatch(v)]
+        if not found:
+            match = ORDER_NUMBER.search(tracker.latest_message.get("text") or "")
+            found = [match.group(1)] if match else []
+        return {"order_number": found[-1]} if found and found[-1] != tracker.get_slot("order_number") else {}
+
+    async def validate_order_number(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"order_number": value}
 
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -13,6 +13,9 @@ from redis.asyncio import Redis
 
 from bot import language
 from bot.conversations import ConversationStore
+from bot.db import create_engine
+from bot.dev_outbox import RECORDS, outbox_page
+from bot.records.repository import Records
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
@@ -53,10 +56,12 @@ def create_app(settings: Settings) -> web.Application:
         )
         WebChat(sio, service)
         await asyncio.to_thread(language.warm_up)
-        app[REDIS], app[RASA], app[SERVICE] = redis, rasa, service
+        engine = create_engine()
+        app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, Records(engine)
         yield
         await http.close()
         await redis.close()
+        await engine.dispose()
 
     app.cleanup_ctx.append(resources)
 
@@ -72,6 +77,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", settings.static_dir)
+    if settings.dev_outbox:
+        app.router.add_get("/dev/outbox", outbox_page)
     return app
 
 

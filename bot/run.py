@@ -75,6 +75,7 @@ class Stack:
     rasa_port: int = 5005
     action_port: int = 5055
     redis_url: str | None = None
+    database_url: str | None = None
     key_prefix: str = "kb"
     log_dir: Path = VAR / "log"
     model: Path | None = None
@@ -95,6 +96,8 @@ class Stack:
             GATEWAY_PORT=str(self.gateway_port), SANIC_HOST="127.0.0.1",
             PYTHONUNBUFFERED="1",
         )
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
         return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -186,6 +189,30 @@ class Stack:
         return None
 
 
+def prepare_records() -> None:
+    """Apply migrations; on first start load the demo web shop so every flow can be tried."""
+    import asyncio
+
+    from bot.db import create_engine, database_url
+    from bot.records.demo import load_demo
+    from bot.records.migrate import upgrade
+
+    print("database: " + ("SQLite in var/bot.db" if "sqlite" in database_url() else "DATABASE_URL"), flush=True)
+    upgrade()
+    if os.environ.get("LOAD_DEMO_DATA", "1") != "1":
+        return
+
+    async def load() -> dict:
+        engine = create_engine()
+        try:
+            return await load_demo(engine)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(load())
+    print("demo data: " + result.get("message", "loaded"), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
@@ -205,14 +232,18 @@ def main() -> None:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    os.environ.setdefault("DEV_OUTBOX", os.environ.get("LOAD_DEMO_DATA", "1"))
     try:
+        prepare_records()
         model = ensure_model()
         stack.model = model
         print("redis:   " + ("embedded, data in var/redis" if not stack.redis_url else "REDIS_URL"), flush=True)
         print("starting the action server, Rasa (loading the model) and the gateway ...", flush=True)
         stack.start()
         host = "localhost" if os.environ.get("GATEWAY_HOST", "127.0.0.1") in ("127.0.0.1", "0.0.0.0") else os.environ["GATEWAY_HOST"]
-        print(f"\n  Chat with the bot: http://{host}:{stack.gateway_port}\n"
+        outbox = f"  Demo outbox (codes sent to customers): http://{host}:{stack.gateway_port}/dev/outbox\n" \
+            if os.environ.get("DEV_OUTBOX") == "1" else ""
+        print(f"\n  Chat with the bot: http://{host}:{stack.gateway_port}\n{outbox}"
               f"  Logs: {stack.log_dir.relative_to(PROJECT_ROOT)}/   Stop: Ctrl-C\n", flush=True)
         while True:
             name = stack.dead()

@@ -51,6 +51,7 @@ class Settings:
     rasa_timeout: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8080
+    dev_outbox: bool = False
     max_message_bytes: int = 4096
     history_limit: int = 200
     static_dir: Path = PROJECT_ROOT / "channels" / "static"
@@ -74,4 +75,5 @@ class Settings:
             rasa_timeout=float(os.environ.get("RASA_TIMEOUT", "30")),
             host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
             port=_int("GATEWAY_PORT", 8080),
+            dev_outbox=os.environ.get("DEV_OUTBOX", "0") == "1",
         )

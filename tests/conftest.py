@@ -63,11 +63,30 @@ def _delete_prefix(url: str, prefix: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url, model, tmp_path_factory):
+def stack_db(tmp_path_factory) -> str:
+    """The records database of the running stack: SQLite with the demo web shop."""
+    from bot.db import create_engine
+    from bot.records.demo import load_demo
+    from bot.records.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('stackdb') / 'shop.db'}"
+    upgrade(url)
+
+    async def load():
+        engine = create_engine(url)
+        await load_demo(engine)
+        await engine.dispose()
+
+    asyncio.run(load())
+    return url
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url, model, stack_db, tmp_path_factory):
     prefix = "t" + secrets.token_hex(4)
     s = Stack(
         gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
-        redis_url=redis_url, key_prefix=prefix, model=model,
+        redis_url=redis_url, database_url=stack_db, key_prefix=prefix, model=model,
         log_dir=tmp_path_factory.mktemp("logs"),
     )
     s.start()
@@ -148,3 +167,65 @@ async def chat(stack):
 @pytest.fixture
 def new_session_id() -> str:
     return uuid.uuid4().hex
+
+
+# -- records database: every records test runs on SQLite and on PostgreSQL ---------------------
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"), timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    """A migrated, empty records database (the schema comes from the alembic migrations)."""
+    from bot.records.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'records.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = "kbtest_" + secrets.token_hex(4)
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    upgrade(url)
+    yield url
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def engine(database_url):
+    """An engine on an emptied records database."""
+    from bot.db import create_engine
+    from bot.records.models import Base
+
+    eng = create_engine(database_url)
+    async with eng.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            await conn.execute(table.delete())
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def shop(engine, database_url, monkeypatch):
+    """The demo web shop loaded into an emptied database, and the actions pointed at it."""
+    from actions import deps
+    from bot.records.demo import load_demo
+
+    await load_demo(engine)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    deps.records.cache_clear()
+    yield engine
+    await deps.records().engine.dispose()
+    deps.records.cache_clear()

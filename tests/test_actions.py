@@ -8,7 +8,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.dialogue import ActionContinueOnChannel, ActionRephraseOrHandoff
 from actions.language import ValidateSlotMappings
-from actions.orders import ActionOrderFollowup, ValidateOrderNumberForm
 
 DOMAIN = {"slots": {"language": {"type": "categorical", "mappings": [{"type": "custom"}]}}}
 
@@ -45,22 +44,6 @@ async def test_language_detected_without_metadata_and_kept_when_unclear():
     assert events == [SlotSet("language", "en")]
     _, events = await run(ValidateSlotMappings(), tracker("ok", slots={"language": "en"}))
     assert events == []
-
-
-async def test_order_number_taken_from_plain_text_and_validated():
-    form = ValidateOrderNumberForm()
-    t = tracker("het is #104233 denk ik", slots={"requested_slot": "order_number"})
-    assert await form.extract_order_number(CollectingDispatcher(), t, {}) == {"order_number": "104233"}
-    dispatcher = CollectingDispatcher()
-    assert await form.validate_order_number("12345", dispatcher, t, {}) == {"order_number": None}
-    assert dispatcher.messages[0]["response"] == "utter_invalid_order_number"
-
-
-async def test_followup_answers_the_question_that_started_the_form():
-    messages, _ = await run(ActionOrderFollowup(), tracker(slots={"order_topic": "return_item", "order_number": "104233"}))
-    assert [m["response"] for m in messages] == ["utter_return_item"]
-    messages, _ = await run(ActionOrderFollowup(), tracker(slots={"order_topic": None}))
-    assert [m["response"] for m in messages] == ["utter_order_status"]
 
 
 async def test_rephrase_first_then_offer_a_person():

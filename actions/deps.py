@@ -1,0 +1,25 @@
+"""The action server's dependencies, built on first use (never at import time), once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bot.db import create_engine
+from bot.hours import ServiceLevels
+from bot.mandate import MandateTable
+from bot.records.repository import Records
+
+
+@lru_cache(maxsize=1)
+def records() -> Records:
+    return Records(create_engine())
+
+
+@lru_cache(maxsize=1)
+def mandates() -> MandateTable:
+    return MandateTable.load()
+
+
+@lru_cache(maxsize=1)
+def service_levels() -> ServiceLevels:
+    return ServiceLevels.load()

@@ -1,0 +1,450 @@
+"""`action_topic`: answers the question `topic_form` gathered, from and into the records.
+
+One handler per topic. Decisions (refunds, vouchers, arrangements) go through the mandate table
+for the role `bot`; every evaluation is written to the audit log, and a request beyond the bot's
+mandate becomes a waiting request for the lowest role that may grant it, prefilled so the
+customer never repeats it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Awaitable, Callable
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import fmt
+from actions.common import latest_user_metadata
+from actions.deps import mandates, records, service_levels
+from actions.topics import PER_TOPIC, is_verified
+from bot import churn
+from bot.hours import describe
+from bot.mandate import MandateRequest, Verdict
+from bot.records.models import Customer, Order
+from bot.records.repository import Records, aware, cents
+
+RETURN_DAYS = 30
+APOLOGY_VOUCHER = Decimal("5")
+RETENTION_VOUCHER = Decimal("10")
+ROLE_NAMES = {
+    "agent": {"nl": "medewerker", "en": "colleague"},
+    "senior_agent": {"nl": "senior medewerker", "en": "senior colleague"},
+    "supervisor": {"nl": "teamleider", "en": "supervisor"},
+}
+
+
+@dataclass
+class Context:
+    dispatcher: CollectingDispatcher
+    tracker: Tracker
+    repo: Records
+    customer: Customer
+    lang: str
+    channel: str
+
+    def say(self, response: str, **values: Any) -> None:
+        self.dispatcher.utter_message(response=response, **values)
+
+    def slot(self, name: str) -> Any:
+        return self.tracker.get_slot(name)
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(service_levels().tz).date()
+
+    def when(self, moment: datetime) -> str:
+        return describe(moment, self.lang, self.now, service_levels().tz)
+
+    def preferred(self) -> str:
+        return fmt.label(fmt.CHANNEL_NAMES, self.customer.preferred_channel, self.lang)
+
+    def money(self, amount_cents: int) -> str:
+        return fmt.money(amount_cents, self.lang)
+
+
+def is_late(order: Order, today: date) -> bool:
+    return order.status in ("placed", "shipped") and order.promised_date is not None and order.promised_date < today
+
+
+def order_age_days(order: Order, today: date) -> int:
+    reference = aware(order.delivered_at) or aware(order.placed_at)
+    return (today - reference.date()).days
+
+
+async def evaluate(ctx: Context, request: MandateRequest, grant: dict | None) -> Verdict:
+    """Evaluate for the bot, write the audit entry, and record the decision when granted."""
+    verdict = mandates().evaluate("bot", request)
+    record = verdict.as_dict()
+    record["explanation"] = verdict.explain("en")
+    await ctx.repo.decide(
+        customer_id=ctx.customer.id, verdict_record=_jsonable(record), actor_role="bot", actor="bot",
+        grant=grant if verdict.allowed else None,
+    )
+    return verdict
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return value
+
+
+async def escalate(ctx: Context, verdict: Verdict, kind: str, summary: str, data: dict, order: Order | None = None) -> None:
+    """A request beyond the bot's mandate: a prefilled waiting request for the right role."""
+    levels = service_levels()
+    deadline = levels.deadline("waiting_request", ctx.now)
+    role = verdict.lowest_role or "supervisor"
+    ticket = await ctx.repo.create_ticket(
+        ctx.customer.id, "waiting_request", details=summary, order_id=order.id if order else None,
+        channel=ctx.channel, promised_by=deadline,
+        data=_jsonable({"request": kind, "role": role, "reasons": verdict.as_dict()["reasons"], **data}),
+    )
+    ctx.say("utter_request_escalated", reason=verdict.explain(ctx.lang), role=fmt.label(ROLE_NAMES, role, ctx.lang),
+            deadline=ctx.when(deadline), channel=ctx.preferred(), ticket=ticket.id)
+
+
+# -- orders -----------------------------------------------------------------------------------
+async def order_of(ctx: Context) -> Order | None:
+    number = ctx.slot("order_number")
+    order = await ctx.repo.order(ctx.customer.id, number) if number else None
+    if order is None:
+        ctx.say("utter_order_not_found", order_number=number or "?")
+    return order
+
+
+async def order_status(ctx: Context) -> list[EventType]:
+    order = await order_of(ctx)
+    if order is None:
+        return []
+    values = dict(order_number=order.order_number, carrier=order.carrier or "-",
+                  tracking_code=order.tracking_code or "-", expected=fmt.day(order.promised_date, ctx.lang),
+                  placed=fmt.day(order.placed_at, ctx.lang), delivered=fmt.day(order.delivered_at, ctx.lang),
+                  status=fmt.label(fmt.ORDER_STATUS, order.status, ctx.lang))
+    if is_late(order, ctx.today):
+        ctx.say("utter_order_status_late", **values)
+    elif order.status == "shipped":
+        ctx.say("utter_order_status_shipped", **values)
+    elif order.status == "placed":
+        ctx.say("utter_order_status_placed", **values)
+    elif order.status == "delivered":
+        ctx.say("utter_order_status_delivered", **values)
+    else:
+        ctx.say("utter_order_status_other", **values)
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "order_status", f"order {order.order_number}")
+    return []
+
+
+async def delivery_problem(ctx: Context) -> list[EventType]:
+    order = await order_of(ctx)
+    if order is None:
+        return []
+    deadline = service_levels().deadline("delivery_problem", ctx.now)
+    ticket = await ctx.repo.create_ticket(ctx.customer.id, "delivery_problem", details=ctx.slot("details") or "",
+                                          order_id=order.id, channel=ctx.channel, promised_by=deadline)
+    ctx.say("utter_delivery_ticket", ticket=ticket.id, order_number=order.order_number,
+            carrier=order.carrier or "-", deadline=ctx.when(deadline))
+    if is_late(order, ctx.today):
+        previous = await ctx.repo.previous_decisions(ctx.customer.id, "goodwill_voucher")
+        request = MandateRequest("goodwill_voucher", amount=APOLOGY_VOUCHER, previous=previous,
+                                 customer_segment=ctx.customer.segment, today=ctx.today)
+        verdict = await evaluate(ctx, request, {"kind": "goodwill_voucher", "amount_cents": cents(APOLOGY_VOUCHER),
+                                                "order_id": order.id, "reason": "late delivery"})
+        if verdict.allowed:
+            ctx.say("utter_goodwill_granted", amount=ctx.money(cents(APOLOGY_VOUCHER)))
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "delivery_problem", f"ticket {ticket.id}")
+    return []
+
+
+async def return_item(ctx: Context) -> list[EventType]:
+    order = await order_of(ctx)
+    if order is None:
+        return []
+    if order.status != "delivered" or order.delivered_at is None:
+        ctx.say("utter_return_not_delivered", order_number=order.order_number)
+        return []
+    if order_age_days(order, ctx.today) > RETURN_DAYS:
+        ctx.say("utter_return_window_passed", order_number=order.order_number,
+                delivered=fmt.day(order.delivered_at, ctx.lang))
+        return []
+    deadline = service_levels().deadline("return", ctx.now)
+    ticket = await ctx.repo.create_ticket(ctx.customer.id, "return", order_id=order.id, channel=ctx.channel,
+                                          promised_by=deadline, data={"label_to": "email"})
+    ctx.say("utter_return_created", order_number=order.order_number, ticket=ticket.id,
+            email=ctx.customer.email or "-")
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "return", f"ticket {ticket.id}")
+    return []
+
+
+async def request_refund(ctx: Context) -> list[EventType]:
+    order = await order_of(ctx)
+    if order is None:
+        return []
+    wanted = ctx.slot("amount")
+    amount_cents = order.total_cents if wanted in (None, "all") else cents(wanted)
+    if amount_cents > order.total_cents:
+        ctx.say("utter_refund_too_much", order_number=order.order_number, total=ctx.money(order.total_cents))
+        return []
+    amount = Decimal(amount_cents) / 100
+    request = MandateRequest(
+        "refund", amount=amount, order_age_days=order_age_days(order, ctx.today),
+        customer_segment=ctx.customer.segment, today=ctx.today,
+        previous=await ctx.repo.previous_decisions(ctx.customer.id, "refund"),
+    )
+    verdict = await evaluate(ctx, request, {"kind": "refund", "amount_cents": amount_cents, "order_id": order.id,
+                                            "reason": "requested in chat"})
+    if verdict.allowed:
+        ctx.say("utter_refund_granted", amount=ctx.money(amount_cents), order_number=order.order_number)
+    else:
+        await escalate(ctx, verdict, "refund", f"refund {ctx.money(amount_cents)} for order {order.order_number}",
+                       {"amount_cents": amount_cents, "order_number": order.order_number}, order)
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "refund", f"order {order.order_number}")
+    return []
+
+
+# -- billing ----------------------------------------------------------------------------------
+async def invoice_question(ctx: Context) -> list[EventType]:
+    invoices = await ctx.repo.invoices(ctx.customer.id)
+    if not invoices:
+        ctx.say("utter_no_invoices")
+        return []
+    lines = []
+    for inv in invoices[:5]:
+        status = inv.status(ctx.today)
+        about = f" ({inv.order_number})" if inv.order_number else ""
+        line = f"• {inv.invoice_number}{about}: {ctx.money(inv.amount_cents)}, {fmt.label(fmt.INVOICE_STATUS, status, ctx.lang)}"
+        if status in ("overdue", "open", "partially_paid"):
+            due = "vervaldatum" if ctx.lang == "nl" else "due"
+            line += f" ({due} {fmt.day(inv.due_date, ctx.lang)}, {'open' if ctx.lang == 'nl' else 'outstanding'} {ctx.money(inv.open_cents)})"
+        lines.append(line)
+    overdue = [i for i in invoices if i.status(ctx.today) == "overdue"]
+    if overdue:
+        ctx.say("utter_invoices_overdue", lines="\n".join(lines),
+                total=ctx.money(sum(i.open_cents for i in overdue)))
+    else:
+        ctx.say("utter_invoices", lines="\n".join(lines))
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "invoice_question")
+    return []
+
+
+async def open_total(ctx: Context) -> int:
+    return sum(i.open_cents for i in await ctx.repo.invoices(ctx.customer.id) if i.status(ctx.today) != "paid")
+
+
+async def payment_arrangement(ctx: Context) -> list[EventType]:
+    wanted = ctx.slot("amount")
+    amount_cents = await open_total(ctx) if wanted in (None, "all") else cents(wanted)
+    if amount_cents <= 0:
+        ctx.say("utter_nothing_open")
+        return []
+    instalments = int(ctx.slot("instalments") or 2)
+    request = MandateRequest("payment_arrangement", amount=Decimal(amount_cents) / 100, instalments=instalments,
+                             customer_segment=ctx.customer.segment, today=ctx.today)
+    verdict = await evaluate(ctx, request, {"kind": "payment_arrangement", "amount_cents": amount_cents,
+                                            "instalments": instalments, "reason": "requested in chat"})
+    if verdict.allowed:
+        per = -(-amount_cents // instalments)
+        ctx.say("utter_arrangement_granted", amount=ctx.money(amount_cents), instalments=instalments,
+                per=ctx.money(per))
+    else:
+        await escalate(ctx, verdict, "payment_arrangement",
+                       f"payment arrangement {ctx.money(amount_cents)} in {instalments} instalments",
+                       {"amount_cents": amount_cents, "instalments": instalments})
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "payment_arrangement")
+    return []
+
+
+# -- account ----------------------------------------------------------------------------------
+async def loyalty_points(ctx: Context) -> list[EventType]:
+    account, available = await ctx.repo.loyalty(ctx.customer.id)
+    if account is None:
+        ctx.say("utter_no_loyalty")
+        return []
+    name = "name_en" if ctx.lang == "en" else "name_nl"
+    if available:
+        rewards = "\n".join(f"• {getattr(r, name)} ({r.points_cost} {'punten' if ctx.lang == 'nl' else 'points'})"
+                            for r in available)
+        ctx.say("utter_loyalty_rewards", points=account.points, tier=account.tier, rewards=rewards)
+    else:
+        ctx.say("utter_loyalty_no_rewards_yet", points=account.points, tier=account.tier)
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "loyalty")
+    return []
+
+
+async def update_preferences(ctx: Context) -> list[EventType]:
+    field, _, value = str(ctx.slot("preference") or "").partition("=")
+    if not field:
+        return []
+    if field in ("email", "phone") and not is_verified(ctx.tracker):
+        ctx.say("utter_not_verified")
+        return []
+    stored: Any = value
+    shown = value
+    if field == "consent_proactive":
+        stored = value == "yes"
+        shown = {"nl": "ja" if stored else "nee", "en": "yes" if stored else "no"}[ctx.lang]
+    elif field == "preferred_channel":
+        shown = fmt.label(fmt.CHANNEL_NAMES, value, ctx.lang)
+    elif field == "language":
+        shown = {"nl": "Nederlands", "en": "English"}[value] if value in ("nl", "en") else value
+    try:
+        await ctx.repo.update_preferences(ctx.customer.id, **{field: stored})
+    except Exception as exc:  # unique e-mail or phone taken by another customer
+        if "unique" not in str(exc).lower() and "duplicate" not in str(exc).lower():
+            raise
+        ctx.say("utter_preference_taken")
+        return []
+    what = {
+        "email": {"nl": "je e-mailadres", "en": "your email address"},
+        "phone": {"nl": "je telefoonnummer", "en": "your phone number"},
+        "preferred_channel": {"nl": "je voorkeurskanaal", "en": "your preferred channel"},
+        "language": {"nl": "je taal", "en": "your language"},
+        "consent_proactive": {"nl": "berichten van ons", "en": "messages from us"},
+    }[field][ctx.lang]
+    ctx.say("utter_preference_updated", what=what, value=shown)
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "preferences", field)
+    return [SlotSet("language", value)] if field == "language" else []
+
+
+async def cancel_contract(ctx: Context) -> list[EventType]:
+    reason = ctx.slot("details") or ""
+    if ctx.slot("retention_accepted"):
+        if ctx.slot("retention_offer") == "voucher":
+            request = await retention_voucher_request(ctx)
+            verdict = await evaluate(ctx, request, {"kind": "goodwill_voucher", "amount_cents": cents(RETENTION_VOUCHER),
+                                                    "reason": f"retention: {reason}"[:500]})
+            if verdict.allowed:
+                ctx.say("utter_retention_kept", amount=ctx.money(cents(RETENTION_VOUCHER)))
+                return []
+        deadline = service_levels().deadline("waiting_request", ctx.now)
+        ticket = await ctx.repo.create_ticket(
+            ctx.customer.id, "waiting_request", details=f"retention offer wanted: {reason}"[:2000],
+            channel=ctx.channel, promised_by=deadline, data={"request": "retention_discount", "role": "agent"})
+        ctx.say("utter_retention_colleague", deadline=ctx.when(deadline), channel=ctx.preferred(), ticket=ticket.id)
+        return []
+    deadline = service_levels().deadline("cancellation", ctx.now)
+    ticket = await ctx.repo.create_ticket(ctx.customer.id, "cancellation", details=reason, channel=ctx.channel,
+                                          promised_by=deadline)
+    ctx.say("utter_cancellation_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
+    await churn.refresh(ctx.repo.engine, ctx.customer.id)
+    return []
+
+
+async def retention_voucher_request(ctx: Context) -> MandateRequest:
+    previous = await ctx.repo.previous_decisions(ctx.customer.id, "goodwill_voucher")
+    return MandateRequest("goodwill_voucher", amount=RETENTION_VOUCHER, previous=previous,
+                          customer_segment=ctx.customer.segment, today=ctx.today)
+
+
+async def complaint(ctx: Context) -> list[EventType]:
+    deadline = service_levels().deadline("complaint", ctx.now)
+    ticket = await ctx.repo.create_ticket(ctx.customer.id, "complaint", details=ctx.slot("details") or "",
+                                          channel=ctx.channel, promised_by=deadline)
+    ctx.say("utter_complaint_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "complaint", f"ticket {ticket.id}")
+    await churn.refresh(ctx.repo.engine, ctx.customer.id)
+    return []
+
+
+HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
+    "order_status": order_status,
+    "delivery_problem": delivery_problem,
+    "return_item": return_item,
+    "request_refund": request_refund,
+    "invoice_question": invoice_question,
+    "payment_arrangement": payment_arrangement,
+    "loyalty_points": loyalty_points,
+    "update_preferences": update_preferences,
+    "cancel_contract": cancel_contract,
+    "complaint": complaint,
+}
+
+
+class ActionTopic(Action):
+    def name(self) -> str:
+        return "action_topic"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain) -> list[EventType]:
+        reset = [SlotSet(slot, None) for slot in PER_TOPIC]
+        customer_id = tracker.get_slot("customer_id")
+        topic = tracker.get_slot("topic")
+        if topic is None:  # the customer stopped the question (see ValidateTopicForm.run)
+            return reset
+        handler = HANDLERS.get(topic)
+        if not customer_id or handler is None:
+            dispatcher.utter_message(response="utter_not_identified")
+            return reset
+        repo = records()
+        customer = await repo.customer(int(customer_id))
+        if customer is None:
+            dispatcher.utter_message(response="utter_not_identified")
+            return reset + [SlotSet("customer_id", None), SlotSet("customer_name", None)]
+        channel = latest_user_metadata(tracker).get("channel") or "webchat"
+        ctx = Context(dispatcher, tracker, repo, customer, tracker.get_slot("language") or "nl", channel)
+        return await handler(ctx) + reset
+
+
+class ActionAskAmount(Action):
+    """Asks how much, showing the order total (refund) or the open invoices (arrangement)."""
+
+    def name(self) -> str:
+        return "action_ask_amount"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        lang = tracker.get_slot("language") or "nl"
+        repo = records()
+        customer_id = int(tracker.get_slot("customer_id"))
+        if tracker.get_slot("topic") == "request_refund":
+            order = await repo.order(customer_id, tracker.get_slot("order_number") or "")
+            total = order.total_cents if order else 0
+            response = "utter_ask_amount_refund"
+        else:
+            today = datetime.now(timezone.utc).astimezone(service_levels().tz).date()
+            total = sum(i.open_cents for i in await repo.invoices(customer_id) if i.status(today) != "paid")
+            response = "utter_ask_amount_arrangement"
+        title = {"nl": f"Het hele bedrag ({fmt.money(total, 'nl')})", "en": f"The full amount ({fmt.money(total, 'en')})"}[lang]
+        dispatcher.utter_message(response=response, total=fmt.money(total, lang),
+                                 order_number=tracker.get_slot("order_number") or "",
+                                 buttons=[{"title": title, "payload": title}])
+        return []
+
+
+class ActionAskRetentionAccepted(Action):
+    """Offers what the bot's mandate allows for this customer, or a colleague who may offer more."""
+
+    def name(self) -> str:
+        return "action_ask_retention_accepted"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        lang = tracker.get_slot("language") or "nl"
+        repo = records()
+        customer = await repo.customer(int(tracker.get_slot("customer_id")))
+        ctx = Context(dispatcher, tracker, repo, customer, lang, "webchat")
+        if mandates().may("bot", await retention_voucher_request(ctx)):
+            ctx.say("utter_retention_offer_voucher", amount=fmt.money(cents(RETENTION_VOUCHER), lang))
+            return [SlotSet("retention_offer", "voucher")]
+        ctx.say("utter_retention_offer_colleague")
+        return [SlotSet("retention_offer", "colleague")]
+
+
+class ActionAskDetails(Action):
+    def name(self) -> str:
+        return "action_ask_details"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        topic = tracker.get_slot("topic")
+        dispatcher.utter_message(response="utter_ask_cancel_reason" if topic == "cancel_contract" else "utter_ask_details")
+        return []

@@ -1,0 +1,363 @@
+"""One form for every question that needs the customer's records: `topic_form`.
+
+The `topic` slot (set from the intent) decides which slots the form asks for, in order:
+who the customer is (customer number, email, or order number + postcode), then what the topic
+needs (an order of theirs, a one-time code for sensitive changes, an amount, a reason ...).
+When everything is known, `action_topic` (actions/handlers.py) answers from the records.
+
+Contract for the slot extractors below: they look at the latest message only, return {} when
+the message says nothing about their slot, and speak only when their slot was asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import fmt
+from actions.common import entity_values, latest_user_metadata
+from actions.deps import records
+
+CUSTOMER_NUMBER = re.compile(r"\b[kK]\s?-?(\d{5})\b")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+ORDER_NUMBER = re.compile(r"(?<![\d+])([1-9]\d{5})(?!\d)")
+POSTCODE = re.compile(r"\b([1-9]\d{3})\s?([a-zA-Z]{2})\b")
+CODE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+AMOUNT = re.compile(r"(\d{1,5}(?:[.,]\d{1,2})?)")
+WHOLE = re.compile(r"\b(alles|hele bedrag|volledig|alle|all|everything|full|whole|total)\b", re.I)
+VERIFIED_FOR = 30 * 60  # seconds a one-time code keeps the customer verified
+MAX_ID_ATTEMPTS = 3
+
+TOPIC_SLOTS: dict[str, list[str]] = {
+    "order_status": ["customer_id", "order_number"],
+    "delivery_problem": ["customer_id", "order_number", "details"],
+    "return_item": ["customer_id", "order_number"],
+    "request_refund": ["customer_id", "order_number", "otp_code", "amount"],
+    "invoice_question": ["customer_id"],
+    "payment_arrangement": ["customer_id", "amount", "instalments"],
+    "loyalty_points": ["customer_id"],
+    "update_preferences": ["customer_id", "preference", "otp_code"],
+    "cancel_contract": ["customer_id", "details", "retention_accepted"],
+    "complaint": ["customer_id", "details"],
+}
+# Slots that belong to one question and are cleared when it is answered.
+PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts"]
+
+NUMBER_WORDS = {
+    "een": 1, "één": 1, "one": 1, "twee": 2, "two": 2, "drie": 3, "three": 3, "vier": 4, "four": 4,
+    "vijf": 5, "five": 5, "zes": 6, "six": 6, "zeven": 7, "seven": 7, "acht": 8, "eight": 8,
+    "negen": 9, "nine": 9, "tien": 10, "ten": 10, "elf": 11, "eleven": 11, "twaalf": 12, "twelve": 12,
+}
+CHANNEL_WORDS = {
+    "whatsapp": "whatsapp", "sms": "sms", "telegram": "telegram", "e-mail": "email", "email": "email",
+    "mail": "email", "chat": "webchat", "webchat": "webchat",
+}
+CONSENT_OFF = re.compile(r"\b(geen berichten|niet meer|afmelden|uitschrijven|stop|no more messages|unsubscribe|opt out|no messages)\b", re.I)
+CONSENT_ON = re.compile(r"\b(wel berichten|aanmelden|berichten ontvangen|yes,? messages|subscribe|opt in|receive messages)\b", re.I)
+
+
+def is_verified(tracker: Tracker) -> bool:
+    until = tracker.get_slot("verified_until")
+    return bool(until) and float(until) > time.time()
+
+
+def parse_amount(text: str) -> Decimal | None:
+    match = AMOUNT.search(text.replace("€", " "))
+    if not match:
+        return None
+    try:
+        value = Decimal(match.group(1).replace(",", "."))
+    except InvalidOperation:
+        return None
+    return value if value > 0 else None
+
+
+def parse_count(text: str) -> int | None:
+    match = re.search(r"\b(\d{1,2})\b", text)
+    if match:
+        return int(match.group(1))
+    for word in re.findall(r"[a-zéë]+", text.lower()):
+        if word in NUMBER_WORDS:
+            return NUMBER_WORDS[word]
+    return None
+
+
+def parse_preference(text: str, tracker: Tracker) -> str | None:
+    """What the customer wants to change, as 'field=value'."""
+    emails = entity_values(tracker, "email")
+    if not emails and EMAIL.search(text):
+        emails = [EMAIL.search(text).group(0)]
+    if emails:
+        return f"email={emails[0].lower()}"
+    phones = entity_values(tracker, "phone_number")
+    if phones:
+        from bot.records.importer import normalize_phone
+
+        try:
+            return f"phone={normalize_phone(phones[0])}"
+        except ValueError:
+            return None
+    languages = [v for v in entity_values(tracker, "language") if v in ("nl", "en")]
+    if languages:
+        return f"language={languages[0]}"
+    channels = [v for v in entity_values(tracker, "channel") if v in fmt.CHANNEL_NAMES]
+    if not channels:
+        channels = [CHANNEL_WORDS[w] for w in re.findall(r"[a-z-]+", text.lower()) if w in CHANNEL_WORDS]
+    if channels:
+        return f"preferred_channel={channels[0]}"
+    if CONSENT_OFF.search(text):
+        return "consent_proactive=no"
+    if CONSENT_ON.search(text):
+        return "consent_proactive=yes"
+    return None
+
+
+class ValidateTopicForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_topic_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        # "No" to any question of the form stops it, except where no is an answer (the
+        # retention offer: no means "cancel anyway"; a description may start with "no").
+        # action_topic then does nothing.
+        requested = tracker.get_slot("requested_slot")
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        if requested and requested not in ("retention_accepted", "details") and intent == "deny":
+            dispatcher.utter_message(response="utter_form_stopped")
+            return [SlotSet(slot, None) for slot in PER_TOPIC] + [
+                SlotSet("topic", None), SlotSet("requested_slot", None), ActiveLoop(None)]
+        return await super().run(dispatcher, tracker, domain)
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        topic = tracker.get_slot("topic")
+        slots = list(TOPIC_SLOTS.get(topic, ["customer_id"]))
+        if tracker.get_slot("customer_id") is None and tracker.get_slot("id_order_number"):
+            slots.insert(0, "postcode")  # an order number was given: its postcode identifies
+        if "otp_code" in slots:
+            needs_code = topic != "update_preferences" or str(tracker.get_slot("preference") or "").startswith(("email=", "phone="))
+            if is_verified(tracker) or not needs_code:
+                slots.remove("otp_code")
+        return slots
+
+    # -- who is it ---------------------------------------------------------------------------
+    async def extract_customer_id(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("customer_id"):
+            return {}
+        asked = tracker.get_slot("requested_slot") in ("customer_id", "postcode")
+        text = tracker.latest_message.get("text") or ""
+        repo = records()
+        customer = None
+        found: dict[str, Any] = {}
+        number = CUSTOMER_NUMBER.search(text)
+        email = EMAIL.search(text)
+        order = ORDER_NUMBER.search(text)
+        postcode = POSTCODE.search(text)
+        if number:
+            customer = await repo.by_customer_number(f"K{number.group(1)}")
+        elif email:
+            customer = await repo.by_email(email.group(0))
+        elif postcode and (order or tracker.get_slot("id_order_number")):
+            order_number = order.group(1) if order else tracker.get_slot("id_order_number")
+            customer = await repo.by_order_and_postcode(order_number, postcode.group(0))
+        elif order and asked:
+            # An order number alone is not enough to know who this is: ask the postcode.
+            return {"id_order_number": order.group(1), "order_number": order.group(1)}
+        elif not asked:
+            return {}
+        if customer is None:
+            if not asked:
+                return {}
+            attempts = int(tracker.get_slot("id_attempts") or 0) + 1
+            if attempts >= MAX_ID_ATTEMPTS:
+                dispatcher.utter_message(response="utter_identify_give_up")
+            else:
+                dispatcher.utter_message(response="utter_identify_failed")
+            return {"id_attempts": attempts, "id_order_number": None, "postcode": None}
+        found.update(customer_id=str(customer.id), customer_name=customer.name.split()[0],
+                     id_order_number=None, postcode=None)
+        dispatcher.utter_message(response="utter_identified", customer_name=found["customer_name"])
+        return found
+
+    async def validate_id_attempts(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"id_attempts": value}
+
+    async def extract_postcode(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        return {}  # handled together with the customer in extract_customer_id
+
+    # -- which order -------------------------------------------------------------------------
+    async def extract_order_number(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "order_number":
+            return {}
+        match = ORDER_NUMBER.search(tracker.latest_message.get("text") or "")
+        return {"order_number": match.group(1)} if match else {}
+
+    async def validate_order_number(self, value, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        customer_id = tracker.get_slot("customer_id")
+        match = ORDER_NUMBER.search(str(value or ""))
+        if not match:
+            if tracker.get_slot("requested_slot") == "order_number":
+                dispatcher.utter_message(response="utter_invalid_order_number")
+            return {"order_number": None}
+        number = match.group(1)
+        if customer_id and await records().order(int(customer_id), number) is None:
+            dispatcher.utter_message(response="utter_order_not_found", order_number=number)
+            return {"order_number": None}
+        return {"order_number": number}
+
+    async def validate_customer_id(self, value, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        # Once we know who it is, an order number given before must be theirs.
+        order_number = tracker.get_slot("order_number")
+        if value and order_number and await records().order(int(value), order_number) is None:
+            return {"customer_id": value, "order_number": None}
+        return {"customer_id": value}
+
+    # -- second factor -----------------------------------------------------------------------
+    async def extract_otp_code(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "otp_code":
+            return {}
+        match = CODE.search(tracker.latest_message.get("text") or "")
+        if not match:
+            dispatcher.utter_message(response="utter_otp_format")
+            return {}
+        if await records().check_code(int(tracker.get_slot("customer_id")), match.group(1)):
+            dispatcher.utter_message(response="utter_otp_verified")
+            return {"otp_code": "ok", "verified_until": time.time() + VERIFIED_FOR}
+        dispatcher.utter_message(response="utter_otp_wrong")
+        return {}
+
+    async def validate_otp_code(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"otp_code": value}
+
+    async def validate_verified_until(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"verified_until": value}
+
+    # -- what exactly ------------------------------------------------------------------------
+    async def extract_amount(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "amount":
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        if WHOLE.search(text) or tracker.latest_message.get("intent", {}).get("name") == "affirm":
+            return {"amount": "all"}
+        amount = parse_amount(text)
+        if amount is None:
+            dispatcher.utter_message(response="utter_amount_format")
+            return {}
+        return {"amount": f"{amount:.2f}"}
+
+    async def validate_amount(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        if value == "all":
+            return {"amount": value}
+        amount = parse_amount(str(value or ""))
+        return {"amount": f"{amount:.2f}" if amount is not None else None}
+
+    async def extract_instalments(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "instalments":
+            return {}
+        count = parse_count(tracker.latest_message.get("text") or "")
+        if not count or count < 2 or count > 36:
+            dispatcher.utter_message(response="utter_instalments_format")
+            return {}
+        return {"instalments": float(count)}
+
+    async def validate_instalments(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"instalments": value}
+
+    async def extract_details(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "details":
+            return {}
+        text = (tracker.latest_message.get("text") or "").strip()
+        return {"details": text[:2000]} if text and not text.startswith("/") else {}
+
+    async def validate_details(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"details": value}
+
+    async def extract_retention_accepted(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "retention_accepted":
+            return {}
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        if intent == "affirm":
+            return {"retention_accepted": True}
+        if intent in ("deny", "cancel_contract"):
+            return {"retention_accepted": False}
+        return {}
+
+    async def validate_retention_accepted(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"retention_accepted": value}
+
+    async def extract_preference(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("preference"):
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        found = parse_preference(text, tracker)
+        if found:
+            return {"preference": found}
+        if tracker.get_slot("requested_slot") == "preference":
+            dispatcher.utter_message(response="utter_preference_unclear")
+        return {}
+
+    async def validate_preference(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"preference": value}
+
+
+class ActionAskOrderNumber(Action):
+    """Asks which order, offering the customer's recent orders as buttons."""
+
+    def name(self) -> str:
+        return "action_ask_order_number"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        lang = tracker.get_slot("language") or "nl"
+        customer_id = tracker.get_slot("customer_id")
+        orders = await records().recent_orders(int(customer_id), limit=4) if customer_id else []
+        buttons = [
+            {"title": f"{o.order_number} · {fmt.day(o.placed_at, lang)} · {fmt.label(fmt.ORDER_STATUS, o.status, lang)}",
+             "payload": o.order_number}
+            for o in orders
+        ]
+        dispatcher.utter_message(response="utter_ask_order_number", buttons=buttons)
+        return []
+
+
+class ActionAskOtpCode(Action):
+    """Sends a one-time code to a channel we already know for this customer, and asks for it."""
+
+    def name(self) -> str:
+        return "action_ask_otp_code"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        lang = tracker.get_slot("language") or "nl"
+        repo = records()
+        customer = await repo.customer(int(tracker.get_slot("customer_id")))
+        target = otp_target(customer)
+        if target is None:
+            dispatcher.utter_message(response="utter_otp_no_channel")
+            return [ActiveLoop(None), SlotSet("requested_slot", None)]
+        channel, address, masked = target
+        body = {
+            "nl": "Je code voor De Webwinkel is {code}. Deze is 10 minuten geldig. Deel hem met niemand.",
+            "en": "Your De Webwinkel code is {code}. It is valid for 10 minutes. Do not share it.",
+        }["en" if lang == "en" else "nl"]
+        await repo.issue_code(customer, channel, address, body)
+        dispatcher.utter_message(response="utter_ask_otp_code", channel=fmt.label(fmt.CHANNEL_NAMES, channel, lang),
+                                 masked=masked)
+        return []
+
+
+def otp_target(customer) -> tuple[str, str, str] | None:
+    """Where to send a code: the preferred phone channel, else SMS, else email."""
+    if customer.phone:
+        channel = "whatsapp" if customer.preferred_channel == "whatsapp" else "sms"
+        return channel, customer.phone, "•••• " + customer.phone[-2:]
+    if customer.email:
+        name, _, host = customer.email.partition("@")
+        return "email", customer.email, f"{name[:1]}•••@{host}"
+    return None

@@ -1,0 +1,225 @@
+"""The records schema (SQLAlchemy 1.4 ORM). Money is stored in cents, times in UTC.
+
+Migrations live in migrations/ (alembic); this module is their source of truth.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON, Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id = Column(Integer, primary_key=True)
+    customer_number = Column(String(20), unique=True, nullable=False)
+    name = Column(String(200), nullable=False)
+    email = Column(String(254), unique=True)
+    phone = Column(String(20), index=True)  # E.164
+    telegram_user_id = Column(String(32), unique=True)
+    web_login_id = Column(String(64), unique=True)
+    postcode = Column(String(10))
+    preferred_channel = Column(String(16), nullable=False, default="webchat")
+    language = Column(String(2), nullable=False, default="nl")
+    consent_proactive = Column(Boolean, nullable=False, default=False)
+    segment = Column(String(16), nullable=False, default="regular")  # new, regular, gold, business
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    orders = relationship("Order", back_populates="customer", order_by="Order.placed_at")
+    loyalty = relationship("LoyaltyAccount", uselist=False, back_populates="customer")
+
+
+class ContactIdentity(Base):
+    """(channel, address) -> customer. Phone numbers count for sms and whatsapp."""
+
+    __tablename__ = "contact_identities"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    address = Column(String(254), nullable=False)
+    verified = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id = Column(Integer, primary_key=True)
+    order_number = Column(String(12), unique=True, nullable=False)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    placed_at = Column(DateTime(timezone=True), nullable=False)
+    status = Column(String(16), nullable=False)  # placed, shipped, delivered, cancelled, returned
+    carrier = Column(String(40))
+    tracking_code = Column(String(64))
+    promised_date = Column(Date)
+    delivered_at = Column(DateTime(timezone=True))
+    total_cents = Column(Integer, nullable=False, default=0)
+
+    customer = relationship("Customer", back_populates="orders")
+    lines = relationship("OrderLine", back_populates="order", cascade="all, delete-orphan")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id = Column(Integer, primary_key=True)
+    order_id = Column(Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True)
+    sku = Column(String(40), nullable=False)
+    description = Column(String(200), nullable=False)
+    quantity = Column(Integer, nullable=False, default=1)
+    unit_price_cents = Column(Integer, nullable=False)
+
+    order = relationship("Order", back_populates="lines")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id = Column(Integer, primary_key=True)
+    invoice_number = Column(String(20), unique=True, nullable=False)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    order_id = Column(Integer, ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    issued_at = Column(Date, nullable=False)
+    due_date = Column(Date, nullable=False)
+    amount_cents = Column(Integer, nullable=False)
+
+    payments = relationship("Payment", back_populates="invoice", cascade="all, delete-orphan")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    id = Column(Integer, primary_key=True)
+    invoice_id = Column(Integer, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False, index=True)
+    paid_at = Column(Date, nullable=False)
+    amount_cents = Column(Integer, nullable=False)
+    method = Column(String(20), nullable=False, default="ideal")
+
+    invoice = relationship("Invoice", back_populates="payments")
+
+
+class LoyaltyAccount(Base):
+    __tablename__ = "loyalty_accounts"
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    points = Column(Integer, nullable=False, default=0)
+    tier = Column(String(10), nullable=False, default="bronze")  # bronze, silver, gold
+
+    customer = relationship("Customer", back_populates="loyalty")
+
+
+class Reward(Base):
+    """Rewards that give a direct advantage (seed: a loyalty programme fitting the customer)."""
+
+    __tablename__ = "rewards"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(20), unique=True, nullable=False)
+    name_nl = Column(String(200), nullable=False)
+    name_en = Column(String(200), nullable=False)
+    points_cost = Column(Integer, nullable=False)
+    min_tier = Column(String(10), nullable=False, default="bronze")
+
+
+class Ticket(Base):
+    """Complaints, callbacks, delivery problems, returns and requests waiting for a person."""
+
+    __tablename__ = "tickets"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    order_id = Column(Integer, ForeignKey("orders.id", ondelete="SET NULL"))
+    kind = Column(String(24), nullable=False)
+    status = Column(String(12), nullable=False, default="open")  # open, answered, closed
+    details = Column(Text, nullable=False, default="")
+    data = Column(JSON, nullable=False, default=dict)
+    channel = Column(String(16))
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    promised_by = Column(DateTime(timezone=True))
+    first_response_at = Column(DateTime(timezone=True))
+    closed_at = Column(DateTime(timezone=True))
+
+
+class Decision(Base):
+    """A refund, voucher, payment arrangement or discount granted, with who granted it."""
+
+    __tablename__ = "decisions"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    order_id = Column(Integer, ForeignKey("orders.id", ondelete="SET NULL"))
+    kind = Column(String(24), nullable=False)
+    amount_cents = Column(Integer)
+    instalments = Column(Integer)
+    percent = Column(Integer)
+    role = Column(String(24), nullable=False)
+    actor = Column(String(64), nullable=False)
+    reason = Column(Text, nullable=False, default="")
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AuditEntry(Base):
+    """Every mandate evaluation: who asked for what, and the answer."""
+
+    __tablename__ = "audit_log"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    actor_role = Column(String(24), nullable=False)
+    actor = Column(String(64), nullable=False)
+    decision = Column(String(24), nullable=False)
+    request = Column(JSON, nullable=False)
+    allowed = Column(Boolean, nullable=False)
+    escalate_to = Column(String(24))
+    reason = Column(Text, nullable=False)
+
+
+class ContactEvent(Base):
+    """The contact history: one row per conversation topic handled."""
+
+    __tablename__ = "contact_history"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    channel = Column(String(16), nullable=False)
+    topic = Column(String(40), nullable=False)
+    summary = Column(Text, nullable=False, default="")
+
+
+class OneTimeCode(Base):
+    """Second factor for sensitive actions: a code sent to a channel we already know."""
+
+    __tablename__ = "one_time_codes"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    code_hash = Column(String(128), nullable=False)
+    channel = Column(String(16), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at = Column(DateTime(timezone=True), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    used_at = Column(DateTime(timezone=True))
+
+
+class Outbox(Base):
+    """Messages the system must deliver to a customer outside the current chat (codes, updates)."""
+
+    __tablename__ = "outbox"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    address = Column(String(254), nullable=False)
+    body = Column(Text, nullable=False)
+    kind = Column(String(24), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    sent_at = Column(DateTime(timezone=True))
+
+
+class ChurnScore(Base):
+    __tablename__ = "churn_scores"
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    score = Column(Integer, nullable=False)
+    reasons = Column(JSON, nullable=False)
+    computed_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
