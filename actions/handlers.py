@@ -76,7 +76,7 @@ def is_late(order: Order, today: date) -> bool:
 
 def order_age_days(order: Order, today: date) -> int:
     reference = aware(order.delivered_at) or aware(order.placed_at)
-    return (today - reference.date()).days
+    return (today - reference.astimezone(service_levels().tz).date()).days
 
 
 async def evaluate(ctx: Context, request: MandateRequest, grant: dict | None) -> Verdict:
@@ -221,6 +221,8 @@ async def invoice_question(ctx: Context) -> list[EventType]:
     if not invoices:
         ctx.say("utter_no_invoices")
         return []
+    # Overdue and open invoices first (they are what the customer needs), then the newest paid.
+    invoices.sort(key=lambda i: ({"overdue": 0, "partially_paid": 1, "open": 1}.get(i.status(ctx.today), 2), -i.issued_at.toordinal()))
     lines = []
     for inv in invoices[:5]:
         status = inv.status(ctx.today)
@@ -339,6 +341,7 @@ async def cancel_contract(ctx: Context) -> list[EventType]:
     ticket = await ctx.repo.create_ticket(ctx.customer.id, "cancellation", details=reason, channel=ctx.channel,
                                           promised_by=deadline)
     ctx.say("utter_cancellation_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "cancellation", f"ticket {ticket.id}")
     await churn.refresh(ctx.repo.engine, ctx.customer.id)
     return []
 

@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import records
-from actions.topics import ORDER_NUMBER, TOPIC_SLOTS
+from actions.topics import ORDER_NUMBER, TOPIC_SLOTS, KeepSideSlots
 from bot import language
 
 # Channels whose address proves who is writing (a phone number, a Telegram account, a web
@@ -21,7 +21,7 @@ from bot import language
 IDENTIFYING_CHANNELS = ("whatsapp", "sms", "telegram")
 
 
-class ValidateSlotMappings(ValidationAction):
+class ValidateSlotMappings(KeepSideSlots, ValidationAction):
     """Fills `language`: an explicit request (entity) first, then the gateway's detection
     (message metadata), then our own detection for clients that send no metadata."""
 

@@ -59,7 +59,10 @@ CHANNEL_WORDS = {
     "whatsapp": "whatsapp", "sms": "sms", "telegram": "telegram", "e-mail": "email", "email": "email",
     "mail": "email", "chat": "webchat", "webchat": "webchat",
 }
-CONSENT_OFF = re.compile(r"\b(geen berichten|niet meer|afmelden|uitschrijven|stop|no more messages|unsubscribe|opt out|no messages)\b", re.I)
+CONSENT_OFF = re.compile(
+    r"\b(geen (berichten|mail|mails|e-?mails?|sms'?jes|nieuwsbrief)( meer)?|niet meer (mailen|appen|benaderen)"
+    r"|afmelden|uitschrijven|no (more )?(messages|mail|e-?mails|texts)|don'?t (message|contact|email) me"
+    r"|unsubscribe|opt ?out|stop (met )?(berichten|mailen|messages))\b", re.I)
 CONSENT_ON = re.compile(r"\b(wel berichten|aanmelden|berichten ontvangen|yes,? messages|subscribe|opt in|receive messages)\b", re.I)
 
 
@@ -104,6 +107,10 @@ def parse_preference(text: str, tracker: Tracker) -> str | None:
             return f"phone={normalize_phone(phones[0])}"
         except ValueError:
             return None
+    if CONSENT_OFF.search(text):
+        return "consent_proactive=no"
+    if CONSENT_ON.search(text):
+        return "consent_proactive=yes"
     languages = [v for v in entity_values(tracker, "language") if v in ("nl", "en")]
     if languages:
         return f"language={languages[0]}"
@@ -112,14 +119,26 @@ def parse_preference(text: str, tracker: Tracker) -> str | None:
         channels = [CHANNEL_WORDS[w] for w in re.findall(r"[a-z-]+", text.lower()) if w in CHANNEL_WORDS]
     if channels:
         return f"preferred_channel={channels[0]}"
-    if CONSENT_OFF.search(text):
-        return "consent_proactive=no"
-    if CONSENT_ON.search(text):
-        return "consent_proactive=yes"
     return None
 
 
-class ValidateTopicForm(FormValidationAction):
+class KeepSideSlots:
+    """rasa_sdk keeps only the slots a validation action is responsible for (its required
+    slots). Our extractors also set slots on the side (the customer's name, a pending order
+    number, attempts, verification time); keep those too."""
+
+    SIDE_SLOTS = ("customer_name", "id_order_number", "id_attempts", "verified_until", "postcode", "order_number")
+
+    async def get_validation_events(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        events = await super().get_validation_events(dispatcher, tracker, domain)
+        handled = {event["name"] for event in events}
+        for name, value in tracker.slots_to_validate().items():
+            if name in self.SIDE_SLOTS and name not in handled:
+                events.append(SlotSet(name, value))
+        return events
+
+
+class ValidateTopicForm(KeepSideSlots, FormValidationAction):
     def name(self) -> str:
         return "validate_topic_form"
 
@@ -198,7 +217,9 @@ class ValidateTopicForm(FormValidationAction):
         if tracker.get_slot("requested_slot") != "order_number":
             return {}
         match = ORDER_NUMBER.search(tracker.latest_message.get("text") or "")
-        return {"order_number": match.group(1)} if match else {}
+        # None (not {}) when nothing matches: validation then explains the format and the form
+        # asks again, instead of rejecting the turn.
+        return {"order_number": match.group(1) if match else None}
 
     async def validate_order_number(self, value, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         customer_id = tracker.get_slot("customer_id")
@@ -227,12 +248,12 @@ class ValidateTopicForm(FormValidationAction):
         match = CODE.search(tracker.latest_message.get("text") or "")
         if not match:
             dispatcher.utter_message(response="utter_otp_format")
-            return {}
+            return {"otp_code": None}
         if await records().check_code(int(tracker.get_slot("customer_id")), match.group(1)):
             dispatcher.utter_message(response="utter_otp_verified")
             return {"otp_code": "ok", "verified_until": time.time() + VERIFIED_FOR}
         dispatcher.utter_message(response="utter_otp_wrong")
-        return {}
+        return {"otp_code": None}
 
     async def validate_otp_code(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         return {"otp_code": value}
@@ -250,7 +271,7 @@ class ValidateTopicForm(FormValidationAction):
         amount = parse_amount(text)
         if amount is None:
             dispatcher.utter_message(response="utter_amount_format")
-            return {}
+            return {"amount": None}
         return {"amount": f"{amount:.2f}"}
 
     async def validate_amount(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
@@ -265,7 +286,7 @@ class ValidateTopicForm(FormValidationAction):
         count = parse_count(tracker.latest_message.get("text") or "")
         if not count or count < 2 or count > 36:
             dispatcher.utter_message(response="utter_instalments_format")
-            return {}
+            return {"instalments": None}
         return {"instalments": float(count)}
 
     async def validate_instalments(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
@@ -302,6 +323,7 @@ class ValidateTopicForm(FormValidationAction):
             return {"preference": found}
         if tracker.get_slot("requested_slot") == "preference":
             dispatcher.utter_message(response="utter_preference_unclear")
+            return {"preference": None}
         return {}
 
     async def validate_preference(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

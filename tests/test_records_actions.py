@@ -40,15 +40,6 @@ DOMAIN = {"slots": {}, "forms": {FORM: {"required_slots": ["customer_id"]}}}
 # the slots action_topic clears after every answered question
 RESET = [SlotSet(slot, None) for slot in
          ("details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts")]
-SIDE_SLOTS_BUG = (
-    "BUG actions/topics.py + actions/language.py: rasa_sdk's ValidationAction.get_validation_events drops every "
-    "extracted slot that is not in required_slots, so customer_name, id_order_number, id_attempts and "
-    "verified_until never reach the conversation"
-)
-OTP_LENGTH_BUG = (
-    "BUG bot/records/repository.py Records.issue_code: sends a 6-digit code, but the bot asks for 4 digits "
-    "and actions/topics.py CODE only accepts 4"
-)
 
 
 # -- trackers and running actions -------------------------------------------------------------
@@ -261,7 +252,6 @@ async def test_a_web_chat_session_proves_nothing_unless_the_site_verified_it(sho
     assert await action.extract_customer_id(CollectingDispatcher(), known, DOMAIN) == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SIDE_SLOTS_BUG)
 async def test_customer_known_by_channel_is_greeted_by_name(shop):
     sanne = await cid(shop, "K10001")
     t = tracker("hoi", metadata={"channel": "whatsapp", "address": "+31612345601", "language": "nl"})
@@ -272,7 +262,6 @@ async def test_customer_known_by_channel_is_greeted_by_name(shop):
     assert [(m["response"], m.get("customer_name")) for m in messages] == [("utter_greet_known", "Sanne")]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SIDE_SLOTS_BUG)
 async def test_form_order_number_then_postcode_identifies_through_the_form(shop):
     sanne = await cid(shop, "K10001")
     slots = {"topic": "order_status", "requested_slot": "customer_id", "language": "nl"}
@@ -286,7 +275,6 @@ async def test_form_order_number_then_postcode_identifies_through_the_form(shop)
     assert slots_after(slots, events)["customer_id"] == str(sanne)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SIDE_SLOTS_BUG)
 async def test_form_gives_up_after_three_failed_identifications(shop):
     slots = {"topic": "complaint", "requested_slot": "customer_id", "language": "nl"}
     said = []
@@ -536,13 +524,13 @@ async def test_ask_amount_shows_the_total_and_its_button_means_everything(shop, 
 
 @pytest.mark.parametrize("text,expected", [
     ("€ 12,50 graag", {"amount": "12.50"}), ("25", {"amount": "25.00"}), ("alles", {"amount": "all"}),
-    ("the whole amount please", {"amount": "all"}), ("dertig euro", {}),
+    ("the whole amount please", {"amount": "all"}), ("dertig euro", {"amount": None}),
 ])
 async def test_amount_is_read_from_the_answer(text, expected):
     dispatcher = CollectingDispatcher()
     t = tracker(text, slots={"requested_slot": "amount"})
     assert await ValidateTopicForm().extract_amount(dispatcher, t, DOMAIN) == expected
-    assert responses(dispatcher.messages) == ([] if expected else ["utter_amount_format"])
+    assert responses(dispatcher.messages) == ([] if expected.get("amount") else ["utter_amount_format"])
 
 
 # == 5. one-time codes ===========================================================================
@@ -571,7 +559,6 @@ async def test_one_time_code_is_sent_to_a_known_channel_and_stored_hashed(shop, 
     assert timedelta(minutes=9) < aware(stored["expires_at"]) - now() <= timedelta(minutes=10)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=OTP_LENGTH_BUG)
 async def test_the_code_sent_is_the_4_digit_code_the_bot_asks_for_and_it_verifies(shop):
     sanne = await cid(shop, "K10001")
     await run(ActionAskOtpCode(), tracker(slots={"customer_id": str(sanne), "language": "nl"}))
@@ -599,7 +586,7 @@ async def test_right_code_verifies_for_half_an_hour_and_only_once(shop):
     assert stored["used_at"] is not None and stored["attempts"] == 1
 
     again = CollectingDispatcher()
-    assert await form.extract_otp_code(again, t, DOMAIN) == {}
+    assert await form.extract_otp_code(again, t, DOMAIN) == {"otp_code": None}
     assert responses(again.messages) == ["utter_otp_wrong"]
 
 
@@ -610,23 +597,22 @@ async def test_wrong_code_verifies_nothing_and_five_wrong_codes_burn_it(shop):
     slots = {"customer_id": str(sanne), "requested_slot": "otp_code"}
     for attempt in range(1, 6):
         dispatcher = CollectingDispatcher()
-        assert await form.extract_otp_code(dispatcher, tracker("1234", slots=slots), DOMAIN) == {}
+        assert await form.extract_otp_code(dispatcher, tracker("1234", slots=slots), DOMAIN) == {"otp_code": None}
         assert responses(dispatcher.messages) == ["utter_otp_wrong"]
         [stored] = await rows(shop, OneTimeCode, OneTimeCode.customer_id == sanne)
         assert (stored["attempts"], stored["used_at"]) == (attempt, None)
     late = CollectingDispatcher()
-    assert await form.extract_otp_code(late, tracker("4321", slots=slots), DOMAIN) == {}  # too many tries
+    assert await form.extract_otp_code(late, tracker("4321", slots=slots), DOMAIN) == {"otp_code": None}  # too many tries
     assert responses(late.messages) == ["utter_otp_wrong"]
 
     unsure = CollectingDispatcher()
-    assert await form.extract_otp_code(unsure, tracker("geen idee", slots=slots), DOMAIN) == {}
+    assert await form.extract_otp_code(unsure, tracker("geen idee", slots=slots), DOMAIN) == {"otp_code": None}
     assert responses(unsure.messages) == ["utter_otp_format"]
     other = CollectingDispatcher()  # only while the code is asked
     assert await form.extract_otp_code(other, tracker("4321", slots={**slots, "requested_slot": "amount"}), DOMAIN) == {}
     assert other.messages == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SIDE_SLOTS_BUG)
 async def test_form_keeps_the_customer_verified_after_the_right_code(shop):
     sanne = await cid(shop, "K10001")
     await known_code(shop, sanne, "4321")
@@ -717,8 +703,8 @@ async def test_nothing_open_means_no_arrangement(shop):
 
 @pytest.mark.parametrize("text,expected,complaint", [
     ("3", {"instalments": 3.0}, []), ("in drie termijnen", {"instalments": 3.0}, []),
-    ("twelve please", {"instalments": 12.0}, []), ("1", {}, ["utter_instalments_format"]),
-    ("weet ik niet", {}, ["utter_instalments_format"]),
+    ("twelve please", {"instalments": 12.0}, []), ("1", {"instalments": None}, ["utter_instalments_format"]),
+    ("weet ik niet", {"instalments": None}, ["utter_instalments_format"]),
 ])
 async def test_instalments_are_read_from_the_answer(text, expected, complaint):
     dispatcher = CollectingDispatcher()
@@ -874,13 +860,10 @@ async def test_what_the_customer_wants_to_change_is_understood(text, entities, e
 async def test_unclear_preference_is_asked_again():
     dispatcher = CollectingDispatcher()
     t = tracker("doe maar iets", slots={"requested_slot": "preference"})
-    assert await ValidateTopicForm().extract_preference(dispatcher, t, DOMAIN) == {}
+    assert await ValidateTopicForm().extract_preference(dispatcher, t, DOMAIN) == {"preference": None}
     assert responses(dispatcher.messages) == ["utter_preference_unclear"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="BUG actions/topics.py parse_preference: channel words are checked before the opt-out, "
-                          "so 'geen mail meer' makes e-mail the preferred channel")
 async def test_no_more_mail_is_an_opt_out_not_a_channel_switch():
     t = tracker("ik wil geen mail meer ontvangen", slots={"requested_slot": "preference"})
     assert await ValidateTopicForm().extract_preference(CollectingDispatcher(), t, DOMAIN) == {
@@ -914,11 +897,6 @@ async def test_complaint_is_recorded_with_an_honest_deadline_and_refreshes_churn
     assert churn_after["score"] > churn_before["score"]
 
 
-SQLITE_TZ_BUG = (
-    "BUG: actions/handlers.py passes Europe/Amsterdam deadlines to Records.create_ticket "
-    "(bot/records/repository.py), which stores them unconverted; SQLite drops the offset, so promised_by "
-    "reads back 1-2 hours too late (the schema stores UTC)"
-)
 
 
 @pytest.mark.parametrize("topic,number,slots,kind,lang", [
@@ -933,8 +911,6 @@ SQLITE_TZ_BUG = (
 ], ids=lambda v: v if isinstance(v, str) and not v.startswith("K") and len(v) > 2 else None)
 async def test_promised_deadline_is_stored_as_promised(shop, database_url, request, topic, number, slots, kind, lang):
     """The moment a person will answer, per service_levels.yml, is the one stored on the ticket."""
-    if database_url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=SQLITE_TZ_BUG))
     customer = await cid(shop, number)
     before = await snapshot(shop)
     t0 = now()

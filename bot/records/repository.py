@@ -164,6 +164,8 @@ class Records:
         self, customer_id: int, kind: str, *, details: str = "", data: dict | None = None,
         order_id: int | None = None, channel: str | None = None, promised_by: datetime | None = None,
     ) -> Ticket:
+        if promised_by is not None:
+            promised_by = promised_by.astimezone(timezone.utc)  # SQLite keeps no offset
         async with self.session() as s, s.begin():
             ticket = Ticket(customer_id=customer_id, kind=kind, details=details, data=data or {},
                             order_id=order_id, channel=channel, promised_by=promised_by)
@@ -195,7 +197,8 @@ class Records:
             s.add(AuditEntry(
                 customer_id=customer_id, actor_role=actor_role, actor=actor,
                 decision=verdict_record["decision"], request=verdict_record["request"],
-                allowed=verdict_record["allowed"], escalate_to=verdict_record.get("lowest_role"),
+                allowed=verdict_record["allowed"],
+                escalate_to=None if verdict_record["allowed"] else verdict_record.get("lowest_role"),
                 reason=verdict_record.get("explanation", ""),
             ))
             if grant is None:
@@ -256,7 +259,7 @@ class Records:
 
     async def issue_code(self, customer: Customer, channel: str, address: str, body: str) -> str:
         """Create a one-time code and queue it for delivery on a channel we already know."""
-        code = f"{secrets.randbelow(1_000_000):06d}"
+        code = f"{secrets.randbelow(10_000):04d}"
         async with self.session() as s, s.begin():
             s.add(OneTimeCode(customer_id=customer.id, code_hash=self._hash(code, customer.id),
                               channel=channel, expires_at=utcnow() + OTP_TTL))
