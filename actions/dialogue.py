@@ -47,10 +47,14 @@ class ActionContinueOnChannel(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        if tracker.get_slot("channel") in ("whatsapp", "sms", "telegram", "webchat", "email", "phone"):
-            dispatcher.utter_message(response="utter_continue_on_channel")
-        else:
+        channel = tracker.get_slot("channel")
+        if channel not in ("whatsapp", "sms", "telegram", "webchat", "email", "phone"):
             dispatcher.utter_message(response="utter_ask_channel")
+            return []
+        dispatcher.utter_message(response="utter_continue_on_channel")
+        if channel in ("whatsapp", "sms", "telegram") and tracker.get_slot("customer_id"):
+            # The gateway writes first on the new channel (bot/service.py `_continue_on`).
+            dispatcher.utter_message(json_message={"continue_on": channel})
         return []
 
 

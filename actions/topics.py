@@ -204,6 +204,8 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         found.update(customer_id=str(customer.id), customer_name=customer.name.split()[0],
                      id_order_number=None, postcode=None)
         dispatcher.utter_message(response="utter_identified", customer_name=found["customer_name"])
+        # Tells the gateway, which joins this conversation to the customer's on every channel.
+        dispatcher.utter_message(json_message={"identified_customer": customer.id})
         return found
 
     async def validate_id_attempts(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

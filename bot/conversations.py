@@ -3,7 +3,10 @@
 Keys, all under the configured prefix:
   <p>:identity:<channel>:<address>  -> conversation key (one per customer across channels)
   <p>:conv:<key>                    -> hash: language, state, last_channel, created
-  <p>:transcript:<key>              -> list of JSON entries {sender, text, channel, ts, ...}
+  <p>:transcript:<key>              -> list of JSON entries (only without a records database)
+  <p>:customer:<id>                 -> the customer's one conversation key
+  <p>:seen:<channel>:<message id>   -> set once per channel message (webhook retries), 2 days
+  <p>:buttons:<key>:<channel>       -> the buttons last offered (numbered replies on SMS/WhatsApp)
 """
 
 from __future__ import annotations
@@ -41,6 +44,36 @@ class ConversationStore:
             )
             return candidate
         return await self._redis.get(identity)  # another process created it first
+
+    async def identity(self, channel: str, address: str) -> str | None:
+        return await self._redis.get(self._k("identity", channel, address))
+
+    async def bind(self, channel: str, address: str, key: str) -> None:
+        await self._redis.set(self._k("identity", channel, address), key)
+
+    async def customer_conversation(self, customer_id: int) -> str | None:
+        return await self._redis.get(self._k("customer", str(customer_id)))
+
+    async def claim_customer(self, customer_id: int, key: str) -> str:
+        """Make `key` the customer's conversation unless they have one; return theirs."""
+        name = self._k("customer", str(customer_id))
+        if await self._redis.set(name, key, nx=True):
+            return key
+        return await self._redis.get(name)
+
+    async def first_time(self, channel: str, message_id: str) -> bool:
+        return bool(await self._redis.set(self._k("seen", channel, message_id), "1", nx=True, ex=2 * 24 * 3600))
+
+    async def remember_buttons(self, key: str, channel: str, buttons: list) -> None:
+        name = self._k("buttons", key, channel)
+        if buttons:
+            await self._redis.set(name, json.dumps([b.__dict__ for b in buttons]), ex=24 * 3600)
+        else:
+            await self._redis.delete(name)
+
+    async def last_buttons(self, key: str, channel: str) -> list[dict[str, str]]:
+        raw = await self._redis.get(self._k("buttons", key, channel))
+        return json.loads(raw) if raw else []
 
     async def get(self, key: str) -> dict[str, str]:
         return await self._redis.hgetall(self._k("conv", key))

@@ -16,9 +16,12 @@ from bot.conversations import ConversationStore
 from bot.db import create_engine
 from bot.dev_outbox import RECORDS, outbox_page
 from bot.records.repository import Records
+from bot import outbox
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
+from channels import telegram, twilio
+from channels.base import BackgroundTasks
 from channels.webchat import WebChat
 
 log = logging.getLogger(__name__)
@@ -49,18 +52,32 @@ def create_app(settings: Settings) -> web.Application:
         )
         await redis.ping()
         http = aiohttp.ClientSession()
+        engine = create_engine()
+        records = Records(engine)
         rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
         service = ConversationService(
-            ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa,
+            ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
             max_bytes=settings.max_message_bytes,
         )
+        tasks = BackgroundTasks()
         WebChat(sio, service)
+        service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
+        telegram_sender = telegram.setup(app, service, settings, http, tasks, redis)
+        if telegram_sender is not None:
+            service.senders["telegram"] = telegram_sender
+        log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
         await asyncio.to_thread(language.warm_up)
-        engine = create_engine()
-        app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, Records(engine)
+        app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
+        stop = asyncio.Event()
+        delivery = asyncio.create_task(outbox.run(records, service.senders, stop))
         yield
+        stop.set()
+        await delivery
+        await tasks.drain()
+        if telegram_sender is not None:
+            await telegram_sender.close()
         await http.close()
-        await redis.close()
+        await redis.close(close_connection_pool=True)
         await engine.dispose()
 
     app.cleanup_ctx.append(resources)
@@ -74,6 +91,8 @@ def create_app(settings: Settings) -> web.Application:
         status = 200 if ok_redis and ok_rasa else 503
         return web.json_response({"redis": bool(ok_redis), "rasa": ok_rasa}, status=status)
 
+    twilio.add_routes(app)
+    telegram.add_routes(app)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", settings.static_dir)

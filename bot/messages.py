@@ -27,6 +27,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Onbekend berichttype: {event}.",
         "en": "Unknown message type: {event}.",
     },
+    "text_only": {
+        "nl": "Ik kan alleen tekst lezen, geen foto's of spraakberichten. Ik heb het wel bewaard; wil je je vraag typen?",
+        "en": "I can only read text, not photos or voice messages. I've kept it, though; could you type your question?",
+    },
+    "contact_unknown": {
+        "nl": "Dank je! Ik vind dat nummer niet bij onze klanten. Je kunt je ook melden met je klantnummer of e-mailadres.",
+        "en": "Thanks! I can't find that number among our customers. You can also identify with your customer number or email address.",
+    },
+    "channel_unavailable": {
+        "nl": "Verder via {channel} lukt nu niet: dat kanaal is niet ingesteld of we hebben er geen adres van je voor. We gaan hier gewoon verder.",
+        "en": "Continuing on {channel} isn't possible right now: that channel isn't set up or we have no address for you there. Let's carry on here.",
+    },
+    "continue_here": {
+        "nl": "Hoi {name}! Hier kun je verder waar je was gebleven; je hoeft niets te herhalen.",
+        "en": "Hi {name}! You can carry on here where you left off; no need to repeat anything.",
+    },
     "bot_unavailable": {
         "nl": "Sorry, ik kan op dit moment niet antwoorden. Je bericht is bewaard; probeer het over een minuut nog eens.",
         "en": "Sorry, I can't answer right now. Your message is saved; please try again in a minute.",

@@ -57,6 +57,30 @@ class RasaClient:
             await asyncio.sleep(0.5 * (attempt + 1))
         raise RasaUnavailable(str(last_error))
 
+    async def carry_slots(self, source: str, target: str, names: tuple[str, ...]) -> None:
+        """Copy the named slots (and a question in progress) of one conversation onto another's."""
+        base = self._url.rsplit("/webhooks/", 1)[0]
+        params = {"token": self._token}
+        try:
+            async with self._session.get(f"{base}/conversations/{source}/tracker", params=params,
+                                         timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"tracker of {source}: {resp.status}")
+                tracker = await resp.json()
+            slots = tracker.get("slots") or {}
+            events = [{"event": "slot", "name": n, "value": slots[n]} for n in names if slots.get(n) is not None]
+            loop = (tracker.get("active_loop") or {}).get("name")
+            if loop:
+                events.append({"event": "active_loop", "name": loop})
+            if not events:
+                return
+            async with self._session.post(f"{base}/conversations/{target}/tracker/events", params=params,
+                                          json=events, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"tracker of {target}: {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(str(exc)) from exc
+
     async def ready(self) -> bool:
         try:
             async with self._session.get(

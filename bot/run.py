@@ -80,6 +80,7 @@ class Stack:
     log_dir: Path = VAR / "log"
     model: Path | None = None
     rasa_token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
+    extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _logs: list = field(default_factory=list)
 
@@ -98,6 +99,7 @@ class Stack:
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -189,6 +191,20 @@ class Stack:
         return None
 
 
+def channel_summary() -> str:
+    env = os.environ.get
+    twilio = all(env(k) for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"))
+    lines = ["channels:", "  web chat: on"]
+    for name, number in (("SMS", "TWILIO_SMS_NUMBER"), ("WhatsApp", "TWILIO_WHATSAPP_NUMBER")):
+        on = twilio and env(number)
+        lines.append(f"  {name}: " + ("on (webhook: $PUBLIC_BASE_URL/webhooks/twilio)" if on else
+                     f"off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, {number}, PUBLIC_BASE_URL)"))
+    telegram = env("TELEGRAM_BOT_TOKEN") and env("TELEGRAM_WEBHOOK_SECRET")
+    lines.append("  Telegram: " + ("on (webhook: $PUBLIC_BASE_URL/webhooks/telegram)" if telegram else
+                 "off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET, PUBLIC_BASE_URL)"))
+    return "\n".join(lines)
+
+
 def prepare_records() -> None:
     """Apply migrations; on first start load the demo web shop so every flow can be tried."""
     import asyncio
@@ -238,6 +254,7 @@ def main() -> None:
         model = ensure_model()
         stack.model = model
         print("redis:   " + ("embedded, data in var/redis" if not stack.redis_url else "REDIS_URL"), flush=True)
+        print(channel_summary(), flush=True)
         print("starting the action server, Rasa (loading the model) and the gateway ...", flush=True)
         stack.start()
         host = "localhost" if os.environ.get("GATEWAY_HOST", "127.0.0.1") in ("127.0.0.1", "0.0.0.0") else os.environ["GATEWAY_HOST"]

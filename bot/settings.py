@@ -55,6 +55,25 @@ class Settings:
     max_message_bytes: int = 4096
     history_limit: int = 200
     static_dir: Path = PROJECT_ROOT / "channels" / "static"
+    public_base_url: str = ""
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_sms_number: str = ""
+    twilio_whatsapp_number: str = ""
+    twilio_whatsapp_template_sid: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    telegram_bot_token: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.public_base_url
+                    and (self.twilio_sms_number or self.twilio_whatsapp_number))
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token and self.telegram_webhook_secret)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -76,4 +95,14 @@ class Settings:
             host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
             port=_int("GATEWAY_PORT", 8080),
             dev_outbox=os.environ.get("DEV_OUTBOX", "0") == "1",
+            public_base_url=os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
+            twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_sms_number=os.environ.get("TWILIO_SMS_NUMBER", ""),
+            twilio_whatsapp_number=os.environ.get("TWILIO_WHATSAPP_NUMBER", "").removeprefix("whatsapp:"),
+            twilio_whatsapp_template_sid=os.environ.get("TWILIO_WHATSAPP_TEMPLATE_SID", ""),
+            twilio_api_url=os.environ.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
+            telegram_bot_token=os.environ.get("TELEGRAM_BOT_TOKEN", ""),
+            telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         )

@@ -81,10 +81,11 @@ class WebChat:
         if not known:
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
             return
-        entries = await self.service.store.history(known[1])
+        entries = await self.service.history(known[1])
         out = []
         for entry in entries:
-            item: dict[str, Any] = {"sender": entry["sender"], "text": entry.get("text", "")}
+            sender = "user" if entry["sender"] == "customer" else entry["sender"]
+            item: dict[str, Any] = {"sender": sender, "text": entry.get("text", "")}
             if entry.get("buttons"):
                 item["quick_replies"] = [
                     {"content_type": "text", "title": b["title"], "payload": b["payload"]}
@@ -107,6 +108,12 @@ class WebChat:
         outcome = await self.service.handle(
             Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data))
         )
+        if outcome.conversation and outcome.conversation != conversation:
+            # identified in the chat: this browser now belongs to the customer's conversation
+            await self.sio.leave_room(sid, conversation)
+            conversation = outcome.conversation
+            await self.sio.enter_room(sid, conversation)
+            await self.sio.save_session(sid, {"session_id": session_id, "conversation": conversation})
         for reply in outcome.replies:
             if reply.is_error:
                 await self.sio.emit("error_message", {"text": reply.text}, to=sid)

@@ -82,13 +82,48 @@ def stack_db(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url, model, stack_db, tmp_path_factory):
+def twilio_server():
+    """Twilio's REST API on loopback, recording every message a customer would receive."""
+    from tests.fake_twilio import FakeTwilio
+
+    fake = FakeTwilio(account_sid=FAKE_TWILIO["TWILIO_ACCOUNT_SID"], auth_token=FAKE_TWILIO["TWILIO_AUTH_TOKEN"])
+    url = fake.start()
+    yield fake, url
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def telegram_server():
+    """Telegram's Bot API on loopback, recording every call."""
+    from tests.fake_telegram import FakeTelegram
+
+    fake = FakeTelegram(token=FAKE_TELEGRAM["TELEGRAM_BOT_TOKEN"])
+    url = fake.start()
+    yield fake, url
+    fake.stop()
+
+
+FAKE_TWILIO = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "test-auth-token-" + secrets.token_hex(8),
+    "TWILIO_SMS_NUMBER": "+3197010000001", "TWILIO_WHATSAPP_NUMBER": "+3197010000002",
+    "TWILIO_WHATSAPP_TEMPLATE_SID": "HX" + "1" * 32,
+}
+FAKE_TELEGRAM = {
+    "TELEGRAM_BOT_TOKEN": "123456:TEST-" + secrets.token_hex(8), "TELEGRAM_WEBHOOK_SECRET": secrets.token_hex(16),
+}
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_factory):
     prefix = "t" + secrets.token_hex(4)
     s = Stack(
         gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
         redis_url=redis_url, database_url=stack_db, key_prefix=prefix, model=model,
         log_dir=tmp_path_factory.mktemp("logs"),
+        extra_env={**FAKE_TWILIO, **FAKE_TELEGRAM, "TWILIO_API_URL": twilio_server[1],
+                   "TELEGRAM_API_URL": telegram_server[1]},
     )
+    s.extra_env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{s.gateway_port}"
     s.start()
     yield s
     s.stop()
@@ -162,6 +197,16 @@ async def chat(stack):
     for client in clients:
         if client.sio.connected:
             await client.close()
+
+
+@pytest.fixture
+def fake_twilio(twilio_server):
+    return twilio_server[0]
+
+
+@pytest.fixture
+def fake_telegram(telegram_server):
+    return telegram_server[0]
 
 
 @pytest.fixture

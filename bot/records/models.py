@@ -223,3 +223,17 @@ class ChurnScore(Base):
     score = Column(Integer, nullable=False)
     reasons = Column(JSON, nullable=False)
     computed_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class TranscriptEntry(Base):
+    """Every message of a conversation (customer, bot, agent) with the channel it went over."""
+
+    __tablename__ = "transcript"
+    id = Column(Integer, primary_key=True)
+    conversation = Column(String(40), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    sender = Column(String(12), nullable=False)  # customer, bot, agent, system
+    channel = Column(String(16), nullable=False)
+    text = Column(Text, nullable=False, default="")
+    data = Column(JSON, nullable=False, default=dict)  # buttons, media, message id
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

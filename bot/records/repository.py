@@ -13,13 +13,13 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload, sessionmaker
 
 from bot.records.models import (
     AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice,
-    LoyaltyAccount, OneTimeCode, Order, Outbox, Reward, Ticket,
+    LoyaltyAccount, OneTimeCode, Order, Outbox, Reward, Ticket, TranscriptEntry,
 )
 
 OTP_TTL = timedelta(minutes=10)
@@ -107,6 +107,45 @@ class Records:
         if customer and (customer.postcode or "").replace(" ", "").upper() == wanted:
             return customer
         return None
+
+    async def by_phone(self, phone: str) -> Customer | None:
+        async with self.session() as s:
+            row = await s.execute(select(Customer).where(Customer.phone == phone))
+            return row.scalars().first()
+
+    async def add_identity(self, customer_id: int, channel: str, address: str) -> None:
+        """Link (channel, address) to the customer, verified (the caller checked it)."""
+        async with self.session() as s, s.begin():
+            row = await s.execute(select(ContactIdentity).where(
+                ContactIdentity.channel == channel, ContactIdentity.address == address))
+            identity = row.scalars().first()
+            if identity is None:
+                s.add(ContactIdentity(customer_id=customer_id, channel=channel, address=address, verified=True))
+            else:
+                identity.customer_id, identity.verified = customer_id, True
+            if channel == "telegram":
+                customer = await s.get(Customer, customer_id)
+                customer.telegram_user_id = address
+
+    # -- transcript ------------------------------------------------------------------------------
+    async def add_transcript(self, conversation: str, customer_id: int | None, sender: str, channel: str,
+                             text: str, data: dict | None = None) -> None:
+        async with self.session() as s, s.begin():
+            s.add(TranscriptEntry(conversation=conversation, customer_id=customer_id, sender=sender,
+                                  channel=channel, text=text, data=data or {}))
+
+    async def transcript(self, conversation: str, limit: int = 200) -> list[dict[str, Any]]:
+        async with self.session() as s:
+            row = await s.execute(select(TranscriptEntry).where(TranscriptEntry.conversation == conversation)
+                                  .order_by(TranscriptEntry.id.desc()).limit(limit))
+            entries = list(row.scalars())[::-1]
+        return [{"sender": e.sender, "text": e.text, "channel": e.channel, "at": aware(e.created_at).isoformat(),
+                 **(e.data or {})} for e in entries]
+
+    async def move_transcript(self, source: str, target: str, customer_id: int) -> None:
+        async with self.session() as s, s.begin():
+            await s.execute(update(TranscriptEntry).where(TranscriptEntry.conversation == source)
+                            .values(conversation=target, customer_id=customer_id))
 
     # -- orders, invoices, loyalty ---------------------------------------------------------------
     async def order(self, customer_id: int, order_number: str) -> Order | None:
@@ -281,6 +320,23 @@ class Records:
                 otp.used_at = utcnow()
                 return True
             return False
+
+    async def pending_outbox(self, channels: Iterable[str], limit: int = 20) -> list[Outbox]:
+        async with self.session() as s:
+            row = await s.execute(select(Outbox).where(Outbox.sent_at.is_(None), Outbox.channel.in_(list(channels)))
+                                  .order_by(Outbox.id).limit(limit))
+            return list(row.scalars())
+
+    async def claim_outbox(self, outbox_id: int) -> bool:
+        """Mark one message as being sent; False when another process got it first."""
+        async with self.session() as s, s.begin():
+            result = await s.execute(update(Outbox).where(Outbox.id == outbox_id, Outbox.sent_at.is_(None))
+                                     .values(sent_at=utcnow()))
+            return result.rowcount == 1
+
+    async def release_outbox(self, outbox_id: int) -> None:
+        async with self.session() as s, s.begin():
+            await s.execute(update(Outbox).where(Outbox.id == outbox_id).values(sent_at=None))
 
     async def outbox(self, customer_id: int | None = None, limit: int = 50) -> list[Outbox]:
         async with self.session() as s:

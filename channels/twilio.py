@@ -1,0 +1,333 @@
+"""SMS and WhatsApp through Twilio's Programmable Messaging API.
+
+Inbound: Twilio posts each message form-encoded to POST /webhooks/twilio (From, To, Body,
+MessageSid, NumMedia, MediaUrl0.., WhatsApp numbers carry a `whatsapp:` prefix). The webhook is
+checked at the edge (size 413, content type 415, X-Twilio-Signature 403, fields 400), answered at
+once with an empty TwiML response, and handed to `ConversationService.handle` in the background;
+the replies go back through the REST API.
+
+Outbound: `TwilioSender.send` renders per channel: SMS puts a whole turn into one message
+(buttons as one numbered list), WhatsApp sends each bot message on its own. Twilio accepts at
+most 1600 characters of Body on both. WhatsApp allows free-form messages only within 24 hours
+of the customer's last message; a proactive message outside that window goes out as the
+configured Content template, its text in variable {{1}}.
+
+Phone numbers and message texts are personal data: they never go into the logs, only the
+MessageSid does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from typing import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+import aiohttp
+from aiohttp import web
+from multidict import MultiDict
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from twilio.request_validator import RequestValidator
+
+from bot.service import BotMessage, ConversationService, Inbound
+from bot.settings import Settings
+from channels.base import BackgroundTasks, DeliveryError, render_numbered
+
+log = logging.getLogger(__name__)
+
+PATH = "/webhooks/twilio"
+CHANNELS = ("sms", "whatsapp")
+WHATSAPP_PREFIX = "whatsapp:"
+MAX_BODY = 64 * 1024
+SMS_LIMIT = 1600
+WHATSAPP_LIMIT = 1600        # Twilio refuses a longer Body (error 21617), on WhatsApp too
+TEMPLATE_LIMIT = 1024        # a WhatsApp template body holds at most 1024 characters
+WINDOW_SECONDS = 24 * 3600
+WINDOW_KEY_TTL = 7 * 24 * 3600
+MAX_MEDIA = 10               # Twilio delivers at most 10 media items per message
+ATTEMPTS = 3
+BACKOFF = (0.5, 1.0)
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+FORM = "application/x-www-form-urlencoded"
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_SID_CHARS = re.compile(r"[^A-Za-z0-9]")
+
+LastInbound = Callable[[str], Awaitable["float | None"]]
+
+
+def is_e164(number: str) -> bool:
+    return bool(_E164.match(number))
+
+
+def _loggable_sid(sid: object) -> str:
+    """The MessageSid as it may go into a log line (it is unverified input before the signature check)."""
+    cleaned = _SID_CHARS.sub("", str(sid or ""))[:40]
+    return cleaned or "-"
+
+
+class WhatsAppWindow:
+    """When each customer last wrote on WhatsApp, in Redis: decides free-form versus template."""
+
+    def __init__(self, redis: Redis, key_prefix: str, ttl: int = WINDOW_KEY_TTL) -> None:
+        self.redis = redis
+        self.key_prefix = key_prefix
+        self.ttl = ttl
+
+    def key(self, address: str) -> str:
+        return f"{self.key_prefix}:wa_inbound:{address}"
+
+    async def record(self, address: str, when: float | None = None) -> None:
+        await self.redis.set(self.key(address), repr(time.time() if when is None else when), ex=self.ttl)
+
+    async def last_inbound(self, address: str) -> float | None:
+        """Seconds since the epoch of the last inbound message; None when unknown or Redis is down
+        (then only a template may be sent, which is always allowed)."""
+        try:
+            raw = await self.redis.get(self.key(address))
+        except RedisError as exc:
+            log.warning("whatsapp window unknown, Redis failed: %s", type(exc).__name__)
+            return None
+        return float(raw) if raw is not None else None
+
+
+class TwilioSender:
+    """One client for both channels; `view("sms")` and `view("whatsapp")` are the `Sender`s."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        settings: Settings,
+        last_inbound: LastInbound,
+        *,
+        backoff: tuple[float, ...] = BACKOFF,
+    ) -> None:
+        self.http = http
+        self.settings = settings
+        self.last_inbound = last_inbound
+        self.backoff = backoff
+        self.url = (f"{settings.twilio_api_url.rstrip('/')}/2010-04-01/Accounts/"
+                    f"{settings.twilio_account_sid}/Messages.json")
+        self._auth = aiohttp.BasicAuth(settings.twilio_account_sid, settings.twilio_auth_token)
+        self._numbers = {
+            "sms": settings.twilio_sms_number,
+            "whatsapp": settings.twilio_whatsapp_number.removeprefix(WHATSAPP_PREFIX),
+        }
+
+    def configured(self, channel: str) -> bool:
+        return bool(self._numbers.get(channel))
+
+    def view(self, channel: str) -> "TwilioChannelSender":
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown Twilio channel {channel!r}")
+        return TwilioChannelSender(self, channel)
+
+    async def send(
+        self, address: str, messages: list[BotMessage], *, proactive: bool = False, channel: str = "sms"
+    ) -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown Twilio channel {channel!r}")
+        number = self._numbers[channel]
+        if not number:
+            raise DeliveryError(f"no Twilio {channel} number configured")
+        address = address.removeprefix(WHATSAPP_PREFIX)
+        if not is_e164(address):
+            raise DeliveryError(f"{channel} address is not an E.164 phone number")
+
+        if channel == "sms":
+            body = render_numbered(messages, SMS_LIMIT)
+            if body:
+                await self._post(channel, {"To": address, "From": number, "Body": body})
+            return
+
+        to, sender = WHATSAPP_PREFIX + address, WHATSAPP_PREFIX + number
+        if proactive and not await self.in_window(address):
+            template = self.settings.twilio_whatsapp_template_sid
+            if not template:
+                raise DeliveryError("outside the WhatsApp 24-hour window and no template configured")
+            # A template variable may hold no newlines, tabs or runs of spaces.
+            text = " ".join(render_numbered(messages, TEMPLATE_LIMIT).split())
+            if text:
+                await self._post(channel, {
+                    "To": to, "From": sender, "ContentSid": template,
+                    "ContentVariables": json.dumps({"1": text}, ensure_ascii=False),
+                })
+            return
+        for message in messages:
+            body = render_numbered([message], WHATSAPP_LIMIT)
+            if body:
+                await self._post(channel, {"To": to, "From": sender, "Body": body})
+
+    async def in_window(self, address: str) -> bool:
+        last = await self.last_inbound(address)
+        return last is not None and time.time() - last < WINDOW_SECONDS
+
+    async def _post(self, channel: str, form: dict[str, str]) -> None:
+        """POST one message; retry connection errors, timeouts, 429 and 5xx; refuse other 4xx at once."""
+        reason = ""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self.http.post(self.url, data=form, auth=self._auth, timeout=TIMEOUT) as resp:
+                    if resp.status < 300:
+                        return
+                    code = await _error_code(resp)
+                    reason = f"HTTP {resp.status}, Twilio error {code}"
+                    if resp.status != 429 and resp.status < 500:
+                        raise DeliveryError(f"Twilio refused the {channel} message: {reason}")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                reason = f"{type(exc).__name__} {exc}".strip()
+            if attempt < ATTEMPTS:
+                delay = self.backoff[min(attempt, len(self.backoff)) - 1]
+                log.warning("twilio %s send attempt %d/%d failed (%s), retrying in %.1f s",
+                            channel, attempt, ATTEMPTS, reason, delay)
+                await asyncio.sleep(delay)
+        raise DeliveryError(f"Twilio did not accept the {channel} message after {ATTEMPTS} attempts: {reason}")
+
+
+async def _error_code(resp: aiohttp.ClientResponse) -> int | str | None:
+    """Twilio's error code from an error response ({"code": 21610, "message": ..., "status": 400})."""
+    try:
+        payload = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        return None
+    return payload.get("code") if isinstance(payload, dict) else None
+
+
+class TwilioChannelSender:
+    """The `Sender` for one Twilio channel ("sms" or "whatsapp")."""
+
+    def __init__(self, sender: TwilioSender, name: str) -> None:
+        self.sender = sender
+        self.name = name
+
+    async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
+        await self.sender.send(address, messages, proactive=proactive, channel=self.name)
+
+
+class TwilioWebhook:
+    """Receives Twilio's inbound-message webhook and answers through the sender."""
+
+    def __init__(
+        self,
+        service: ConversationService,
+        settings: Settings,
+        sender: TwilioSender,
+        window: WhatsAppWindow,
+        tasks: BackgroundTasks,
+    ) -> None:
+        self.service = service
+        self.settings = settings
+        self.sender = sender
+        self.window = window
+        self.tasks = tasks
+        self.validator = RequestValidator(settings.twilio_auth_token)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _refuse(413, "body too large")
+        if request.content_type != FORM:
+            return _refuse(415, f"expected {FORM}")
+        raw = await _read_limited(request, MAX_BODY)
+        if raw is None:
+            return _refuse(413, "body too large")
+        try:
+            params = MultiDict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return _refuse(400, "body is not UTF-8")
+        sid = params.get("MessageSid", "")
+
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = self.settings.public_base_url.rstrip("/") + request.path_qs
+        if not signature or not self.validator.validate(url, params, signature):
+            return _refuse(403, "missing or invalid signature", sid)
+
+        sender = params.get("From", "")
+        if not sender or not sid:
+            return _refuse(400, "From or MessageSid missing", sid)
+        channel = "whatsapp" if sender.startswith(WHATSAPP_PREFIX) else "sms"
+        address = sender.removeprefix(WHATSAPP_PREFIX)
+        if not is_e164(address):
+            return _refuse(400, "From is not an E.164 phone number", sid)
+        if not self.sender.configured(channel):
+            return _refuse(503, f"channel {channel} not configured", sid)
+
+        inbound = Inbound(channel, address, params.get("Body", ""), message_id=sid, media=_media(params))
+        self.tasks.spawn(self.process(inbound, time.time()), f"twilio {channel} message {_loggable_sid(sid)}")
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+    async def process(self, inbound: Inbound, received: float) -> None:
+        if inbound.channel == "whatsapp":
+            try:
+                await self.window.record(inbound.address, received)
+            except RedisError as exc:  # the message still gets its answer; only the window is unknown
+                log.error("whatsapp message %s: window not recorded: %s",
+                          _loggable_sid(inbound.message_id), type(exc).__name__)
+        outcome = await self.service.handle(inbound)
+        if outcome.duplicate or not outcome.replies:
+            return
+        try:
+            await self.sender.send(inbound.address, outcome.replies, channel=inbound.channel)
+        except DeliveryError as exc:
+            log.error("%s reply to message %s not delivered: %s",
+                      inbound.channel, _loggable_sid(inbound.message_id), exc)
+
+
+def _media(params: MultiDict) -> list[str]:
+    try:
+        count = min(int(params.get("NumMedia", "0") or 0), MAX_MEDIA)
+    except ValueError:
+        count = 0
+    return [params[f"MediaUrl{i}"] for i in range(count) if params.get(f"MediaUrl{i}")]
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The request body, or None once it grows beyond `limit` bytes (chunked bodies included)."""
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _refuse(status: int, reason: str, sid: str = "") -> web.Response:
+    log.info("twilio webhook refused (%d %s), MessageSid %s", status, reason, _loggable_sid(sid))
+    return web.Response(status=status, text=reason)
+
+
+TWILIO = web.AppKey("twilio", TwilioWebhook)
+
+
+async def webhook(request: web.Request) -> web.Response:
+    adapter = request.app.get(TWILIO)
+    if adapter is None:
+        return web.Response(status=503, text="channel not configured")
+    return await adapter.handle(request)
+
+
+def add_routes(app: web.Application) -> None:
+    """Call when creating the app (routes cannot be added once it has started)."""
+    app.router.add_post(PATH, webhook)
+
+
+def setup(
+    app: web.Application,
+    service: ConversationService,
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    tasks: BackgroundTasks,
+    redis: Redis,
+) -> dict[str, TwilioChannelSender] | None:
+    """Build the adapter (from the app's cleanup_ctx); the senders of the configured channels,
+    {"sms": ..., "whatsapp": ...}, or None when Twilio is not configured."""
+    if not settings.twilio_enabled:
+        return None
+    window = WhatsAppWindow(redis, settings.key_prefix)
+    sender = TwilioSender(http, settings, window.last_inbound)
+    app[TWILIO] = TwilioWebhook(service, settings, sender, window, tasks)
+    return {name: sender.view(name) for name in CHANNELS if sender.configured(name)}

@@ -1,0 +1,146 @@
+"""WhatsApp, SMS and Telegram end to end: real webhook payloads into the running gateway (trained
+model, action server, Redis, database), fake Twilio and Telegram APIs on loopback recording what
+the customer receives. One conversation per customer across all channels."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+
+import aiohttp
+
+from tests.conftest import texts
+from tests.fake_telegram import contact_update, text_update
+from tests.fake_twilio import inbound_params, signed_post_args
+
+SANNE_PHONE = "+31612345601"
+EMMA_PHONE = "+447700900123"
+_update_ids = itertools.count(int(uuid.uuid4().int % 10_000_000) * 10)
+
+
+def sid() -> str:
+    return "SM" + uuid.uuid4().hex
+
+
+async def twilio_post(stack, params: dict, *, token: str | None = None, headers: dict | None = None):
+    url = f"http://127.0.0.1:{stack.gateway_port}/webhooks/twilio"
+    signed = signed_post_args(token or stack.env()["TWILIO_AUTH_TOKEN"], url, params)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=params, headers={**signed, **(headers or {})}) as resp:
+            return resp.status, await resp.text()
+
+
+async def whatsapp(stack, fake_twilio, phone: str, body: str, count: int = 1) -> str:
+    before = len([m for m in fake_twilio.messages if m["To"] == f"whatsapp:{phone}"])
+    status, _ = await twilio_post(stack, inbound_params(f"whatsapp:{phone}", body, to=f"whatsapp:{stack.env()['TWILIO_WHATSAPP_NUMBER']}", sid=sid()))
+    assert status == 200
+    got = await fake_twilio.wait_for(f"whatsapp:{phone}", count=before + count, timeout=60)
+    return "\n".join(m.get("Body") or "" for m in got[before:])
+
+
+async def telegram_post(stack, update: dict, secret: str | None = None):
+    url = f"http://127.0.0.1:{stack.gateway_port}/webhooks/telegram"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret or stack.env()["TELEGRAM_WEBHOOK_SECRET"]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=update, headers=headers) as resp:
+            return resp.status
+
+
+async def telegram_says(stack, fake_telegram, user_id: int, update: dict, count: int = 1) -> str:
+    before = len(fake_telegram.calls_of("sendMessage", chat_id=user_id))
+    assert await telegram_post(stack, update) == 200
+    got = await fake_telegram.wait_for("sendMessage", chat_id=user_id, count=before + count, timeout=60)
+    return "\n".join(str(c.get("text", "")) for c in got[before:])
+
+
+async def test_one_conversation_across_web_chat_whatsapp_and_telegram(chat, stack, fake_twilio, fake_telegram):
+    # Web chat: identify and ask about an order.
+    c = await chat()
+    await c.say("waar is mijn bestelling")
+    assert "Sanne" in texts(await c.say("K10001"))
+    assert "104233" in texts(await c.say("104233"))
+
+    # WhatsApp from her number: she is known, and so is the order she asked about.
+    hello = await whatsapp(stack, fake_twilio, SANNE_PHONE, "hoi")
+    assert "Sanne" in hello
+    later = await whatsapp(stack, fake_twilio, SANNE_PHONE, "ik wil het terugsturen")
+    assert "104233" in later
+
+    # Telegram: a new account links by sharing her own phone number, then continues.
+    user_id = 700000 + next(_update_ids) % 100000
+    linked = await telegram_says(stack, fake_telegram, user_id,
+                                 contact_update(next(_update_ids), user_id, SANNE_PHONE))
+    assert "Sanne" in linked
+    status = await telegram_says(stack, fake_telegram, user_id,
+                                 text_update(next(_update_ids), user_id, "waar is mijn bestelling"))
+    assert "104233" in status
+
+    # The transcript holds all three channels, in one conversation.
+    await c.sio.emit("history_request", {"session_id": c.session_id})
+    history = (await asyncio.wait_for(c.history.get(), 10))["messages"]
+    said = [m["text"] for m in history if m["sender"] == "user"]
+    assert "hoi" in said and "ik wil het terugsturen" in said and "waar is mijn bestelling" in said
+
+
+async def test_forged_twilio_signature_is_refused(stack, fake_twilio):
+    params = inbound_params(f"whatsapp:{SANNE_PHONE}", "hoi", to="whatsapp:+10000000000", sid=sid())
+    status, _ = await twilio_post(stack, params, token="not-the-token")
+    assert status == 403
+
+
+async def test_webhook_retry_gets_one_reply(stack, fake_twilio):
+    phone = "+31612345699"
+    params = inbound_params(phone, "hallo", to=stack.env()["TWILIO_SMS_NUMBER"], sid=sid())
+    assert (await twilio_post(stack, params))[0] == 200
+    assert (await twilio_post(stack, params))[0] == 200
+    await fake_twilio.wait_for(phone, count=1, timeout=60)
+    await asyncio.sleep(3)
+    assert len([m for m in fake_twilio.messages if m["To"] == phone]) == 1
+
+
+async def test_sms_buttons_are_one_numbered_message_and_a_number_answers(stack, fake_twilio):
+    phone = "+31612345698"
+    sms_number = stack.env()["TWILIO_SMS_NUMBER"]
+    assert (await twilio_post(stack, inbound_params(phone, "hoi", to=sms_number, sid=sid())))[0] == 200
+    [greeting] = await fake_twilio.wait_for(phone, count=1, timeout=60)
+    assert "1. Waar is mijn bestelling?" in greeting["Body"] and "4. Een medewerker spreken" in greeting["Body"]
+    assert (await twilio_post(stack, inbound_params(phone, "1", to=sms_number, sid=sid())))[0] == 200
+    answer = (await fake_twilio.wait_for(phone, count=2, timeout=60))[1]
+    assert "klantnummer" in answer["Body"]  # "1" chose "Waar is mijn bestelling?"
+
+
+async def test_media_gets_a_polite_text_only_answer(stack, fake_twilio):
+    phone = "+31612345697"
+    params = inbound_params(f"whatsapp:{phone}", "", to=f"whatsapp:{stack.env()['TWILIO_WHATSAPP_NUMBER']}",
+                            sid=sid(), media=["https://example.invalid/photo.jpg"])
+    assert (await twilio_post(stack, params))[0] == 200
+    [reply] = await fake_twilio.wait_for(f"whatsapp:{phone}", count=1, timeout=60)
+    assert "alleen tekst" in reply["Body"]
+
+
+async def test_continue_on_whatsapp_makes_the_bot_write_first_with_a_template(chat, stack, fake_twilio):
+    c = await chat()
+    await c.say("i want to see my loyalty points")
+    assert "Emma" in texts(await c.say("K10003"))
+    before = len([m for m in fake_twilio.messages if m["To"] == f"whatsapp:{EMMA_PHONE}"])
+    await c.say('/continue_on_channel{"channel": "whatsapp"}')
+    got = await fake_twilio.wait_for(f"whatsapp:{EMMA_PHONE}", count=before + 1, timeout=60)
+    first = got[before]
+    # Emma never wrote on WhatsApp: outside the 24-hour window only a template may be sent.
+    assert first.get("ContentSid") == stack.env()["TWILIO_WHATSAPP_TEMPLATE_SID"]
+    assert "Emma" in first.get("ContentVariables", "")
+    # Once she writes there, the conversation is hers and answers are normal messages.
+    reply = await whatsapp(stack, fake_twilio, EMMA_PHONE, "how many points do i have")
+    assert "540 points" in reply
+
+
+async def test_telegram_secret_and_bad_payloads(stack):
+    assert await telegram_post(stack, text_update(next(_update_ids), 1234, "hoi"), secret="wrong") == 403
+    url = f"http://127.0.0.1:{stack.gateway_port}/webhooks/telegram"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": stack.env()["TELEGRAM_WEBHOOK_SECRET"]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data="{not json", headers={**headers, "Content-Type": "application/json"}) as resp:
+            assert resp.status == 400
+        async with http.post(url, json=[1, 2], headers=headers) as resp:
+            assert resp.status == 400
