@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> web.Application:
             max_bytes=settings.max_message_bytes,
         )
         tasks = BackgroundTasks()
-        WebChat(sio, service)
+        WebChat(sio, service, settings.webchat_identity_secret)
         service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
         telegram_sender = telegram.setup(app, service, settings, http, tasks, redis)
         if telegram_sender is not None:

@@ -57,8 +57,11 @@ class RasaClient:
             await asyncio.sleep(0.5 * (attempt + 1))
         raise RasaUnavailable(str(last_error))
 
-    async def carry_slots(self, source: str, target: str, names: tuple[str, ...]) -> None:
-        """Copy the named slots (and a question in progress) of one conversation onto another's."""
+    async def carry_slots(self, source: str, target: str, names: tuple[str, ...],
+                          state: tuple[str, ...] = ()) -> None:
+        """Copy the named slots of one conversation onto another's, and its question in progress
+        exactly (`state` slots and the active form, empty ones included, so an old unfinished
+        question of the target does not come back)."""
         base = self._url.rsplit("/webhooks/", 1)[0]
         params = {"token": self._token}
         try:
@@ -69,15 +72,25 @@ class RasaClient:
                 tracker = await resp.json()
             slots = tracker.get("slots") or {}
             events = [{"event": "slot", "name": n, "value": slots[n]} for n in names if slots.get(n) is not None]
-            loop = (tracker.get("active_loop") or {}).get("name")
-            if loop:
-                events.append({"event": "active_loop", "name": loop})
+            events += [{"event": "slot", "name": n, "value": slots.get(n)} for n in state]
+            events.append({"event": "active_loop", "name": (tracker.get("active_loop") or {}).get("name")})
             if not events:
                 return
             async with self._session.post(f"{base}/conversations/{target}/tracker/events", params=params,
                                           json=events, timeout=self._timeout) as resp:
                 if resp.status != 200:
                     raise RasaUnavailable(f"tracker of {target}: {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(str(exc)) from exc
+
+    async def set_slots(self, conversation: str, values: dict[str, Any]) -> None:
+        base = self._url.rsplit("/webhooks/", 1)[0]
+        events = [{"event": "slot", "name": k, "value": v} for k, v in values.items()]
+        try:
+            async with self._session.post(f"{base}/conversations/{conversation}/tracker/events",
+                                          params={"token": self._token}, json=events, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"tracker of {conversation}: {resp.status}")
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise RasaUnavailable(str(exc)) from exc
 

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 IDENTIFYING_CHANNELS = ("sms", "whatsapp", "telegram")
 NUMBERED_CHANNELS = ("sms", "whatsapp")
 # Slots that travel with the customer when a provisional conversation joins theirs.
-CARRIED_SLOTS = ("customer_id", "customer_name", "order_number", "language", "topic", "requested_slot",
-                 "verified_until", "amount", "details", "preference")
+CARRIED_SLOTS = ("customer_id", "customer_name", "order_number", "language", "verified_until")
+QUESTION_SLOTS = ("topic", "requested_slot", "amount", "instalments", "details", "preference", "retention_offer")
 
 # Emoji-only messages that carry a clear answer.
 _EMOJI_INTENTS = {"👍": "/affirm", "👌": "/affirm", "✅": "/affirm", "👎": "/deny", "❌": "/deny"}
@@ -126,8 +126,8 @@ class ConversationService:
             customer_id = customer.id if customer else None
         if customer_id is not None:
             key = await self.store.customer_conversation(customer_id) or await self.store.key_for(channel, address)
+            key = await self.store.claim_customer(customer_id, key)  # two channels at once: one wins
             await self.store.bind(channel, address, key)
-            await self.store.claim_customer(customer_id, key)
             await self.store.update(key, customer_id=str(customer_id))
             return key
         return await self.store.key_for(channel, address)
@@ -141,9 +141,24 @@ class ConversationService:
         await self.store.bind(channel, address, canonical)
         if self.records is not None:
             await self.records.move_transcript(key, canonical, customer_id)
-        await self.rasa.carry_slots(key, canonical, CARRIED_SLOTS)
+        await self.rasa.carry_slots(key, canonical, CARRIED_SLOTS, QUESTION_SLOTS)
         log.info("conversation %s joined %s (customer %s)", key, canonical, customer_id)
         return canonical
+
+    async def verified_login(self, channel: str, address: str, login_id: str) -> str | None:
+        """A web chat visitor whose login the business's site signed: join the customer's
+        conversation and tell Rasa who it is. None when the login belongs to no customer."""
+        if self.records is None:
+            return None
+        customer = await self.records.by_identity(channel, login_id)
+        if customer is None:
+            return None
+        key = await self.conversation_for(channel, address)
+        if (await self.store.get(key)).get("customer_id") == str(customer.id):
+            return key
+        key = await self.link(key, customer.id, channel, address)
+        await self.rasa.set_slots(key, {"customer_id": str(customer.id), "customer_name": customer.name.split()[0]})
+        return key
 
     # -- messages ------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:

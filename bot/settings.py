@@ -56,6 +56,7 @@ class Settings:
     history_limit: int = 200
     static_dir: Path = PROJECT_ROOT / "channels" / "static"
     public_base_url: str = ""
+    webchat_identity_secret: str = ""
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_sms_number: str = ""
@@ -96,6 +97,7 @@ class Settings:
             port=_int("GATEWAY_PORT", 8080),
             dev_outbox=os.environ.get("DEV_OUTBOX", "0") == "1",
             public_base_url=os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
+            webchat_identity_secret=os.environ.get("WEBCHAT_IDENTITY_SECRET", ""),
             twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
             twilio_sms_number=os.environ.get("TWILIO_SMS_NUMBER", ""),

@@ -18,6 +18,8 @@ from typing import Any
 import socketio
 
 from bot import language, messages
+from bot.identity import verify_web_login
+from bot.rasa_client import RasaUnavailable
 from bot.service import BotMessage, ConversationService, Inbound
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,10 @@ def _hint(data: dict[str, Any]) -> str | None:
 
 
 class WebChat:
-    def __init__(self, sio: socketio.AsyncServer, service: ConversationService) -> None:
+    def __init__(self, sio: socketio.AsyncServer, service: ConversationService, identity_secret: str = "") -> None:
         self.sio = sio
         self.service = service
+        self.identity_secret = identity_secret
         sio.on("session_request", self.session_request)
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
@@ -105,6 +108,7 @@ class WebChat:
             await self.session_request(sid, {"session_id": data.get("session_id")})
             known = await self._conversation(sid)
         session_id, conversation = known
+        conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
         outcome = await self.service.handle(
             Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data))
         )
@@ -119,6 +123,25 @@ class WebChat:
                 await self.sio.emit("error_message", {"text": reply.text}, to=sid)
             else:
                 await self.sio.emit("bot_uttered", render(reply), room=conversation)
+
+    async def _signed_login(self, sid: str, session_id: str, conversation: str, custom: Any) -> str:
+        """customData {user_id, user_hash}: the business's site vouches for this visitor."""
+        if not (self.identity_secret and isinstance(custom, dict) and custom.get("user_id")):
+            return conversation
+        user_id, user_hash = str(custom.get("user_id")), str(custom.get("user_hash") or "")
+        if not verify_web_login(self.identity_secret, user_id, user_hash):
+            log.info("webchat %s: identity hash does not match", sid)
+            return conversation
+        try:
+            joined = await self.service.verified_login(CHANNEL, session_id, user_id)
+        except RasaUnavailable:
+            return conversation
+        if joined and joined != conversation:
+            await self.sio.leave_room(sid, conversation)
+            await self.sio.enter_room(sid, joined)
+            await self.sio.save_session(sid, {"session_id": session_id, "conversation": joined})
+            return joined
+        return conversation
 
     async def unknown_event(self, event: str, sid: str, data: Any = None) -> None:
         log.info("webchat %s: unknown event %r", sid, event[:64])

@@ -110,6 +110,7 @@ FAKE_TWILIO = {
 }
 FAKE_TELEGRAM = {
     "TELEGRAM_BOT_TOKEN": "123456:TEST-" + secrets.token_hex(8), "TELEGRAM_WEBHOOK_SECRET": secrets.token_hex(16),
+    "WEBCHAT_IDENTITY_SECRET": secrets.token_hex(16),
 }
 
 
@@ -137,10 +138,12 @@ def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_f
 class ChatClient:
     """A web chat visitor: a socket.io client speaking the rasa-webchat protocol."""
 
-    def __init__(self, url: str, session_id: str | None = None, language: str | None = None):
+    def __init__(self, url: str, session_id: str | None = None, language: str | None = None,
+                 custom: dict | None = None):
         self.url = url
         self.session_id = session_id
         self.language = language
+        self.custom = custom or {}
         self.sio = socketio.AsyncClient(reconnection=False)
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.errors: asyncio.Queue = asyncio.Queue()
@@ -160,7 +163,7 @@ class ChatClient:
 
     async def say(self, text, timeout: float = 30) -> list[dict]:
         """Send a message; return the bot's messages for that turn."""
-        custom = {"language": self.language} if self.language else {}
+        custom = {**({"language": self.language} if self.language else {}), **self.custom}
         await self.sio.emit("user_uttered", {"message": text, "session_id": self.session_id, "customData": custom})
         return await self.replies(timeout)
 
@@ -188,8 +191,9 @@ def texts(messages: list[dict]) -> str:
 async def chat(stack):
     clients: list[ChatClient] = []
 
-    async def open_chat(session_id: str | None = None, language: str | None = None) -> ChatClient:
-        client = ChatClient(f"http://127.0.0.1:{stack.gateway_port}", session_id, language)
+    async def open_chat(session_id: str | None = None, language: str | None = None,
+                        custom: dict | None = None) -> ChatClient:
+        client = ChatClient(f"http://127.0.0.1:{stack.gateway_port}", session_id, language, custom)
         clients.append(client)
         return await client.connect()
 

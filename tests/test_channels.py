@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import uuid
 
 import aiohttp
@@ -144,3 +145,45 @@ async def test_telegram_secret_and_bad_payloads(stack):
             assert resp.status == 400
         async with http.post(url, json=[1, 2], headers=headers) as resp:
             assert resp.status == 400
+
+
+async def test_signed_web_login_is_recognised_and_a_forged_one_is_not(chat, stack):
+    from bot.identity import sign_web_login
+
+    secret = stack.env()["WEBCHAT_IDENTITY_SECRET"]
+    known = await chat(language="en", custom={"user_id": "web-olivia", "user_hash": sign_web_login(secret, "web-olivia")})
+    assert "Olivia" in texts(await known.say("hello"))
+    forged = await chat(language="en", custom={"user_id": "web-olivia", "user_hash": sign_web_login("guess", "web-olivia")})
+    greeting = texts(await forged.say("hello"))
+    assert "Olivia" not in greeting and "How can I help" in greeting
+
+
+async def test_one_time_code_goes_out_on_whatsapp_and_the_refund_is_granted(stack, fake_twilio):
+    phone = "+31612345609"  # K10009 Anouk Meijer, prefers WhatsApp; order 147269 delivered last week
+    asked = await whatsapp(stack, fake_twilio, phone, "ik wil geld terug voor bestelling 147269", count=2)
+    assert "code van 4 cijfers" in asked
+    code_message = next(m["Body"] for m in fake_twilio.messages if m["To"] == f"whatsapp:{phone}" and "code" in (m["Body"] or "") and "De Webwinkel is" in m["Body"])
+    code = re.search(r"\b(\d{4})\b", code_message).group(1)
+    amount_question = await whatsapp(stack, fake_twilio, phone, code, count=2)
+    assert "Welk bedrag" in amount_question and "1. Het hele bedrag" in amount_question
+    granted = await whatsapp(stack, fake_twilio, phone, "20")
+    assert "€20,00" in granted and "147269" in granted
+
+
+async def test_the_same_customer_on_two_channels_at_once_loses_nothing(stack, fake_twilio):
+    phone = "+31612345621"  # K10021 Eva van Leeuwen
+    sms_to, wa_to = stack.env()["TWILIO_SMS_NUMBER"], f"whatsapp:{stack.env()['TWILIO_WHATSAPP_NUMBER']}"
+    results = await asyncio.gather(
+        twilio_post(stack, inbound_params(phone, "hoeveel spaarpunten heb ik", to=sms_to, sid=sid())),
+        twilio_post(stack, inbound_params(f"whatsapp:{phone}", "hoe laat zijn jullie open", to=wa_to, sid=sid())),
+    )
+    assert [status for status, _ in results] == [200, 200]
+    [points] = await fake_twilio.wait_for(phone, count=1, timeout=60)
+    [hours] = await fake_twilio.wait_for(f"whatsapp:{phone}", count=1, timeout=60)
+    assert "punten" in points["Body"] and "9:00" in hours["Body"]
+    import sqlite3
+    with sqlite3.connect(stack.database_url.removeprefix("sqlite:///")) as conn:
+        said = [row[0] for row in conn.execute(
+            "select t.channel from transcript t join customers c on c.id = t.customer_id "
+            "where c.customer_number = 'K10021' and t.sender = 'customer'")]
+    assert sorted(said) == ["sms", "whatsapp"]

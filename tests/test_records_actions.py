@@ -58,7 +58,8 @@ async def run(action, t: Tracker):
 
 
 def responses(messages) -> list[str]:
-    return [m["response"] for m in messages]
+    """Response names; a custom JSON message (for the gateway) by its first key."""
+    return [m["response"] or next(iter(m.get("custom") or {}), None) for m in messages]
 
 
 def slots_after(slots: dict, events) -> dict:
@@ -149,7 +150,9 @@ async def test_identified_by_customer_number(shop, text):
     found = await ValidateTopicForm().extract_customer_id(
         dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
     assert found == {"customer_id": str(sanne), "customer_name": "Sanne", "id_order_number": None, "postcode": None}
-    assert [(m["response"], m["customer_name"]) for m in dispatcher.messages] == [("utter_identified", "Sanne")]
+    assert [(m["response"], m.get("customer_name")) for m in dispatcher.messages] == [
+        ("utter_identified", "Sanne"), (None, None)]
+    assert dispatcher.messages[1]["custom"] == {"identified_customer": sanne}
 
 
 @pytest.mark.parametrize("text", ["sanne.devries@example.nl", "Mijn mail is SANNE.DeVries@Example.NL graag"])
@@ -159,7 +162,7 @@ async def test_identified_by_email_whatever_the_case(shop, text):
     found = await ValidateTopicForm().extract_customer_id(
         dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
     assert found["customer_id"] == str(sanne) and found["customer_name"] == "Sanne"
-    assert responses(dispatcher.messages) == ["utter_identified"]
+    assert responses(dispatcher.messages) == ["utter_identified", "identified_customer"]
 
 
 @pytest.mark.parametrize("text", ["104233 1012AB", "bestelling 104233, postcode 1012 ab"])
@@ -169,7 +172,7 @@ async def test_identified_by_order_number_and_postcode_in_one_message(shop, text
     found = await ValidateTopicForm().extract_customer_id(
         dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
     assert found == {"customer_id": str(sanne), "customer_name": "Sanne", "id_order_number": None, "postcode": None}
-    assert responses(dispatcher.messages) == ["utter_identified"]
+    assert responses(dispatcher.messages) == ["utter_identified", "identified_customer"]
 
 
 async def test_order_number_alone_asks_for_the_postcode_which_then_identifies(shop):
@@ -186,7 +189,7 @@ async def test_order_number_alone_asks_for_the_postcode_which_then_identifies(sh
     found = await form.extract_customer_id(
         second, tracker("1012 ab", slots={"requested_slot": "postcode", "id_order_number": "104233"}), DOMAIN)
     assert found == {"customer_id": str(sanne), "customer_name": "Sanne", "id_order_number": None, "postcode": None}
-    assert responses(second.messages) == ["utter_identified"]
+    assert responses(second.messages) == ["utter_identified", "identified_customer"]
 
 
 @pytest.mark.parametrize("text", ["104233 9999ZZ", "118902 1012AB"], ids=["wrong-postcode", "someone-elses-order"])
@@ -271,7 +274,7 @@ async def test_form_order_number_then_postcode_identifies_through_the_form(shop)
     # utter_ask_postcode says "bestelling {id_order_number}": the slot must be there
     assert slots.get("id_order_number") == "104233"
     messages, events = await run(ValidateTopicForm(), tracker("1012 AB", slots=slots, active_loop=FORM))
-    assert responses(messages) == ["utter_identified"]
+    assert responses(messages) == ["utter_identified", "identified_customer"]
     assert slots_after(slots, events)["customer_id"] == str(sanne)
 
 
