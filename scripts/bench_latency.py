@@ -26,8 +26,8 @@ from bot.run import Stack, free_port  # noqa: E402
 from bot.train import ensure_model  # noqa: E402
 
 SCRIPT = [
-    "hoi", "waar blijft mijn bestelling", "104233", "ik wil het terugsturen", "bedankt",
-    "hello", "where is my parcel", "118902", "can i pay in instalments", "thanks, bye",
+    "hoi", "waar blijft mijn bestelling", "K10001", "104233", "ik wil het terugsturen", "bedankt",
+    "hello", "where is my parcel", "K10003", "126354", "how many points do i have", "thanks, bye",
 ]
 
 
@@ -74,12 +74,32 @@ async def direct_rasa(stack: Stack, n: int) -> list[float]:
     return timings[:n]
 
 
+def demo_database(path: Path) -> str:
+    """A fresh SQLite database with the demo web shop, so the actions answer from records."""
+    from bot.db import create_engine
+    from bot.records.demo import load_demo
+    from bot.records.migrate import upgrade
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+
+    async def load() -> None:
+        engine = create_engine(url)
+        await load_demo(engine)
+        await engine.dispose()
+
+    asyncio.run(load())
+    return url
+
+
 def main() -> None:
     n = int(os.environ.get("BENCH_MESSAGES", "150"))
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
     prefix = "bench" + uuid.uuid4().hex[:6]
+    database_url = demo_database(ROOT / "var" / "bench" / f"{prefix}.db")
     stack = Stack(gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
-                  redis_url=redis_url, key_prefix=prefix, model=ensure_model(),
+                  redis_url=redis_url, database_url=database_url, key_prefix=prefix, model=ensure_model(),
                   log_dir=ROOT / "var" / "bench-logs")
     started = time.perf_counter()
     stack.start()
@@ -97,9 +117,10 @@ def main() -> None:
         "# Per-message latency",
         "",
         "Produced by `make bench` (scripts/bench_latency.py): one customer at a time, scripted",
-        f"Dutch and English conversations ({len(SCRIPT)} messages each, including form turns that call",
-        "the action server), real Redis tracker and lock stores, on this machine "
-        f"({os.cpu_count()} cores). Time from sending a message to receiving the first reply.",
+        f"Dutch and English conversations ({len(SCRIPT)} messages each: identification, order status from",
+        "the records, a return, loyalty points; form turns call the action server and the database), real",
+        f"Redis tracker and lock stores, SQLite records, on this machine ({os.cpu_count()} cores).",
+        "Time from sending a message to receiving the first reply.",
         "",
         f"- Date: {time.strftime('%Y-%m-%d')}",
         f"- Stack start-up (action server, Rasa loading the model, gateway): {startup:.1f} s",
