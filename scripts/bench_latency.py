@@ -25,10 +25,16 @@ import socketio  # noqa: E402
 from bot.run import Stack, free_port  # noqa: E402
 from bot.train import ensure_model  # noqa: E402
 
+# Each conversation is another demo customer (K10006, K10007, ...); "{order}" is the first
+# order the bot offers as a button after identification.
 SCRIPT = [
-    "hoi", "waar blijft mijn bestelling", "K10001", "104233", "ik wil het terugsturen", "bedankt",
-    "hello", "where is my parcel", "K10003", "126354", "how many points do i have", "thanks, bye",
+    "hoi", "waar blijft mijn bestelling", "{customer}", "{order}", "ik wil het terugsturen", "bedankt",
+    "how many loyalty points do i have", "thanks, bye",
 ]
+
+
+def customer_number(conversation: int) -> str:
+    return f"K{10006 + conversation % 29}"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -38,6 +44,7 @@ def pct(values: list[float], p: float) -> float:
 
 async def via_gateway(port: int, n: int) -> list[float]:
     timings: list[float] = []
+    conversation = 0
     while len(timings) < n:
         sio = socketio.AsyncClient(reconnection=False)
         inbox: asyncio.Queue = asyncio.Queue()
@@ -47,15 +54,20 @@ async def via_gateway(port: int, n: int) -> list[float]:
         await sio.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
         await sio.emit("session_request", {"session_id": None})
         session = await asyncio.wait_for(confirmed.get(), 10)
-        for text in SCRIPT:
+        offered: list[str] = []
+        for template in SCRIPT:
+            text = template.format(customer=customer_number(conversation), order=(offered or ["/order_status"])[0])
             started = time.perf_counter()
             await sio.emit("user_uttered", {"message": text, "session_id": session})
-            await asyncio.wait_for(inbox.get(), 30)
+            reply = await asyncio.wait_for(inbox.get(), 30)
             timings.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(0.3)  # let any further messages of the turn arrive
+            replies = [reply]
             while not inbox.empty():
-                inbox.get_nowait()
+                replies.append(inbox.get_nowait())
+            offered = [q["payload"] for r in replies for q in r.get("quick_replies", [])] or offered
         await sio.disconnect()
+        conversation += 1
     return timings[:n]
 
 
@@ -63,14 +75,19 @@ async def direct_rasa(stack: Stack, n: int) -> list[float]:
     timings: list[float] = []
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/gateway/webhook"
     headers = {"Authorization": f"Bearer {stack.rasa_token}"}
+    conversation = 100
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         while len(timings) < n:
             sender = f"bench{uuid.uuid4().hex}"
-            for text in SCRIPT:
+            offered: list[str] = []
+            for template in SCRIPT:
+                text = template.format(customer=customer_number(conversation), order=(offered or ["/order_status"])[0])
                 started = time.perf_counter()
                 async with http.post(url, json={"sender": sender, "message": text}, headers=headers) as r:
-                    await r.json()
+                    replies = await r.json()
                 timings.append((time.perf_counter() - started) * 1000)
+                offered = [b["payload"] for m in replies for b in m.get("buttons", [])] or offered
+            conversation += 1
     return timings[:n]
 
 
@@ -118,7 +135,8 @@ def main() -> None:
         "",
         "Produced by `make bench` (scripts/bench_latency.py): one customer at a time, scripted",
         f"Dutch and English conversations ({len(SCRIPT)} messages each: identification, order status from",
-        "the records, a return, loyalty points; form turns call the action server and the database), real",
+        "the records, a return, loyalty points, each conversation another demo customer; form turns call",
+        "the action server and the database), real",
         f"Redis tracker and lock stores, SQLite records, on this machine ({os.cpu_count()} cores).",
         "Time from sending a message to receiving the first reply.",
         "",
