@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train run test validate story-test pytest eval bench lock clean
+.PHONY: help install browser train run test validate story-test pytest eval bench lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,6 +23,14 @@ $(STAMP): $(LOCK)
 	$(VENV)/bin/pip install --quiet uv==0.13.8
 	$(VENV)/bin/uv pip sync --python $(PY) $(LOCK)
 	rm -f $(VENV)/.installed-* && touch $@
+
+CHROMIUM ?= /usr/bin/chromium
+browser: ## Install Debian's Chromium for the desk's browser tests (Playwright drives it)
+	@test -x $(CHROMIUM) || { echo "== installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update >/dev/null && $$SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }; }
+	@test -x $(CHROMIUM) && echo "== browser: $$($(CHROMIUM) --version 2>/dev/null)"
 
 train: install ## Train the Rasa model if config, domain or data changed
 	$(PY) -m bot.train
@@ -39,7 +47,7 @@ story-test: train
 pytest: train
 	$(PY) -m pytest
 
-test: install ## Run all tests: data validation, test stories, pytest (gateway, actions, web chat)
+test: install browser ## Run all tests: data validation, test stories, pytest (gateway, actions, web chat)
 	$(MAKE) --no-print-directory train
 	$(MAKE) --no-print-directory validate
 	$(MAKE) --no-print-directory story-test
@@ -48,8 +56,9 @@ test: install ## Run all tests: data validation, test stories, pytest (gateway, 
 eval: install ## Evaluate NLU per language on held-out data; writes docs/nlu-evaluation.md
 	$(PY) scripts/evaluate_nlu.py
 
-bench: train ## Measure latency through the gateway; writes docs/latency.md
+bench: train ## Measure latency through the gateway and the handoff to the desk; writes docs/latency.md, docs/handoff-bench.md
 	$(PY) scripts/bench_latency.py
+	$(PY) scripts/bench_handoff.py
 
 lock: ## Re-resolve requirements/*.in into the lock file
 	$(VENV)/bin/uv pip compile requirements/dev.in --override requirements/overrides.txt --python-version 3.11 -o $(LOCK)

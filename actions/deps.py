@@ -23,3 +23,10 @@ def mandates() -> MandateTable:
 @lru_cache(maxsize=1)
 def service_levels() -> ServiceLevels:
     return ServiceLevels.load()
+
+
+@lru_cache(maxsize=1)
+def handoff_config():
+    from bot.handoff import HandoffConfig
+
+    return HandoffConfig.load(mandates=mandates(), levels=service_levels())

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import fmt
+from actions.deps import handoff_config, records, service_levels
+from bot.hours import describe
+from bot.records.repository import aware
+
 REPHRASE = "action_rephrase_or_handoff"
+HANDOFF = "action_handoff"
 
 
 class ActionRephraseOrHandoff(Action):
@@ -20,7 +28,11 @@ class ActionRephraseOrHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         if self._previous_turn_was_also_a_fallback(tracker):
-            return [FollowupAction("utter_offer_human")]
+            mode = handoff_config().misunderstood  # config/handoff.yml triggers.misunderstood
+            if mode == "direct":
+                return [FollowupAction(HANDOFF)]
+            if mode == "offer":
+                return [FollowupAction("utter_offer_human")]
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 
@@ -72,4 +84,67 @@ class ActionGreet(Action):
             dispatcher.utter_message(response="utter_greet_known", customer_name=name)
         else:
             dispatcher.utter_message(response="utter_greet")
+        return []
+
+
+def handoff_payload(reason: str, **details: object) -> dict:
+    """What tells the gateway to hand the conversation to a person (bot/service.py `_handoff`).
+    The gateway answers with the honest wait, computed from the live queue."""
+    return {"handoff": {"reason": reason, **{k: v for k, v in details.items() if v is not None}}}
+
+
+class ActionHandoff(Action):
+    """The customer asked for a person, or accepted the offer of one after misunderstandings."""
+
+    def name(self) -> str:
+        return HANDOFF
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        reason = "asked"
+        for event in reversed(tracker.events[:-1]):
+            if event.get("event") == "action" and event.get("name") not in ("action_listen", HANDOFF, None):
+                if event.get("name") in ("utter_offer_human", REPHRASE):
+                    reason = "misunderstood"
+                break
+        if reason == "asked" and not handoff_config().asked:
+            dispatcher.utter_message(response="utter_no_handoff")
+            return []
+        dispatcher.utter_message(json_message=handoff_payload(reason, topic=tracker.get_slot("topic")))
+        return []
+
+
+class ActionResponseTime(Action):
+    """"How long still?": the promises we made and the tickets that wait, with their deadlines.
+    While a person is being waited for the gateway answers this itself, with a fresh estimate."""
+
+    def name(self) -> str:
+        return "action_response_time"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        lang = tracker.get_slot("language") or "nl"
+        now = datetime.now(timezone.utc)
+        tz = service_levels().tz
+        repo = records()
+        promises = await repo.open_promises(tracker.sender_id)
+        customer_id = tracker.get_slot("customer_id")
+        tickets = [t for t in await repo.tickets(int(customer_id), status="open") if t.promised_by] if customer_id else []
+        said = False
+        for promise in promises[-1:]:
+            deadline = aware(promise.deadline)
+            key = "utter_response_time_promise" if deadline >= now else "utter_response_time_late"
+            dispatcher.utter_message(response=key, deadline=describe(deadline, lang, now, tz))
+            said = True
+        for ticket in tickets[-3:]:
+            deadline = aware(ticket.promised_by)
+            key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
+            dispatcher.utter_message(response=key, ticket=ticket.id,
+                                     kind=fmt.label(fmt.TICKET_KINDS, ticket.kind, lang),
+                                     deadline=describe(deadline, lang, now, tz))
+            said = True
+        if not said:
+            dispatcher.utter_message(response="utter_response_time_nothing")
         return []

@@ -51,3 +51,13 @@ CHANNEL_NAMES = {
 def label(table: dict, key: str, language: str) -> str:
     entry = table.get(key)
     return entry["en" if language == "en" else "nl"] if entry else key
+
+
+TICKET_KINDS = {
+    "complaint": {"nl": "je klacht", "en": "your complaint"},
+    "delivery_problem": {"nl": "je bezorgprobleem", "en": "your delivery problem"},
+    "return": {"nl": "je retour", "en": "your return"},
+    "cancellation": {"nl": "je opzegging", "en": "your cancellation"},
+    "waiting_request": {"nl": "je verzoek", "en": "your request"},
+    "callback": {"nl": "je terugbelverzoek", "en": "your callback request"},
+}

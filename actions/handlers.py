@@ -19,13 +19,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import fmt
 from actions.common import latest_user_metadata
-from actions.deps import mandates, records, service_levels
+from actions.deps import handoff_config, mandates, records, service_levels
+from actions.dialogue import handoff_payload
 from actions.topics import PER_TOPIC, is_verified
 from bot import churn
 from bot.hours import describe
 from bot.mandate import MandateRequest, Verdict
 from bot.records.models import Customer, Order
-from bot.records.repository import Records, aware, cents
+from bot.records.repository import Records, aware, cents, jsonable
 
 RETURN_DAYS = 30
 APOLOGY_VOUCHER = Decimal("5")
@@ -85,22 +86,10 @@ async def evaluate(ctx: Context, request: MandateRequest, grant: dict | None) ->
     record = verdict.as_dict()
     record["explanation"] = verdict.explain("en")
     await ctx.repo.decide(
-        customer_id=ctx.customer.id, verdict_record=_jsonable(record), actor_role="bot", actor="bot",
+        customer_id=ctx.customer.id, verdict_record=jsonable(record), actor_role="bot", actor="bot",
         grant=grant if verdict.allowed else None,
     )
     return verdict
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value
 
 
 async def escalate(ctx: Context, verdict: Verdict, kind: str, summary: str, data: dict, order: Order | None = None) -> None:
@@ -111,10 +100,17 @@ async def escalate(ctx: Context, verdict: Verdict, kind: str, summary: str, data
     ticket = await ctx.repo.create_ticket(
         ctx.customer.id, "waiting_request", details=summary, order_id=order.id if order else None,
         channel=ctx.channel, promised_by=deadline,
-        data=_jsonable({"request": kind, "role": role, "reasons": verdict.as_dict()["reasons"], **data}),
+        data=jsonable({"request": kind, "role": role, "reasons": verdict.as_dict()["reasons"], **data}),
     )
     ctx.say("utter_request_escalated", reason=verdict.explain(ctx.lang), role=fmt.label(ROLE_NAMES, role, ctx.lang),
-            deadline=ctx.when(deadline), channel=ctx.preferred(), ticket=ticket.id)
+            ticket=ticket.id)
+    if handoff_config().mandate:
+        # the gateway queues it for that role and tells the customer the honest wait
+        ctx.dispatcher.utter_message(json_message=handoff_payload(
+            "mandate", role=role, ticket=ticket.id, topic=ctx.slot("topic"), summary=summary,
+            request=jsonable({"decision": kind, **data})))
+    else:
+        ctx.say("utter_escalated_deadline", deadline=ctx.when(deadline), channel=ctx.preferred())
 
 
 # -- orders -----------------------------------------------------------------------------------
@@ -194,9 +190,18 @@ async def request_refund(ctx: Context) -> list[EventType]:
     if order is None:
         return []
     wanted = ctx.slot("amount")
-    amount_cents = order.total_cents if wanted in (None, "all") else cents(wanted)
-    if amount_cents > order.total_cents:
-        ctx.say("utter_refund_too_much", order_number=order.order_number, total=ctx.money(order.total_cents))
+    refunded = await ctx.repo.refunded_cents(order.id)
+    left = order.total_cents - refunded
+    if left <= 0:
+        ctx.say("utter_refund_nothing_left", order_number=order.order_number, refunded=ctx.money(refunded))
+        return []
+    amount_cents = left if wanted in (None, "all") else cents(wanted)
+    if amount_cents > left:
+        if refunded:
+            ctx.say("utter_refund_more_than_left", order_number=order.order_number, refunded=ctx.money(refunded),
+                    left=ctx.money(left))
+        else:
+            ctx.say("utter_refund_too_much", order_number=order.order_number, total=ctx.money(order.total_cents))
         return []
     amount = Decimal(amount_cents) / 100
     request = MandateRequest(
@@ -335,7 +340,13 @@ async def cancel_contract(ctx: Context) -> list[EventType]:
         ticket = await ctx.repo.create_ticket(
             ctx.customer.id, "waiting_request", details=f"retention offer wanted: {reason}"[:2000],
             channel=ctx.channel, promised_by=deadline, data={"request": "retention_discount", "role": "agent"})
-        ctx.say("utter_retention_colleague", deadline=ctx.when(deadline), channel=ctx.preferred(), ticket=ticket.id)
+        if handoff_config().cancellation.handoff:
+            ctx.say("utter_retention_to_person", ticket=ticket.id)
+            ctx.dispatcher.utter_message(json_message=handoff_payload(
+                "cancellation", ticket=ticket.id, topic="cancel_contract", role="agent",
+                summary=f"retention offer wanted: {reason}"[:300], request={"decision": "retention_discount"}))
+        else:
+            ctx.say("utter_retention_colleague", deadline=ctx.when(deadline), channel=ctx.preferred(), ticket=ticket.id)
         return []
     deadline = service_levels().deadline("cancellation", ctx.now)
     ticket = await ctx.repo.create_ticket(ctx.customer.id, "cancellation", details=reason, channel=ctx.channel,
@@ -356,10 +367,20 @@ async def complaint(ctx: Context) -> list[EventType]:
     deadline = service_levels().deadline("complaint", ctx.now)
     ticket = await ctx.repo.create_ticket(ctx.customer.id, "complaint", details=ctx.slot("details") or "",
                                           channel=ctx.channel, promised_by=deadline)
-    ctx.say("utter_complaint_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "complaint", f"ticket {ticket.id}")
-    await churn.refresh(ctx.repo.engine, ctx.customer.id)
+    scored = (await churn.refresh(ctx.repo.engine, ctx.customer.id)).get(ctx.customer.id)
+    if handoff_config().complaint.applies(_score(scored), ctx.customer.segment):
+        ctx.say("utter_complaint_to_person", ticket=ticket.id)
+        ctx.dispatcher.utter_message(json_message=handoff_payload(
+            "complaint", ticket=ticket.id, topic="complaint", summary=(ctx.slot("details") or "")[:300]))
+    else:
+        ctx.say("utter_complaint_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
     return []
+
+
+def _score(refreshed: Any) -> int | None:
+    value = getattr(refreshed, "score", refreshed)
+    return value if isinstance(value, int) else None
 
 
 HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
@@ -412,7 +433,7 @@ class ActionAskAmount(Action):
         customer_id = int(tracker.get_slot("customer_id"))
         if tracker.get_slot("topic") == "request_refund":
             order = await repo.order(customer_id, tracker.get_slot("order_number") or "")
-            total = order.total_cents if order else 0
+            total = order.total_cents - await repo.refunded_cents(order.id) if order else 0
             response = "utter_ask_amount_refund"
         else:
             today = datetime.now(timezone.utc).astimezone(service_levels().tz).date()

@@ -15,11 +15,13 @@ from bot import language
 from bot.conversations import ConversationStore
 from bot.db import create_engine
 from bot.dev_outbox import RECORDS, outbox_page
+from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
 from bot.records.repository import Records
 from bot import outbox
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
+from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
 from channels.webchat import WebChat
@@ -59,6 +61,8 @@ def create_app(settings: Settings) -> web.Application:
             ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
             max_bytes=settings.max_message_bytes,
         )
+        service.handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
+        app[HANDOFFS] = service.handoffs
         tasks = BackgroundTasks()
         WebChat(sio, service, settings.webchat_identity_secret)
         service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
@@ -93,6 +97,7 @@ def create_app(settings: Settings) -> web.Application:
 
     twilio.add_routes(app)
     telegram.add_routes(app)
+    desk.setup(app)
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", settings.static_dir)
@@ -104,7 +109,11 @@ def create_app(settings: Settings) -> web.Application:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    # Under `python -m bot.gateway` this file is `__main__`; the desk imports `bot.gateway`. Build
+    # the app from that one module so every part uses the same app keys.
+    from bot import gateway
+
+    web.run_app(gateway.create_app(settings), host=settings.host, port=settings.port, print=None)
 
 
 if __name__ == "__main__":

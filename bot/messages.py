@@ -47,6 +47,55 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Sorry, ik kan op dit moment niet antwoorden. Je bericht is bewaard; probeer het over een minuut nog eens.",
         "en": "Sorry, I can't answer right now. Your message is saved; please try again in a minute.",
     },
+    # -- handoff to people (bot/service.py; the numbers come from the live queue) ---------------
+    "handoff_start": {
+        "nl": "Ik geef je door aan een collega, die ons hele gesprek en je gegevens ziet; je hoeft niets te herhalen.",
+        "en": "I'm passing you to a colleague, who sees our whole conversation and your details; no need to repeat anything.",
+    },
+    "handoff_angry": {
+        "nl": "Dat is vervelend, en ik snap dat je er klaar mee bent. Ik zet je direct door naar een collega, die ons gesprek en je gegevens ziet.",
+        "en": "That's annoying, and I understand you've had enough. I'm passing you straight to a colleague, who sees our conversation and your details.",
+    },
+    "handoff_urgent": {
+        "nl": "Ik begrijp dat het dringend is. Ik zet je direct door naar een collega, die ons gesprek en je gegevens ziet.",
+        "en": "I understand it's urgent. I'm passing you straight to a colleague, who sees our conversation and your details.",
+    },
+    "wait_next": {
+        "nl": "Je bent als eerste aan de beurt: een collega reageert binnen ongeveer {minutes} minuten (uiterlijk {deadline}).",
+        "en": "You're next in line: a colleague will respond in about {minutes} minutes (by {deadline} at the latest).",
+    },
+    "wait_live": {
+        "nl": "Je bent nummer {position} in de rij; er zijn nu {agents} collega('s) online die dit mogen afhandelen. De verwachte wachttijd is ongeveer {minutes} minuten (uiterlijk {deadline}).",
+        "en": "You're number {position} in the queue; {agents} colleague(s) who may handle this are online now. The expected wait is about {minutes} minutes (by {deadline} at the latest).",
+    },
+    "wait_no_agents": {
+        "nl": "Er is nu geen collega online die dit mag afhandelen. Je krijgt {deadline} antwoord via {channel}; je hoeft hier niet te wachten.",
+        "en": "No colleague who may handle this is online right now. You'll get an answer {deadline} via {channel}; no need to wait here.",
+    },
+    "wait_closed": {
+        "nl": "Onze collega's zijn er nu niet. Je krijgt {deadline} antwoord via {channel}; je kunt dit gesprek gerust verlaten.",
+        "en": "Our colleagues aren't in right now. You'll get an answer {deadline} via {channel}; feel free to leave this conversation.",
+    },
+    "wait_ack": {
+        "nl": "Ik heb je bericht bij je vraag gezet; de collega leest het zodra die je gesprek oppakt.",
+        "en": "I've added your message to your question; the colleague will read it when they pick up your conversation.",
+    },
+    "agent_joined": {
+        "nl": "Je praat nu met {name} van de klantenservice.",
+        "en": "You're now talking to {name} from customer service.",
+    },
+    "agent_transferred": {
+        "nl": "{name} geeft je door aan een collega die hierover mag beslissen. Je hoeft niets te herhalen.",
+        "en": "{name} is passing you to a colleague who may decide on this. No need to repeat anything.",
+    },
+    "agent_handed_back": {
+        "nl": "{name} heeft je weer aan mij, de digitale assistent, overgedragen. Waarmee kan ik je nog helpen?",
+        "en": "{name} has handed you back to me, the digital assistant. What else can I help you with?",
+    },
+    "agent_closed": {
+        "nl": "{name} heeft dit gesprek afgesloten. Heb je nog een vraag? Stuur gerust een bericht, dan help ik je verder.",
+        "en": "{name} has closed this conversation. Another question? Just send a message and I'll help you.",
+    },
 }
 
 

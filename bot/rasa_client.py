@@ -94,6 +94,18 @@ class RasaClient:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise RasaUnavailable(str(exc)) from exc
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """Rasa's NLU reading of a text, without touching any conversation (POST /model/parse)."""
+        base = self._url.rsplit("/webhooks/", 1)[0]
+        try:
+            async with self._session.post(f"{base}/model/parse", params={"token": self._token},
+                                          json={"text": text}, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"parse: {resp.status}")
+                return await resp.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(str(exc)) from exc
+
     async def ready(self) -> bool:
         try:
             async with self._session.get(

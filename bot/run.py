@@ -86,11 +86,12 @@ class Stack:
 
     # -- environment -------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
-        address = RedisAddress.parse(self.redis_url)
         env = rasa_env()
+        if self.redis_url:  # not yet while the embedded Redis itself is being started
+            address = RedisAddress.parse(self.redis_url)
+            env.update(REDIS_URL=address.url, REDIS_HOST=address.host, REDIS_PORT=str(address.port),
+                       REDIS_DB=str(address.db), REDIS_PASSWORD=address.password)
         env.update(
-            REDIS_URL=address.url, REDIS_HOST=address.host, REDIS_PORT=str(address.port),
-            REDIS_DB=str(address.db), REDIS_PASSWORD=address.password,
             RASA_KEY_PREFIX=self.key_prefix, KEY_PREFIX=self.key_prefix,
             RASA_TOKEN=self.rasa_token, RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
@@ -118,7 +119,7 @@ class Stack:
         if self.redis_url:
             return
         port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6399"))
-        data = VAR / "redis"
+        data = Path(os.environ.get("EMBEDDED_REDIS_DIR") or VAR / "redis")
         data.mkdir(parents=True, exist_ok=True)
         proc = self._spawn("redis", [
             embedded_redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
@@ -133,13 +134,18 @@ class Stack:
         ])
         _wait_http(f"http://127.0.0.1:{self.action_port}/health", 120, proc)
 
+    def rasa_arguments(self, model: Path) -> list[str]:
+        """`rasa run`'s arguments. The token goes in `--auth-token=...` form: a random token may
+        begin with "-", and argparse would take a separate "-k3Sw..." for an option (exit 2)."""
+        return [
+            "run", "--model", str(model), "--enable-api",
+            f"--auth-token={self.rasa_token}", "-i", "127.0.0.1", "-p", str(self.rasa_port),
+            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+        ]
+
     def start_rasa(self) -> None:
         model = self.model or ensure_model()
-        proc = self._spawn("rasa", [
-            rasa_executable(), "run", "--model", str(model), "--enable-api",
-            "--auth-token", self.rasa_token, "-i", "127.0.0.1", "-p", str(self.rasa_port),
-            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-        ])
+        proc = self._spawn("rasa", [rasa_executable(), *self.rasa_arguments(model)])
         deadline = time.monotonic() + 300
         status = f"http://127.0.0.1:{self.rasa_port}/status?token={self.rasa_token}"
         while True:
@@ -261,6 +267,9 @@ def main() -> None:
         outbox = f"  Demo outbox (codes sent to customers): http://{host}:{stack.gateway_port}/dev/outbox\n" \
             if os.environ.get("DEV_OUTBOX") == "1" else ""
         print(f"\n  Chat with the bot: http://{host}:{stack.gateway_port}\n{outbox}"
+              f"  Agent desk: http://{host}:{stack.gateway_port}/desk   (create an agent: "
+              f".venv/bin/python -m bot.desk create-agent --username anna --name 'Anna de Boer' "
+              f"--role senior_agent --skills general,finance,retention,complaints --languages nl,en)\n"
               f"  Logs: {stack.log_dir.relative_to(PROJECT_ROOT)}/   Stop: Ctrl-C\n", flush=True)
         while True:
             name = stack.dead()

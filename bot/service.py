@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import unicodedata
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
+from actions.fmt import CHANNEL_NAMES, label
 from bot import language, messages
 from bot.conversations import ConversationStore
+from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
+from bot.hours import describe
 from bot.rasa_client import RasaClient, RasaUnavailable
 
 if TYPE_CHECKING:
@@ -110,6 +115,9 @@ class ConversationService:
         self.records = records
         self.max_bytes = max_bytes
         self.senders: dict[str, Any] = {}  # channel name -> channels.base.Sender
+        self.handoffs: Handoffs | None = None  # people: the queue and the desk (bot/handoff.py)
+        # emits a message to every open web chat of a conversation (set by channels.webchat)
+        self.webchat_emit: Callable[[str, BotMessage], Awaitable[None]] | None = None
         # Keeps one conversation's messages in order within this process; Rasa's Redis lock
         # store does the same across processes.
         self._locks = KeyedLocks()
@@ -201,6 +209,9 @@ class ConversationService:
         text = inbound.text.replace("\x00", "").strip()
         if inbound.media and not text:
             await self._log(key, "customer", "", inbound.channel, media=inbound.media, message_id=inbound.message_id)
+            if self.handoffs is not None and await self.handoffs.state(key) in ("waiting", "with_agent"):
+                await self.handoffs.publish({"type": "message", "conversation": key})  # a person can look at it
+                return Outcome(key, current, [])
             reply = BotMessage(messages.text("text_only", current))
             await self._log(key, "bot", reply.text, inbound.channel)
             return Outcome(key, current, [reply])
@@ -215,6 +226,14 @@ class ConversationService:
             to_rasa = _EMOJI_INTENTS.get(text)
         await self._log(key, "customer", text, inbound.channel, media=inbound.media, message_id=inbound.message_id)
         await self.store.update(key, language=lang, last_channel=inbound.channel, last_address=inbound.address)
+        with_people = await self._with_people(key, inbound, text, lang)
+        if with_people is not None:
+            return with_people
+        if self.handoffs is not None:
+            feeling = mood(text)
+            if feeling and getattr(self.handoffs.config, feeling, False):
+                replies = await self._start_handoff(key, inbound.channel, {"reason": feeling}, lang)
+                return Outcome(key, lang, replies)
         if to_rasa is None:
             reply = BotMessage(messages.text("emoji_only", lang))
             await self._log(key, "bot", reply.text, inbound.channel)
@@ -233,6 +252,7 @@ class ConversationService:
 
         replies: list[BotMessage] = []
         follow_ups: list[dict[str, Any]] = []
+        handoff: dict[str, Any] | None = None
         for item in raw:
             custom = item.get("custom") or {}
             if custom.get("set_language") in language.SUPPORTED:
@@ -242,6 +262,8 @@ class ConversationService:
                 key = await self.link(key, int(custom["identified_customer"]), inbound.channel, inbound.address)
             if custom.get("continue_on"):
                 follow_ups.append(custom)
+            if isinstance(custom.get("handoff"), dict):
+                handoff = custom["handoff"]
             message = BotMessage(
                 text=item.get("text") or "",
                 buttons=[Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in item.get("buttons") or []],
@@ -255,7 +277,202 @@ class ConversationService:
         await self.store.remember_buttons(key, inbound.channel, [b for m in replies for b in m.buttons])
         for custom in follow_ups:
             replies.extend(await self._continue_on(key, custom["continue_on"], lang))
+        if handoff is not None and self.handoffs is not None:
+            replies.extend(await self._start_handoff(key, inbound.channel, handoff, lang))
         return Outcome(key, lang, replies)
+
+    # -- people --------------------------------------------------------------------------------
+    async def _with_people(self, key: str, inbound: Inbound, text: str, lang: str) -> Outcome | None:
+        """While the customer waits for or talks with a person, their messages go to people."""
+        state = await self.handoffs.state(key) if self.handoffs is not None else "bot"
+        if state not in ("waiting", "with_agent"):
+            return None
+        await self.handoffs.publish({"type": "message", "conversation": key})
+        if state == "with_agent":
+            return Outcome(key, lang, [])
+        if await self._asks_response_time(text):  # "how long still?": a fresh, honest answer
+            return Outcome(key, lang, await self._wait_message(key, lang, inbound.channel))
+        conv = await self.store.get(key)
+        if time.time() - float(conv.get("ack_at") or 0) < 300:
+            return Outcome(key, lang, [])
+        await self.store.update(key, ack_at=f"{time.time():.0f}")
+        reply = BotMessage(messages.text("wait_ack", lang))
+        await self._log(key, "bot", reply.text, inbound.channel)
+        return Outcome(key, lang, [reply])
+
+    async def _asks_response_time(self, text: str) -> bool:
+        try:
+            parsed = await self.rasa.parse(text)
+        except RasaUnavailable:
+            return False
+        intent = parsed.get("intent") or {}
+        return intent.get("name") == "ask_response_time" and float(intent.get("confidence") or 0) >= 0.5
+
+    async def _start_handoff(self, key: str, channel: str, payload: dict[str, Any], lang: str) -> list[BotMessage]:
+        conv = await self.store.get(key)
+        customer, churn = None, None
+        if conv.get("customer_id") and self.records is not None:
+            customer = await self.records.customer(int(conv["customer_id"]))
+            scored = await self.records.churn(customer.id) if customer else None
+            churn = scored.score if scored else None
+        reason = payload.get("reason") if payload.get("reason") in REASONS else "asked"
+        ticket = payload.get("ticket")
+        await self.handoffs.enqueue(
+            key, reason=reason, language=lang, customer_id=customer.id if customer else None,
+            customer_name=customer.name if customer else "", segment=customer.segment if customer else None,
+            churn=churn, topic=payload.get("topic") if isinstance(payload.get("topic"), str) else None,
+            role=payload.get("role") if isinstance(payload.get("role"), str) else None,
+            summary=str(payload.get("summary") or ""),
+            request=payload.get("request") if isinstance(payload.get("request"), dict) else None,
+            ticket_id=int(ticket) if isinstance(ticket, int) or str(ticket or "").isdigit() else None,
+            channel=channel,
+        )
+        log.info("conversation %s handed to people (%s)", key, reason)
+        replies = []
+        intro = {"asked": "handoff_start", "misunderstood": "handoff_start", "angry": "handoff_angry",
+                 "urgent": "handoff_urgent"}.get(reason)
+        if intro:
+            replies.append(BotMessage(messages.text(intro, lang)))
+            await self._log(key, "bot", replies[-1].text, channel)
+        return replies + await self._wait_message(key, lang, channel)
+
+    async def _wait_message(self, key: str, lang: str, channel: str) -> list[BotMessage]:
+        """The honest wait, from the live queue; stored as a promise with its deadline."""
+        estimate = await self.handoffs.estimate(key)
+        item = await self.handoffs.get(key) or {}
+        queue = self.handoffs.config.queues.get(item.get("queue") or "general") or self.handoffs.config.queues["general"]
+        now = datetime.now(timezone.utc)
+        deadline = describe(estimate.deadline, lang, now, queue.levels.tz)
+        answer_on = await self._answer_channel(key, channel)
+        values = dict(deadline=deadline, minutes=estimate.minutes, position=estimate.position,
+                      agents=estimate.agents, channel=label(CHANNEL_NAMES, answer_on, lang))
+        if estimate.kind == "live":
+            text = messages.text("wait_next" if estimate.position <= 1 else "wait_live", lang, **values)
+        else:
+            text = messages.text("wait_no_agents" if estimate.kind == "no_agents" else "wait_closed", lang, **values)
+        await self.store.update(key, away="0" if estimate.kind == "live" else "1")
+        await self.handoffs.promised(key, estimate.deadline)
+        if self.records is not None:
+            conv = await self.store.get(key)
+            customer_id = int(conv["customer_id"]) if conv.get("customer_id") else None
+            await self.records.add_promise(key, customer_id, "handoff_wait", text, estimate.deadline)
+        await self._log(key, "bot", text, channel)
+        return [BotMessage(text)]
+
+    async def _answer_channel(self, key: str, channel: str) -> str:
+        """Where a person's answer goes when the customer has left: from the web chat to their
+        preferred channel when we can reach them there; otherwise where they wrote."""
+        if channel != "webchat" or self.records is None:
+            return channel
+        conv = await self.store.get(key)
+        customer = await self.records.customer(int(conv["customer_id"])) if conv.get("customer_id") else None
+        preferred = customer.preferred_channel if customer else None
+        if preferred and preferred in self.senders and address_on(customer, preferred):
+            return preferred
+        return channel
+
+    async def _deliver(self, key: str, text: str, sender: str, agent: AgentInfo | None) -> str:
+        """A person's message to the customer, on the channel they last used."""
+        conv = await self.store.get(key)
+        channel = conv.get("last_channel") or "webchat"
+        message = BotMessage(text)
+        used = channel
+        if channel == "webchat":
+            if self.webchat_emit is not None:
+                await self.webchat_emit(key, message)
+            if conv.get("away") == "1":  # we said the answer comes on their preferred channel
+                target = await self._answer_channel(key, channel)
+                if target != channel:
+                    customer = await self.records.customer(int(conv["customer_id"]))
+                    try:
+                        await self.senders[target].send(address_on(customer, target), [message], proactive=True)
+                        used = target
+                    except Exception as exc:  # the web chat still has it
+                        log.warning("delivery to %s on %s failed: %s", key, target, type(exc).__name__)
+        else:
+            channel_sender, address = self.senders.get(channel), conv.get("last_address")
+            if channel_sender is None or not address:
+                raise HandoffError("unreachable", channel)
+            try:
+                await channel_sender.send(address, [message], proactive=True)
+            except Exception as exc:  # DeliveryError and anything the service throws back
+                await self._log(key, sender, text, channel, agent=agent.username if agent else None,
+                                agent_name=agent.name if agent else None, failed=True)
+                raise HandoffError("delivery_failed", f"{channel}: {type(exc).__name__}") from exc
+        await self._log(key, sender, text, used, agent=agent.username if agent else None,
+                        agent_name=agent.name if agent else None)
+        if self.handoffs is not None:
+            await self.handoffs.publish({"type": "message", "conversation": key})
+        return used
+
+    def _people(self) -> Handoffs:
+        if self.handoffs is None:
+            raise HandoffError("unavailable")
+        return self.handoffs
+
+    async def _customer_language(self, key: str) -> str:
+        lang = (await self.store.get(key)).get("language") or language.DEFAULT_LANGUAGE
+        return lang if lang in language.SUPPORTED else language.DEFAULT_LANGUAGE
+
+    async def tell(self, key: str, text_by_language: dict[str, str], sender: str = "agent",
+                   agent: AgentInfo | None = None) -> str:
+        lang = await self._customer_language(key)
+        return await self._deliver(key, text_by_language.get(lang) or text_by_language["nl"], sender, agent)
+
+    async def claim(self, key: str, agent: AgentInfo) -> dict[str, Any]:
+        item = await self._people().claim(key, agent)
+        if self.records is not None:
+            await self.records.settle_promises(key)
+        lang = await self._customer_language(key)
+        await self._deliver(key, messages.text("agent_joined", lang, name=agent.name.split()[0]), "agent", agent)
+        return item
+
+    async def agent_reply(self, key: str, agent: AgentInfo, text: str) -> str:
+        item = await self._people().get(key)
+        if item is None:
+            raise HandoffError("unknown_conversation")
+        if item.get("state") != "with_agent" or item.get("claimed_by") != agent.username:
+            raise HandoffError("not_yours", item.get("claimed_by") or item.get("state", ""))
+        return await self._deliver(key, text, "agent", agent)
+
+    async def transfer(self, key: str, agent: AgentInfo, role: str | None = None, queue: str | None = None,
+                       note: str = "", request: dict | None = None) -> dict[str, Any]:
+        item = await self._people().transfer(key, agent, role=role, queue=queue, note=note, request=request)
+        lang = await self._customer_language(key)
+        channel = await self._deliver(key, messages.text("agent_transferred", lang, name=agent.name.split()[0]),
+                                      "agent", agent)
+        for message in await self._wait_message(key, lang, channel):
+            await self._send_only(key, message)
+        return item
+
+    async def _send_only(self, key: str, message: BotMessage) -> None:
+        """Deliver a message that is already in the transcript."""
+        conv = await self.store.get(key)
+        channel = conv.get("last_channel") or "webchat"
+        if channel == "webchat":
+            if self.webchat_emit is not None:
+                await self.webchat_emit(key, message)
+            return
+        channel_sender, address = self.senders.get(channel), conv.get("last_address")
+        if channel_sender is not None and address:
+            try:
+                await channel_sender.send(address, [message], proactive=True)
+            except Exception as exc:
+                log.warning("delivery to %s on %s failed: %s", key, channel, type(exc).__name__)
+
+    async def hand_back(self, key: str, agent: AgentInfo) -> None:
+        """The bot answers again. Rasa was never told about the handoff (the gateway held the
+        customer's messages), so its dialogue state is exactly as the bot left it."""
+        await self._people().finish(key, agent, "bot")
+        lang = await self._customer_language(key)
+        await self._deliver(key, messages.text("agent_handed_back", lang, name=agent.name.split()[0]), "agent", agent)
+
+    async def close(self, key: str, agent: AgentInfo) -> None:
+        item = await self._people().finish(key, agent, "closed")
+        if self.records is not None and item.get("ticket_id"):
+            await self.records.close_ticket(int(item["ticket_id"]))
+        lang = await self._customer_language(key)
+        await self._deliver(key, messages.text("agent_closed", lang, name=agent.name.split()[0]), "agent", agent)
 
     async def _numbered_choice(self, key: str, channel: str, text: str) -> str | None:
         """On SMS and WhatsApp buttons are a numbered list: "2" means the second button."""

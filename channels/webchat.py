@@ -61,6 +61,12 @@ class WebChat:
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
         sio.on("*", self.unknown_event)
+        service.webchat_emit = self.emit
+
+    async def emit(self, conversation: str, message: BotMessage) -> None:
+        """A message from a person (or the gateway) to every open web chat of the conversation,
+        in any gateway process (the socket.io Redis manager relays it)."""
+        await self.sio.emit("bot_uttered", render(message), room=conversation)
 
     async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
         await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)

@@ -22,6 +22,7 @@ import aiohttp  # noqa: E402
 import redis as redis_sync  # noqa: E402
 import socketio  # noqa: E402
 
+from bot.records.demo import demo_database  # noqa: E402
 from bot.run import Stack, free_port  # noqa: E402
 from bot.train import ensure_model  # noqa: E402
 
@@ -89,26 +90,6 @@ async def direct_rasa(stack: Stack, n: int) -> list[float]:
                 offered = [b["payload"] for m in replies for b in m.get("buttons", [])] or offered
             conversation += 1
     return timings[:n]
-
-
-def demo_database(path: Path) -> str:
-    """A fresh SQLite database with the demo web shop, so the actions answer from records."""
-    from bot.db import create_engine
-    from bot.records.demo import load_demo
-    from bot.records.migrate import upgrade
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{path}"
-    upgrade(url)
-
-    async def load() -> None:
-        engine = create_engine(url)
-        await load_demo(engine)
-        await engine.dispose()
-
-    asyncio.run(load())
-    return url
-
 
 def main() -> None:
     n = int(os.environ.get("BENCH_MESSAGES", "150"))

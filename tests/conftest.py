@@ -62,23 +62,17 @@ def _delete_prefix(url: str, prefix: str) -> None:
     client.close()
 
 
+def demo_shop_db(directory: Path) -> str:
+    """A migrated SQLite database with the demo web shop, in `directory`."""
+    from bot.records.demo import demo_database
+
+    return demo_database(directory / "shop.db")
+
+
 @pytest.fixture(scope="session")
 def stack_db(tmp_path_factory) -> str:
     """The records database of the running stack: SQLite with the demo web shop."""
-    from bot.db import create_engine
-    from bot.records.demo import load_demo
-    from bot.records.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('stackdb') / 'shop.db'}"
-    upgrade(url)
-
-    async def load():
-        engine = create_engine(url)
-        await load_demo(engine)
-        await engine.dispose()
-
-    asyncio.run(load())
-    return url
+    return demo_shop_db(tmp_path_factory.mktemp("stackdb"))
 
 
 @pytest.fixture(scope="session")
@@ -278,3 +272,42 @@ async def shop(engine, database_url, monkeypatch):
     yield engine
     await deps.records().engine.dispose()
     deps.records.cache_clear()
+
+
+# -- people: the handoff queue of the running stack --------------------------------------------
+
+@pytest.fixture
+async def people(stack):
+    """The stack's handoff queue (the same Redis keys the gateway uses)."""
+    from redis.asyncio import Redis
+
+    from bot.handoff import HandoffConfig, Handoffs
+
+    redis = Redis.from_url(stack.redis_url, decode_responses=True)
+    yield Handoffs(redis, stack.key_prefix, HandoffConfig.load())
+    await redis.close(close_connection_pool=True)
+
+
+@pytest.fixture(autouse=True)
+async def _nobody_left_waiting(request):
+    """Tests share the demo customers: a conversation a test handed to people is back with the
+    bot before the next test starts (as if an agent closed it)."""
+    yield
+    if "stack" not in request.fixturenames:
+        return
+    from redis.asyncio import Redis
+
+    from bot.handoff import HandoffConfig, Handoffs
+
+    stack = request.getfixturevalue("stack")
+    redis = Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        store = Handoffs(redis, stack.key_prefix, HandoffConfig.load())
+        async for key in redis.scan_iter(f"{stack.key_prefix}:handoff:c*"):
+            item = await store.get(key.rsplit(":", 1)[1])
+            if item and item.get("state") in ("waiting", "with_agent"):
+                if item.get("claimed_by"):
+                    await redis.srem(f"{stack.key_prefix}:handoff:agent:{item['claimed_by']}", item["conversation"])
+                await store.finish(item["conversation"], None, "closed")
+    finally:
+        await redis.close(close_connection_pool=True)

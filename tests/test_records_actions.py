@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -432,7 +433,8 @@ async def test_refund_limit_is_exactly_25_euros(shop, amount, granted):
         assert [(d["kind"], d["amount_cents"], d["role"]) for d in new["decisions"]] == [("refund", cents, "bot")]
         assert new["tickets"] == []
     else:
-        assert [(m["response"], m["role"]) for m in messages] == [("utter_request_escalated", "medewerker")]
+        assert [(m["response"], m["role"]) for m in messages if m["response"]] == [("utter_request_escalated", "medewerker")]
+        assert messages[-1]["custom"]["handoff"]["role"] == "agent"
         assert messages[0]["reason"] == "bedrag €25,01 is meer dan de grens van €25,00 voor de bot"
         assert audit["escalate_to"] == "agent"
         assert new["decisions"] == []
@@ -454,17 +456,21 @@ async def test_refund_beyond_the_bots_mandate_becomes_a_prefilled_request(shop, 
     messages, events = await answer("request_refund", daan, lang, channel="sms", order_number="118902", amount="all")
     t1 = now()
     assert events == RESET
-    assert responses(messages) == ["utter_request_escalated"]
+    assert responses(messages) == ["utter_request_escalated", "handoff"]
     said = messages[0]
-    assert (said["role"], said["reason"], said["channel"]) == (role, reason, channel)
-    assert said["deadline"] in deadline_texts("waiting_request", lang, t0, t1)
+    assert (said["role"], said["reason"]) == (role, reason)
+    # the gateway queues it for a senior agent and tells the customer the live wait
+    handoff = messages[1]["custom"]["handoff"]
+    assert (handoff["reason"], handoff["role"], handoff["request"]) == (
+        "mandate", "senior_agent", {"decision": "refund", "amount_cents": 24900, "order_number": "118902"})
 
     new = await added(shop, before)
     assert new["decisions"] == []  # nothing granted
     [ticket] = new["tickets"]
-    assert said["ticket"] == ticket["id"]
+    assert said["ticket"] == ticket["id"] == handoff["ticket"]
     assert (ticket["customer_id"], ticket["kind"], ticket["status"], ticket["order_id"], ticket["channel"]) == (
         daan, "waiting_request", "open", order["id"], "sms")
+    assert ticket["promised_by"] is not None and channel  # the SLA deadline stays the upper bound
     data = ticket["data"]
     assert (data["request"], data["role"], data["amount_cents"], data["order_number"]) == (
         "refund", "senior_agent", 24900, "118902")
@@ -482,8 +488,8 @@ async def test_refund_on_an_order_older_than_30_days_goes_to_a_colleague(shop, a
     emma = await cid(shop, "K10003")  # order 121212, €59.00, delivered 40 days ago
     before = await snapshot(shop)
     messages, _ = await answer("request_refund", emma, "en", channel="telegram", order_number="121212", amount=amount)
-    assert [(m["response"], m["role"], m["channel"]) for m in messages] == [
-        ("utter_request_escalated", "colleague", "Telegram")]
+    assert [(m["response"], m["role"]) for m in messages if m["response"]] == [("utter_request_escalated", "colleague")]
+    assert messages[-1]["custom"]["handoff"]["role"] == "agent"
     assert messages[0]["reason"].endswith("order is 40 days old, over the bot's limit of 30 days")
     if amount == "10.00":
         assert messages[0]["reason"] == "order is 40 days old, over the bot's limit of 30 days"
@@ -684,7 +690,8 @@ async def test_more_instalments_go_to_the_role_that_may_grant_them(shop, instalm
     daan = await cid(shop, "K10002")
     before = await snapshot(shop)
     messages, _ = await answer("payment_arrangement", daan, amount="all", instalments=float(instalments))
-    assert [(m["response"], m["role"]) for m in messages] == [("utter_request_escalated", role_name)]
+    assert [(m["response"], m["role"]) for m in messages if m["response"]] == [("utter_request_escalated", role_name)]
+    assert messages[-1]["custom"]["handoff"]["role"] == role
     assert messages[0]["reason"] == f"{instalments} termijnen is meer dan de grens van 3 termijnen voor de bot"
     new = await added(shop, before)
     assert new["decisions"] == []
@@ -902,6 +909,18 @@ async def test_complaint_is_recorded_with_an_honest_deadline_and_refreshes_churn
 
 
 
+async def test_complaint_of_a_customer_about_to_leave_goes_to_a_person(shop):
+    pieter = await cid(shop, "K10004")  # churn score 80: config/handoff.yml sends it to people
+    before = await snapshot(shop)
+    messages, _ = await answer("complaint", pieter, channel="sms", details="Weer te laat, ik ben het zat.")
+    new = await added(shop, before)
+    [ticket] = new["tickets"]
+    assert responses(messages) == ["utter_complaint_to_person", "handoff"]
+    assert messages[0]["ticket"] == ticket["id"]
+    handoff = messages[1]["custom"]["handoff"]
+    assert (handoff["reason"], handoff["ticket"], handoff["topic"]) == ("complaint", ticket["id"], "complaint")
+
+
 @pytest.mark.parametrize("topic,number,slots,kind,lang", [
     ("complaint", "K10001", {"details": "Onbeleefde bezorger"}, "complaint", "nl"),
     ("request_refund", "K10002", {"order_number": "118902", "amount": "all"}, "waiting_request", "nl"),
@@ -970,8 +989,10 @@ async def test_accepted_colleague_offer_becomes_a_waiting_request(shop):
     assert (ticket["kind"], ticket["data"]) == ("waiting_request", {"request": "retention_discount", "role": "agent"})
     assert ticket["details"] == "retention offer wanted: ik bestel weinig"
     assert ticket["promised_by"] is not None  # the exact moment: test_promised_deadline_is_stored_as_promised
-    assert [(m["response"], m["ticket"], m["channel"]) for m in messages] == [
-        ("utter_retention_colleague", ticket["id"], "WhatsApp")]
+    assert [(m["response"], m["ticket"]) for m in messages if m["response"]] == [
+        ("utter_retention_to_person", ticket["id"])]
+    handoff = messages[-1]["custom"]["handoff"]
+    assert (handoff["reason"], handoff["role"], handoff["ticket"]) == ("cancellation", "agent", ticket["id"])
     assert new["decisions"] == []
 
 
@@ -1118,3 +1139,54 @@ async def test_a_description_starting_with_no_is_the_description():
     messages, events = await run(ValidateTopicForm(), tracker(text, intent="deny", slots=slots, active_loop=FORM))
     assert messages == []
     assert events == [SlotSet("details", text), SlotSet("requested_slot", None)]
+
+
+# == 11. "how long still?" =========================================================================
+
+async def test_response_time_tells_the_open_promise_and_tickets_honestly(shop):
+    from actions.dialogue import ActionResponseTime
+    from bot.records.repository import Records
+
+    repo = Records(shop)
+    sanne = await cid(shop, "K10001")
+    conversation = f"c-rt-{uuid.uuid4().hex[:8]}"
+    t = lambda: Tracker(conversation, {"customer_id": str(sanne), "language": "nl"}, {}, [], False, None, {}, "action_listen")  # noqa: E731
+
+    # nothing promised to this conversation yet: the open tickets of the customer, with deadlines
+    late = await repo.create_ticket(sanne, "complaint", details="te laat", promised_by=now() - timedelta(hours=2))
+    messages, _ = await run(ActionResponseTime(), t())
+    said = {m["ticket"]: m["response"] for m in messages if m.get("ticket")}
+    assert said[late.id] == "utter_response_time_ticket_late"  # we say we are late
+
+    # a promise made at handoff; a new one replaces it, and that one is what we answer with
+    await repo.add_promise(conversation, sanne, "handoff_wait", "morgen voor 10:00", now() + timedelta(hours=1))
+    await repo.add_promise(conversation, sanne, "handoff_wait", "vandaag voor 15:00", now() + timedelta(hours=3))
+    messages, _ = await run(ActionResponseTime(), t())
+    assert messages[0]["response"] == "utter_response_time_promise"
+    assert [p.status for p in await repo.promises(conversation)] == ["superseded", "open"]
+    assert messages[0]["deadline"].endswith(fmt_clock(now() + timedelta(hours=3)))
+
+    # a person answered in time: the promise is kept and no longer told
+    assert await repo.settle_promises(conversation) == 1
+    assert [p.status for p in await repo.promises(conversation)] == ["superseded", "kept"]
+    await repo.close_ticket(late.id)
+
+
+def fmt_clock(moment) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%H:%M")
+
+
+async def test_a_refund_never_exceeds_what_is_left_on_the_order(shop):
+    sanne = await cid(shop, "K10001")  # order 104100: €19.95, within the bot's mandate
+    messages, _ = await answer("request_refund", sanne, order_number="104100", amount="10")
+    assert responses(messages) == ["utter_refund_granted"]
+    messages, _ = await answer("request_refund", sanne, order_number="104100", amount="15")
+    assert responses(messages) == ["utter_refund_more_than_left"]
+    assert (messages[0]["refunded"], messages[0]["left"]) == ("€10,00", "€9,95")
+    messages, _ = await answer("request_refund", sanne, order_number="104100", amount="all")
+    assert responses(messages) == ["utter_refund_granted"] and messages[0]["amount"] == "€9,95"
+    messages, _ = await answer("request_refund", sanne, order_number="104100", amount="all")
+    assert responses(messages) == ["utter_refund_nothing_left"]
+    assert [d["amount_cents"] for d in await rows(shop, Decision, Decision.customer_id == sanne)] == [1000, 995]

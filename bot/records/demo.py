@@ -613,3 +613,28 @@ def persona_notes() -> list[tuple[str, str, str, str]]:
 
 
 __all__ = ["CUSTOMERS", "PRODUCTS", "REWARDS", "load_demo", "persona_notes"]
+
+
+def demo_database(path) -> str:
+    """A migrated SQLite database at `path` with the demo web shop (tests and benchmarks).
+    Synchronous: call it outside a running event loop. Returns its DATABASE_URL."""
+    import asyncio
+    from pathlib import Path
+
+    from bot.db import create_engine
+    from bot.records.migrate import upgrade
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path}"
+    upgrade(url)
+
+    async def load() -> None:
+        engine = create_engine(url)
+        try:
+            await load_demo(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(load())
+    return url

@@ -237,3 +237,47 @@ class TranscriptEntry(Base):
     text = Column(Text, nullable=False, default="")
     data = Column(JSON, nullable=False, default=dict)  # buttons, media, message id
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Agent(Base):
+    """A person who works in the agent desk. Role from the mandate table; created by an admin
+    on the command line (`python -m bot.desk create-agent`)."""
+
+    __tablename__ = "agents"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), unique=True, nullable=False)
+    name = Column(String(200), nullable=False)
+    password_hash = Column(String(255), nullable=False)  # argon2id
+    role = Column(String(24), nullable=False)            # a role of config/mandates.yml
+    skills = Column(JSON, nullable=False, default=list)     # e.g. ["general", "finance"]
+    languages = Column(JSON, nullable=False, default=list)  # e.g. ["nl", "en"]
+    ui_language = Column(String(2), nullable=False, default="nl")
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Promise(Base):
+    """Something we told a customer about when a person will answer, with its deadline."""
+
+    __tablename__ = "promises"
+    id = Column(Integer, primary_key=True)
+    conversation = Column(String(40), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"), index=True)
+    kind = Column(String(24), nullable=False)          # handoff_wait, ...
+    text = Column(Text, nullable=False)                # what the customer was told
+    deadline = Column(DateTime(timezone=True), nullable=False)
+    status = Column(String(12), nullable=False, default="open")  # open, kept, superseded, broken
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    settled_at = Column(DateTime(timezone=True))
+
+
+class Feedback(Base):
+    """What a customer said about a conversation afterwards (score 1-5 and a comment)."""
+
+    __tablename__ = "feedback"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    conversation = Column(String(40))
+    score = Column(Integer)
+    comment = Column(Text, nullable=False, default="")
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)

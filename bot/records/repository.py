@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from bot.records.models import (
     AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice,
-    LoyaltyAccount, OneTimeCode, Order, Outbox, Reward, Ticket, TranscriptEntry,
+    LoyaltyAccount, OneTimeCode, Order, Outbox, Promise, Reward, Ticket, TranscriptEntry,
 )
 
 OTP_TTL = timedelta(minutes=10)
@@ -36,6 +36,19 @@ def aware(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; they were stored as UTC."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Decimals, dates and tuples made fit for a JSON column (audit requests, ticket data)."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
     return value
 
 
@@ -220,6 +233,13 @@ class Records:
                 query = query.where(Ticket.status == status)
             return list((await s.execute(query.order_by(Ticket.created_at))).scalars())
 
+    async def refunded_cents(self, order_id: int) -> int:
+        """What was already refunded on an order (by the bot or a person)."""
+        async with self.session() as s:
+            total = await s.scalar(select(func.coalesce(func.sum(Decision.amount_cents), 0))
+                                   .where(Decision.order_id == order_id, Decision.kind == "refund"))
+        return int(total or 0)
+
     async def previous_decisions(self, customer_id: int, kind: str) -> tuple[date, ...]:
         async with self.session() as s:
             row = await s.execute(
@@ -245,6 +265,60 @@ class Records:
             decision = Decision(customer_id=customer_id, role=actor_role, actor=actor, **grant)
             s.add(decision)
         return decision
+
+    # -- promises ("a colleague answers before 10:00") -----------------------------------------------
+    async def add_promise(self, conversation: str, customer_id: int | None, kind: str, text: str,
+                          deadline: datetime) -> Promise:
+        """Store what the customer was told; it replaces the conversation's earlier open promise."""
+        async with self.session() as s, s.begin():
+            await s.execute(
+                update(Promise).where(Promise.conversation == conversation, Promise.status == "open")
+                .values(status="superseded", settled_at=utcnow())
+            )
+            promise = Promise(conversation=conversation, customer_id=customer_id, kind=kind, text=text[:2000],
+                              deadline=deadline.astimezone(timezone.utc))
+            s.add(promise)
+        return promise
+
+    async def open_promises(self, conversation: str) -> list[Promise]:
+        async with self.session() as s:
+            row = await s.execute(select(Promise).where(Promise.conversation == conversation,
+                                                        Promise.status == "open").order_by(Promise.id))
+            promises = list(row.scalars())
+        for promise in promises:
+            promise.deadline = aware(promise.deadline)
+        return promises
+
+    async def promises(self, conversation: str) -> list[Promise]:
+        async with self.session() as s:
+            row = await s.execute(select(Promise).where(Promise.conversation == conversation).order_by(Promise.id))
+            promises = list(row.scalars())
+        for promise in promises:
+            promise.deadline = aware(promise.deadline)
+            promise.settled_at = aware(promise.settled_at)
+        return promises
+
+    async def settle_promises(self, conversation: str) -> int:
+        """A person answered: open promises are kept when in time, broken when late."""
+        now = utcnow()
+        settled = 0
+        for promise in await self.open_promises(conversation):
+            async with self.session() as s, s.begin():
+                result = await s.execute(
+                    update(Promise).where(Promise.id == promise.id, Promise.status == "open")
+                    .values(status="kept" if now <= promise.deadline else "broken", settled_at=now)
+                )
+                settled += result.rowcount
+        return settled
+
+    async def close_ticket(self, ticket_id: int, status: str = "closed") -> None:
+        async with self.session() as s, s.begin():
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is not None and ticket.status == "open":
+                ticket.status = status
+                ticket.first_response_at = ticket.first_response_at or utcnow()
+                if status == "closed":
+                    ticket.closed_at = utcnow()
 
     async def audit(self, customer_id: int) -> list[AuditEntry]:
         async with self.session() as s:

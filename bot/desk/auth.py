@@ -1,0 +1,287 @@
+"""Who works in the desk: agents (records database), passwords (argon2id), sessions and login
+throttling (Redis).
+
+Passwords are hashed and verified in a worker thread (argon2 is deliberately slow). Nothing here
+logs a password, a hash or a session token; sessions are stored under sha256(token), so the
+Redis contents cannot be replayed as cookies.
+
+Redis keys, under the gateway's key prefix:
+  <p>:desk:session:<sha256(token)>   hash: agent_id, csrf, stamp, created (TTL 8 h)
+  <p>:desk:loginfail:<sha256(user)>  login attempts of one username since the last success
+                                     (TTL 15 min from the first)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.mandate import MandateTable
+from bot.records.models import Agent
+from bot.records.repository import Records
+
+if TYPE_CHECKING:
+    from bot.handoff import AgentInfo
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024          # longer is refused before hashing (hashing is the expensive part)
+SESSION_TTL = 8 * 3600
+LOGIN_WINDOW = 15 * 60
+LOGIN_MAX_FAILURES = 5
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+NAME_LIST = re.compile(r"^[a-z0-9_]{1,32}$")
+UI_LANGUAGES = ("nl", "en")
+NOT_A_PERSON = "bot"
+
+_hasher = PasswordHasher()  # argon2id, the library's current recommended parameters
+
+
+class AgentError(ValueError):
+    """A wrong agent definition: unknown role, duplicate username, short password, ..."""
+
+
+# ----------------------------------------------------------------------------- passwords
+
+def _verify_sync(stored: str, password: str) -> tuple[bool, str | None]:
+    try:
+        _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False, None
+    return True, _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+async def hash_password(password: str) -> str:
+    check_password(password)
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(stored: str | None, password: str) -> tuple[bool, str | None]:
+    """(matches, new hash when the stored one should be replaced). Without a stored hash a dummy
+    is verified, so an unknown username takes as long as a wrong password."""
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD:
+        password = ""
+    if stored is None:
+        dummy = await asyncio.to_thread(_dummy_hash)
+        await asyncio.to_thread(_verify_sync, dummy, password)
+        return False, None
+    return await asyncio.to_thread(_verify_sync, stored, password)
+
+
+def check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise AgentError(f"the password must be at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AgentError(f"the password must be at most {MAX_PASSWORD} characters")
+
+
+def password_stamp(password_hash: str) -> str:
+    """Changes whenever the password does: sessions made with an older password stop working."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- roles
+
+def person_roles(table: MandateTable | None = None) -> tuple[str, ...]:
+    """The roles a person can have: those of the mandate table except `bot`, lowest first."""
+    table = table or MandateTable.load()
+    return tuple(r for r in table.roles if r != NOT_A_PERSON)
+
+
+def _names(values: Iterable[str], what: str) -> list[str]:
+    out = []
+    for value in values:
+        value = value.strip().lower()
+        if not value:
+            continue
+        if not NAME_LIST.match(value):
+            raise AgentError(f"{what} {value!r}: use letters, digits and _ only")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def agent_info(agent: Agent) -> "AgentInfo":
+    from bot.handoff import AgentInfo
+
+    return AgentInfo(username=agent.username, name=agent.name, role=agent.role,
+                     skills=tuple(agent.skills or ()), languages=tuple(agent.languages or ()))
+
+
+def public(agent: Agent) -> dict[str, Any]:
+    """The agent as the desk shows it (never the hash)."""
+    return {"username": agent.username, "name": agent.name, "role": agent.role,
+            "skills": list(agent.skills or []), "languages": list(agent.languages or []),
+            "ui_language": agent.ui_language if agent.ui_language in UI_LANGUAGES else "nl",
+            "active": bool(agent.active)}
+
+
+# ----------------------------------------------------------------------------- agents (database)
+
+class Agents:
+    """The agents table, through the records' sessions."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    async def by_username(self, username: str) -> Agent | None:
+        async with self.records.session() as s:
+            row = await s.execute(select(Agent).where(Agent.username == username.strip().lower()))
+            return row.scalars().first()
+
+    async def by_id(self, agent_id: int) -> Agent | None:
+        async with self.records.session() as s:
+            return await s.get(Agent, agent_id)
+
+    async def all(self) -> list[Agent]:
+        async with self.records.session() as s:
+            return list((await s.execute(select(Agent).order_by(Agent.username))).scalars())
+
+    async def create(self, *, username: str, name: str, role: str, skills: Iterable[str],
+                     languages: Iterable[str], password: str, ui_language: str = "nl",
+                     table: MandateTable | None = None) -> Agent:
+        from bot.language import SUPPORTED
+
+        username = username.strip().lower()
+        if not USERNAME.match(username):
+            raise AgentError("the username must be 2-64 characters: lowercase letters, digits, '.', '_' or '-', "
+                             "starting with a letter or digit")
+        name = " ".join(name.split())
+        if not name or len(name) > 200:
+            raise AgentError("the name must be 1-200 characters")
+        roles = person_roles(table)
+        if role not in roles:
+            raise AgentError(f"unknown role {role!r} (roles: {', '.join(roles)})")
+        skills = _names(skills, "skill")
+        if not skills:
+            raise AgentError("give at least one skill, e.g. general")
+        languages = _names(languages, "language")
+        unknown = [lang for lang in languages if lang not in SUPPORTED]
+        if unknown or not languages:
+            raise AgentError(f"languages must be some of {', '.join(SUPPORTED)}, got {', '.join(languages) or 'none'}")
+        if ui_language not in UI_LANGUAGES:
+            raise AgentError(f"ui language must be one of {', '.join(UI_LANGUAGES)}, got {ui_language!r}")
+        if await self.by_username(username) is not None:
+            raise AgentError(f"an agent named {username!r} already exists")
+        password_hash = await hash_password(password)
+        agent = Agent(username=username, name=name, role=role, skills=skills, languages=languages,
+                      ui_language=ui_language, password_hash=password_hash, active=True)
+        try:
+            async with self.records.session() as s, s.begin():
+                s.add(agent)
+        except IntegrityError:
+            raise AgentError(f"an agent named {username!r} already exists") from None
+        return agent
+
+    async def set_password(self, username: str, password: str) -> bool:
+        password_hash = await hash_password(password)
+        async with self.records.session() as s, s.begin():
+            result = await s.execute(update(Agent).where(Agent.username == username.strip().lower())
+                                     .values(password_hash=password_hash))
+            return result.rowcount == 1
+
+    async def replace_hash(self, agent_id: int, old_hash: str, new_hash: str) -> None:
+        """Rehash after a parameter change; only when nobody changed the password meanwhile."""
+        async with self.records.session() as s, s.begin():
+            await s.execute(update(Agent).where(Agent.id == agent_id, Agent.password_hash == old_hash)
+                            .values(password_hash=new_hash))
+
+    async def set_active(self, username: str, active: bool) -> bool:
+        async with self.records.session() as s, s.begin():
+            result = await s.execute(update(Agent).where(Agent.username == username.strip().lower())
+                                     .values(active=active))
+            return result.rowcount == 1
+
+
+# ----------------------------------------------------------------------------- sessions (Redis)
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Session:
+    token_hash: str
+    agent_id: int
+    csrf: str
+    stamp: str
+
+    def csrf_ok(self, given: Any) -> bool:
+        return isinstance(given, str) and hmac.compare_digest(given.encode(), self.csrf.encode())
+
+
+class Sessions:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, token_hash: str) -> str:
+        return f"{self.prefix}:desk:session:{token_hash}"
+
+    async def create(self, agent: Agent) -> tuple[str, Session]:
+        token = secrets.token_urlsafe(32)
+        session = Session(_digest(token), agent.id, secrets.token_urlsafe(32), password_stamp(agent.password_hash))
+        key = self._key(session.token_hash)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"agent_id": str(agent.id), "csrf": session.csrf, "stamp": session.stamp,
+                                    "created": f"{time.time():.0f}"})
+            pipe.expire(key, SESSION_TTL)
+            await pipe.execute()
+        return token, session
+
+    async def get(self, token: str | None) -> Session | None:
+        if not token or len(token) > 128:
+            return None
+        token_hash = _digest(token)
+        data = await self.redis.hgetall(self._key(token_hash))
+        if not data or not data.get("agent_id", "").isdigit() or not data.get("csrf"):
+            return None
+        return Session(token_hash, int(data["agent_id"]), data["csrf"], data.get("stamp", ""))
+
+    async def alive(self, session: Session) -> bool:
+        return bool(await self.redis.exists(self._key(session.token_hash)))
+
+    async def delete(self, session: Session) -> None:
+        await self.redis.delete(self._key(session.token_hash))
+
+
+class LoginThrottle:
+    """At most LOGIN_MAX_FAILURES failed logins per username per LOGIN_WINDOW seconds."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, username: str) -> str:
+        return f"{self.prefix}:desk:loginfail:{_digest(username.strip().lower())}"
+
+    async def attempt(self, username: str) -> bool:
+        """Count this attempt before checking the password (so parallel guesses count too);
+        False when the username has used up its attempts for the window."""
+        key = self._key(username)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=LOGIN_WINDOW, nx=True)  # the window starts at the first attempt
+            pipe.incr(key)
+            _, count = await pipe.execute()
+        return int(count) <= LOGIN_MAX_FAILURES
+
+    async def succeeded(self, username: str) -> None:
+        """A correct password: earlier failures no longer count."""
+        await self.redis.delete(self._key(username))

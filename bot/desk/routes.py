@@ -1,0 +1,820 @@
+"""The agent desk's HTTP side: login pages, the JSON API and the event stream.
+
+`setup(app)` adds the routes to the gateway; the shared objects (Redis, the conversation
+service, the records, the handoff queue, the settings) are read from the gateway's app keys at
+request time. The contract with the rest of the system is docs/handoff-contract.md.
+
+Security, in short: a session is a random token in an HttpOnly, SameSite=Strict cookie (Path
+/desk), stored in Redis as its sha256; every POST needs the session's CSRF token (header
+X-CSRF-Token, or form field `csrf` for logout); the login form has its own double-submit CSRF
+cookie; failed logins are throttled per username. Every decision is checked against the mandate
+table with the agent's own role, on the server. Customer text is only ever returned as JSON data
+(the frontend escapes it); the login page escapes everything it shows. Logs carry ids only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from string import Template
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from bot.churn import local_date, local_today
+from bot.desk import texts
+from bot.desk.auth import (
+    MAX_PASSWORD, SESSION_TTL, Agents, LoginThrottle, Session, Sessions, agent_info, password_stamp,
+    person_roles, public, verify_password,
+)
+from bot.desk.record import customer_record, open_ticket
+from bot.dev_outbox import RECORDS
+from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
+from bot.mandate import MandateError, MandateRequest, MandateTable
+from bot.records.models import Agent
+from bot.records.repository import aware, jsonable
+
+log = logging.getLogger(__name__)
+
+DESK_DIR = Path(__file__).resolve().parent
+STATIC_DIR = DESK_DIR / "static"
+LOGIN_TEMPLATE = DESK_DIR / "templates" / "login.html"
+
+COOKIE = "desk_session"
+LOGIN_COOKIE = "desk_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_BODY = 64 * 1024          # API request bodies (a 4096-byte reply, JSON-escaped, fits easily)
+MAX_NOTE = 1000               # characters
+MAX_AMOUNT_CENTS = 100_000_000  # €1,000,000: anything above is a typo
+CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+ORDER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,12}$")
+QUEUE_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+EVENT_NAME = re.compile(r"^[a-z_]{1,32}$")
+DECISIONS = ("refund", "goodwill_voucher", "payment_arrangement", "retention_discount")
+# API decision -> Decision.kind, as the bot writes them (actions/handlers.py)
+DECISION_KIND = {name: name for name in DECISIONS}
+
+HEARTBEAT = web.AppKey("desk_heartbeat", float)        # seconds between SSE pings (tests lower it)
+MANDATES = web.AppKey("desk_mandates", MandateTable)
+_STOP = web.AppKey("desk_stop", asyncio.Event)          # set on shutdown: event streams end
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+
+def _shared(app: web.Application):
+    # imported here: bot.gateway imports this module inside create_app
+    from bot.gateway import REDIS, SERVICE, SETTINGS
+
+    return app[REDIS], app[SERVICE], app[SETTINGS]
+
+
+# ----------------------------------------------------------------------------- errors and JSON
+
+class DeskError(Exception):
+    def __init__(self, status: int, code: str, extra: dict | None = None, **values: Any) -> None:
+        super().__init__(code)
+        self.status, self.code, self.extra, self.values = status, code, extra or {}, values
+
+
+HANDOFF_STATUS = {"unknown_conversation": 404, "not_waiting": 409, "not_yours": 409, "not_eligible": 403,
+                  "bad_target": 400, "unreachable": 409, "delivery_failed": 502, "unavailable": 503}
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    response = web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _error(status: int, code: str, lang: str, extra: dict | None = None, **values: Any) -> web.Response:
+    return _json({"error": code, "message": texts.error_text(code, lang, **values), **(extra or {})}, status)
+
+
+def _guess_language(request: web.Request) -> str:
+    accept = request.headers.get("Accept-Language", "").lower()
+    return "en" if accept.startswith("en") else "nl"
+
+
+# ----------------------------------------------------------------------------- who is asking
+
+@dataclass
+class Desk:
+    """One authenticated request: the agent, their session and the shared objects."""
+
+    request: web.Request
+    agent: Agent
+    session: Session
+
+    @property
+    def app(self) -> web.Application:
+        return self.request.app
+
+    @property
+    def info(self) -> AgentInfo:
+        return agent_info(self.agent)
+
+    @property
+    def lang(self) -> str:
+        return texts.lang_of(self.agent.ui_language)
+
+    @property
+    def handoffs(self) -> Handoffs:
+        return self.app[HANDOFFS]
+
+    @property
+    def service(self):
+        return _shared(self.app)[1]
+
+    @property
+    def records(self):
+        return self.app[RECORDS]
+
+    @property
+    def settings(self):
+        return _shared(self.app)[2]
+
+    @property
+    def mandates(self) -> MandateTable:
+        return self.app[MANDATES]
+
+
+def _sessions(app: web.Application) -> Sessions:
+    redis, _, settings = _shared(app)
+    return Sessions(redis, settings.key_prefix)
+
+
+async def _current(request: web.Request) -> Desk | None:
+    """The logged-in agent, or None (no/expired session, inactive agent, password changed)."""
+    sessions = _sessions(request.app)
+    session = await sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        return None
+    agent = await Agents(request.app[RECORDS]).by_id(session.agent_id)
+    if agent is None or not agent.active or password_stamp(agent.password_hash) != session.stamp:
+        await sessions.delete(session)
+        return None
+    return Desk(request, agent, session)
+
+
+Handler = Callable[[web.Request, Desk], Awaitable[web.StreamResponse]]
+
+
+def api(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Authenticate (401), check CSRF on POST (403), and turn errors into JSON in the agent's language."""
+
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        lang = _guess_language(request)
+        try:
+            desk = await _current(request)
+            if desk is None:
+                raise DeskError(401, "not_logged_in")
+            lang = desk.lang
+            if request.method != "GET" and not desk.session.csrf_ok(request.headers.get(CSRF_HEADER)):
+                log.info("desk: CSRF check failed for %s on %s", desk.agent.username, request.path)
+                raise DeskError(403, "csrf")
+            return await handler(request, desk)
+        except DeskError as exc:
+            return _error(exc.status, exc.code, lang, exc.extra, **exc.values)
+        except HandoffError as exc:
+            log.info("desk: %s refused for %s: %s", request.path, request.match_info.get("conv", "-"), exc.code)
+            return _error(HANDOFF_STATUS.get(exc.code, 409), exc.code, lang)
+        except (web.HTTPException, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - JSON for the desk; the type only (messages may hold customer data)
+            log.error("desk: %s failed: %s", request.path, type(exc).__name__)
+            log.debug("desk: %s failed", request.path, exc_info=True)
+            return _error(500, "internal", lang)
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------- input
+
+async def _body(request: web.Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object of the request (an empty body is {}); 400/413 otherwise."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise DeskError(413, "too_large", limit=MAX_BODY)
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(16 * 1024)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise DeskError(413, "too_large", limit=MAX_BODY)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(name)
+
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DeskError(400, "bad_json") from None
+    if not isinstance(data, dict):
+        raise DeskError(400, "not_object")
+    for key in data:
+        if key not in allowed:
+            raise DeskError(400, "unknown_field", field=str(key)[:40])
+    return data
+
+
+def _bad(field: str, why: str) -> DeskError:
+    return DeskError(400, "bad_field", field=field, why=why)
+
+
+def _text(data: dict, field: str, max_chars: int = MAX_NOTE, required: bool = False) -> str | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise _bad(field, "required")
+        return None
+    if not isinstance(value, str):
+        raise _bad(field, "text")
+    value = value.replace("\x00", "").strip()
+    if len(value) > max_chars:
+        raise _bad(field, "too_long")
+    return value
+
+
+def _cents(value: Any, field: str) -> int | None:
+    """Euros (a JSON number or a string like "200", "200.50", "200,50") as positive cents."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _bad(field, "positive_number")
+    text = value.strip().replace(",", ".") if isinstance(value, str) else repr(value)
+    if isinstance(value, str) and not re.fullmatch(r"\d{1,9}(\.\d{1,9})?", text):
+        raise _bad(field, "positive_number")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise _bad(field, "positive_number") from None
+    if not amount.is_finite() or amount <= 0:
+        raise _bad(field, "positive_number")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise _bad(field, "cents")
+    cents = int(amount * 100)
+    if cents > MAX_AMOUNT_CENTS:
+        raise _bad(field, "too_large")
+    return cents
+
+
+def _whole(value: Any, field: str, low: int, high: int, why: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(field, why)
+    return value
+
+
+REQUEST_FIELDS = ("decision", "amount", "amount_cents", "instalments", "percent", "order_number", "note")
+
+
+def _decision_request(data: Any, field_prefix: str = "") -> dict[str, Any]:
+    """A decision request from the desk (decide, or escalate's `request`), normalised to the shape
+    of a handoff item's `request`: {decision, amount_cents?, instalments?, percent?, order_number?, note?}."""
+    if not isinstance(data, dict):
+        raise _bad(field_prefix.rstrip(".") or "request", "object")
+    for key in data:
+        if key not in REQUEST_FIELDS:
+            raise DeskError(400, "unknown_field", field=f"{field_prefix}{str(key)[:40]}")
+    decision = data.get("decision")
+    if not isinstance(decision, str) or decision not in DECISIONS:
+        raise DeskError(400, "unknown_decision", decision=str(decision)[:40], known=", ".join(DECISIONS))
+    cents = _cents(data.get("amount"), f"{field_prefix}amount")
+    if cents is None and data.get("amount_cents") is not None:
+        raw = data["amount_cents"]
+        cents = _whole(raw, f"{field_prefix}amount_cents", 1, MAX_AMOUNT_CENTS, "whole_number")
+    order_number = data.get("order_number")
+    if order_number is not None:
+        if isinstance(order_number, int) and not isinstance(order_number, bool):
+            order_number = str(order_number)
+        if not isinstance(order_number, str) or not ORDER_NUMBER.match(order_number.strip()):
+            raise _bad(f"{field_prefix}order_number", "name")
+        order_number = order_number.strip()
+    out = {
+        "decision": decision,
+        "amount_cents": cents,
+        "instalments": _whole(data.get("instalments"), f"{field_prefix}instalments", 2, 60, "instalments"),
+        "percent": _whole(data.get("percent"), f"{field_prefix}percent", 1, 100, "percent"),
+        "order_number": order_number,
+        "note": _text(data, "note") or None,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _conversation(request: web.Request) -> str:
+    conv = request.match_info.get("conv", "")
+    if not CONVERSATION.match(conv):
+        raise DeskError(404, "unknown_conversation")
+    return conv
+
+
+async def _item(desk: Desk, conv: str) -> dict[str, Any]:
+    item = await desk.handoffs.get(conv)
+    if item is None:
+        raise DeskError(404, "unknown_conversation")
+    return item
+
+
+def _own(desk: Desk, item: dict[str, Any]) -> None:
+    if item.get("state") != "with_agent" or item.get("claimed_by") != desk.agent.username:
+        raise DeskError(409, "not_yours")
+
+
+def _role(desk: Desk, value: Any, field: str = "role") -> str | None:
+    if value is None:
+        return None
+    roles = person_roles(desk.mandates)
+    if not isinstance(value, str) or value not in roles:
+        raise DeskError(400, "unknown_role", role=str(value)[:40], known=", ".join(roles))
+    return value
+
+
+# ----------------------------------------------------------------------------- API
+
+@api
+async def me(request: web.Request, desk: Desk) -> web.Response:
+    data = public(desk.agent)
+    data.pop("active", None)
+    data["csrf"] = desk.session.csrf
+    data["roles"] = list(person_roles(desk.mandates))
+    data["queues"] = {name: q.titles for name, q in desk.handoffs.config.queues.items()}
+    return _json(data)
+
+
+@api
+async def queue(request: web.Request, desk: Desk) -> web.Response:
+    info = desk.info
+    waiting = [{**item, "can_claim": desk.handoffs.eligible(item, info)} for item in await desk.handoffs.waiting()]
+    mine = await desk.handoffs.assigned(desk.agent.username)
+    online = await desk.handoffs.online()
+    return _json({"waiting": waiting, "mine": mine, "online": len(online)})
+
+
+def _may_view(desk: Desk, item: dict[str, Any]) -> bool:
+    roles = person_roles(desk.mandates)
+    top = roles[-1] if roles else None
+    return (item.get("state") == "waiting" or item.get("claimed_by") == desk.agent.username
+            or desk.agent.role == top)
+
+
+@api
+async def conversation(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    item = await _item(desk, conv)
+    if not _may_view(desk, item):
+        raise DeskError(409, "not_yours")
+    history = await desk.service.history(conv)
+    transcript = []
+    for entry in history:
+        at = entry.get("at")
+        if at is None and entry.get("ts") is not None:  # the Redis transcript (no records database)
+            at = datetime.fromtimestamp(float(entry["ts"])).astimezone().isoformat()
+        row = {"sender": entry.get("sender"), "channel": entry.get("channel"), "text": entry.get("text", ""),
+               "at": at, "agent": entry.get("agent_name") or entry.get("agent")}
+        for extra in ("buttons", "media", "image"):
+            if entry.get(extra):
+                row[extra] = entry[extra]
+        transcript.append(row)
+    customer = None
+    if item.get("customer_id") is not None:
+        customer = await customer_record(desk.records, int(item["customer_id"]), desk.lang)
+    return _json({"item": item, "transcript": transcript, "customer": customer})
+
+
+@api
+async def claim(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    await _body(request, ())
+    item = await desk.service.claim(conv, desk.info)
+    log.info("desk: %s claimed %s", desk.agent.username, conv)
+    return _json(item)
+
+
+@api
+async def reply(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    data = await _body(request, ("text",))
+    value, limit = data.get("text"), desk.settings.max_message_bytes
+    if value is None:
+        raise _bad("text", "required")
+    if not isinstance(value, str):
+        raise _bad("text", "text")
+    text = value.replace("\x00", "").strip()
+    if not text:
+        raise DeskError(400, "empty_text")
+    if len(text.encode("utf-8")) > limit:
+        raise DeskError(413, "text_too_long", limit=limit)
+    item = await _item(desk, conv)
+    _own(desk, item)
+    channel = await desk.service.agent_reply(conv, desk.info, text)
+    log.info("desk: %s replied in %s on %s", desk.agent.username, conv, channel)
+    return _json({"channel": channel})
+
+
+@api
+async def transfer(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    data = await _body(request, ("role", "queue", "note"))
+    role = _role(desk, data.get("role"))
+    target = data.get("queue")
+    if target is not None and (not isinstance(target, str) or not QUEUE_NAME.match(target)
+                               or target not in desk.handoffs.config.queues):
+        raise DeskError(400, "bad_target")
+    note = _text(data, "note") or ""
+    item = await _item(desk, conv)
+    _own(desk, item)
+    item = await desk.service.transfer(conv, desk.info, role=role, queue=target, note=note)
+    log.info("desk: %s transferred %s (role %s, queue %s)", desk.agent.username, conv, role, target)
+    return _json(item)
+
+
+@api
+async def handback(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    await _body(request, ())
+    _own(desk, await _item(desk, conv))
+    await desk.service.hand_back(conv, desk.info)
+    log.info("desk: %s handed %s back to the bot", desk.agent.username, conv)
+    return _json({"ok": True})
+
+
+@api
+async def close(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    await _body(request, ())
+    _own(desk, await _item(desk, conv))
+    await desk.service.close(conv, desk.info)
+    log.info("desk: %s closed %s", desk.agent.username, conv)
+    return _json({"ok": True})
+
+
+def _order_age_days(order, today: date) -> int:
+    reference = aware(order.delivered_at) or aware(order.placed_at)
+    return (today - local_date(reference)).days
+
+
+@api
+async def decide(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    wanted = _decision_request(await _body(request, REQUEST_FIELDS))
+    item = await _item(desk, conv)
+    _own(desk, item)
+    if item.get("customer_id") is None:
+        raise DeskError(409, "no_customer")
+    redis, _, settings = _shared(desk.app)
+    lock = f"{settings.key_prefix}:desk:deciding:{conv}"
+    if not await redis.set(lock, desk.agent.username, nx=True, ex=30):
+        raise DeskError(409, "busy")
+    try:
+        return await _decide(desk, conv, item, int(item["customer_id"]), wanted)
+    finally:
+        await redis.delete(lock)
+
+
+async def _decide(desk: Desk, conv: str, item: dict, customer_id: int, wanted: dict) -> web.Response:
+    records, lang, kind = desk.records, desk.lang, wanted["decision"]
+    customer = await records.customer(customer_id)
+    if customer is None:
+        raise DeskError(409, "no_customer")
+    today = local_today()
+    order = None
+    if wanted.get("order_number"):
+        order = await records.order(customer_id, wanted["order_number"])
+        if order is None:
+            raise DeskError(400, "unknown_order", order=wanted["order_number"])
+    cents = wanted.get("amount_cents")
+    if kind == "refund":
+        if order is None:
+            raise _bad("order_number", "required")
+        left = order.total_cents - await records.refunded_cents(order.id)
+        cents = left if cents is None else cents
+        if cents > left or left <= 0:
+            raise DeskError(400, "over_order_total", total=texts.money(max(0, left), lang))
+    elif kind == "goodwill_voucher" and cents is None:
+        raise _bad("amount", "required")
+    elif kind == "payment_arrangement":
+        if wanted.get("instalments") is None:
+            raise _bad("instalments", "required")
+        if cents is None:
+            cents = sum(i.open_cents for i in await records.invoices(customer_id) if i.status(today) != "paid")
+            if cents <= 0:
+                raise DeskError(400, "nothing_open")
+    elif kind == "retention_discount" and wanted.get("percent") is None:
+        raise _bad("percent", "required")
+    wanted = {**wanted, "amount_cents": cents} if cents is not None else wanted
+    request = MandateRequest(
+        kind,
+        amount=Decimal(cents) / 100 if cents is not None else None,
+        instalments=wanted.get("instalments") if kind == "payment_arrangement" else None,
+        percent=Decimal(wanted["percent"]) if kind == "retention_discount" else None,
+        order_age_days=_order_age_days(order, today) if kind == "refund" else None,
+        customer_segment=customer.segment, today=today,
+        previous=await records.previous_decisions(customer_id, DECISION_KIND[kind]),
+    )
+    role = desk.agent.role
+    try:
+        verdict = desk.mandates.evaluate(role, request)
+    except MandateError:  # the agent's role is no longer in the mandate table: never allowed
+        log.warning("desk: role %s of %s is not in the mandate table", role, desk.agent.username)
+        explanation = f"role {role} is not in the mandate table"
+        raise DeskError(403, "beyond_mandate", {"allowed": False, "escalate_to": desk.mandates.lowest_role(request),
+                                                "explanation": explanation, "request": wanted},
+                        explanation=explanation) from None
+    record = verdict.as_dict()
+    record["explanation"] = verdict.explain("en")
+    grant = None
+    if verdict.allowed:
+        grant = {"kind": DECISION_KIND[kind], "amount_cents": cents, "order_id": order.id if order else None,
+                 "instalments": wanted.get("instalments") if kind == "payment_arrangement" else None,
+                 "percent": wanted.get("percent") if kind == "retention_discount" else None,
+                 "reason": (wanted.get("note") or f"granted in the desk ({conv})")[:1000]}
+    decision = await records.decide(customer_id=customer_id, verdict_record=jsonable(record), actor_role=role,
+                                    actor=desk.agent.username, grant=grant)
+    if not verdict.allowed:
+        log.info("desk: %s asked %s beyond their mandate in %s (escalate to %s)", desk.agent.username, kind, conv,
+                 verdict.lowest_role)
+        explanation = verdict.explain(lang)
+        raise DeskError(403, "beyond_mandate", {"allowed": False, "escalate_to": verdict.lowest_role,
+                                                "explanation": explanation, "request": wanted},
+                        explanation=explanation)
+    log.info("desk: %s granted %s (decision %s) in %s", desk.agent.username, kind, decision.id, conv)
+    told = None
+    message = texts.outcome(kind, agent_name=desk.agent.name, role=role, amount_cents=cents,
+                            order_number=order.order_number if order else None,
+                            instalments=wanted.get("instalments"), percent=wanted.get("percent"))
+    try:
+        told = await desk.service.tell(conv, message, sender="agent", agent=desk.info)
+    except Exception as exc:  # noqa: BLE001 - granted and recorded; the agent tells the customer instead
+        log.warning("desk: telling %s about decision %s failed: %s", conv, decision.id, type(exc).__name__)
+    ticket = await open_ticket(records, item.get("ticket_id"), customer_id)
+    if ticket is not None and ticket.kind == "waiting_request" and (ticket.data or {}).get("request") in (None, kind):
+        await records.close_ticket(ticket.id, "closed")
+    return _json({"allowed": True, "decision_id": decision.id, "told": told, "decision": kind,
+                  "request": wanted, "explanation": verdict.explain(lang)})
+
+
+@api
+async def escalate(request: web.Request, desk: Desk) -> web.Response:
+    conv = _conversation(request)
+    data = await _body(request, ("role", "request", "note"))
+    if data.get("role") is None:
+        raise _bad("role", "required")
+    role = _role(desk, data.get("role"))
+    if data.get("request") is None:
+        raise _bad("request", "required")
+    wanted = _decision_request(data["request"], "request.")
+    note = _text(data, "note") or ""
+    item = await _item(desk, conv)
+    _own(desk, item)
+    item = await desk.service.transfer(conv, desk.info, role=role, note=note, request=wanted)
+    log.info("desk: %s escalated %s to %s (%s)", desk.agent.username, conv, role, wanted["decision"])
+    return _json(item)
+
+
+# ----------------------------------------------------------------------------- events (SSE)
+
+def _sse(event: Any) -> bytes | None:
+    if not isinstance(event, dict):
+        return None
+    name = event.get("type")
+    if not isinstance(name, str) or not EVENT_NAME.match(name) or name == "ping":
+        return None
+    return f"event: {name}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    desk = await _current(request)
+    if desk is None:
+        return _error(401, "not_logged_in", _guess_language(request))
+    app, info = request.app, desk.info
+    handoffs, sessions = desk.handoffs, _sessions(app)
+    interval = app.get(HEARTBEAT, 15.0)
+    stop = app[_STOP]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                           "Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no",
+                                           "X-Content-Type-Options": "nosniff"})
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    stream = handoffs.subscribe()
+    pending: asyncio.Future | None = None
+    stopping = asyncio.ensure_future(stop.wait())
+    reason = "stopped"
+    try:
+        await response.write(b"retry: 3000\n: connected\n\n")
+        await handoffs.heartbeat(info)
+        beat = loop.time() + interval
+        while not stop.is_set():
+            if pending is None:
+                pending = asyncio.ensure_future(stream.__anext__())
+            timeout = max(0.0, min(beat - loop.time(), 2.0))
+            done, _ = await asyncio.wait({pending, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if stopping in done:
+                reason = "shutdown"
+                break
+            if request.transport is None or request.transport.is_closing():
+                reason = "disconnected"
+                break
+            if pending in done:
+                finished, pending = pending, None
+                try:
+                    event = finished.result()
+                except StopAsyncIteration:
+                    reason = "events ended"
+                    break
+                chunk = _sse(event)
+                if chunk:
+                    await response.write(chunk)
+            if loop.time() >= beat:
+                if await _current(request) is None:
+                    reason = "session ended"
+                    break
+                await response.write(b": ping\n\n")
+                await handoffs.heartbeat(info)
+                beat = loop.time() + interval
+    except (ConnectionError, RuntimeError) as exc:  # the client went away mid-write
+        reason = type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - Redis trouble: the browser reconnects (retry: 3000)
+        reason = type(exc).__name__
+        log.warning("desk: event stream of %s failed: %s", info.username, reason)
+    finally:
+        stopping.cancel()
+        if pending is not None:
+            pending.cancel()
+            await asyncio.wait({pending}, timeout=3)
+        try:
+            await asyncio.wait_for(stream.aclose(), 3)
+        except Exception:  # noqa: BLE001 - already closed by the cancellation above
+            pass
+        log.debug("desk: event stream of %s ended (%s)", info.username, reason)
+    return response
+
+
+# ----------------------------------------------------------------------------- pages
+
+def _page(body: str, status: int = 200, csp: str = LOGIN_CSP) -> web.Response:
+    response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Security-Policy"] = csp
+    return response
+
+
+def _login_page(request: web.Request, status: int = 200, message: str = "", info: bool = False,
+                username: str = "") -> web.Response:
+    token = secrets.token_urlsafe(32)
+    box = f'<p class="message{" info" if info else ""}" role="alert">{html.escape(message)}</p>' if message else ""
+    body = Template(LOGIN_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        title=html.escape(texts.LOGIN["title"]), heading=html.escape(texts.LOGIN["heading"]),
+        username_label=html.escape(texts.LOGIN["username"]), password_label=html.escape(texts.LOGIN["password"]),
+        submit=html.escape(texts.LOGIN["submit"]), csrf=html.escape(token),
+        username=html.escape(username[:64]), message=box,
+    )
+    response = _page(body, status)
+    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/desk", httponly=True, secure=request.secure,
+                        samesite="Strict")
+    return response
+
+
+def _redirect(location: str) -> web.Response:
+    response = web.Response(status=303, headers={"Location": location, **SECURITY_HEADERS})
+    return response
+
+
+async def login_form(request: web.Request) -> web.Response:
+    if await _current(request) is not None:
+        return _redirect("/desk")
+    return _login_page(request, message=texts.LOGIN["logged_out"] if "out" in request.query else "", info=True)
+
+
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    username, password, given = form.get("username"), form.get("password"), form.get("csrf")
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not isinstance(given, str) or not expected or not secrets.compare_digest(given.encode(), expected.encode()):
+        return _login_page(request, 403, texts.LOGIN["csrf"])
+    if not isinstance(username, str) or not isinstance(password, str):
+        return _login_page(request, 401, texts.LOGIN["failed"])
+    username = username.strip().lower()[:64]
+    redis, _, settings = _shared(request.app)
+    throttle = LoginThrottle(redis, settings.key_prefix)
+    if not await throttle.attempt(username):
+        log.info("desk: login throttled")
+        return _login_page(request, 429, texts.LOGIN["throttled"], username=username)
+    agents = Agents(request.app[RECORDS])
+    agent = await agents.by_username(username) if username else None
+    ok, new_hash = await verify_password(agent.password_hash if agent else None,
+                                         password if len(password) <= MAX_PASSWORD else "")
+    if not ok or agent is None or not agent.active:
+        log.info("desk: login failed")  # never the username typed: it may be a password
+        return _login_page(request, 401, texts.LOGIN["failed"], username=username)
+    if new_hash:
+        await agents.replace_hash(agent.id, agent.password_hash, new_hash)
+        agent.password_hash = new_hash
+    await throttle.succeeded(username)
+    sessions = Sessions(redis, settings.key_prefix)
+    old = await sessions.get(request.cookies.get(COOKIE))
+    if old is not None:
+        await sessions.delete(old)
+    token, _ = await sessions.create(agent)
+    log.info("desk: %s logged in", agent.username)
+    response = _redirect("/desk")
+    response.set_cookie(COOKIE, token, max_age=SESSION_TTL, path="/desk", httponly=True, secure=request.secure,
+                        samesite="Strict")
+    response.del_cookie(LOGIN_COOKIE, path="/desk")
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    desk = await _current(request)
+    if desk is None:
+        response = _redirect("/desk/login")
+        response.del_cookie(COOKIE, path="/desk")
+        return response
+    given = request.headers.get(CSRF_HEADER)
+    if given is None:
+        form = await request.post()
+        given = form.get("csrf")
+    if not desk.session.csrf_ok(given):
+        if request.headers.get(CSRF_HEADER) is not None or "json" in request.headers.get("Accept", ""):
+            return _error(403, "csrf", desk.lang)
+        return _page(html.escape(texts.error_text("csrf", desk.lang)), 403)
+    await _sessions(request.app).delete(desk.session)
+    try:
+        await desk.handoffs.offline(desk.info)
+    except Exception as exc:  # noqa: BLE001 - presence expires by itself within a minute
+        log.warning("desk: marking %s offline failed: %s", desk.agent.username, type(exc).__name__)
+    log.info("desk: %s logged out", desk.agent.username)
+    response = _redirect("/desk/login?out=1")
+    response.del_cookie(COOKIE, path="/desk")
+    return response
+
+
+PLACEHOLDER = """<!doctype html><html lang="nl"><meta charset="utf-8"><title>Agent desk</title>
+<h1>Agent desk</h1><p>De desk-app (bot/desk/static/desk.html) is nog niet geïnstalleerd. ·
+The desk app (bot/desk/static/desk.html) is not installed yet.</p>"""
+
+
+async def desk_page(request: web.Request) -> web.StreamResponse:
+    if await _current(request) is None:
+        return _redirect("/desk/login")
+    page = STATIC_DIR / "desk.html"
+    if page.is_file():
+        response = web.FileResponse(page, headers={**SECURITY_HEADERS, "Content-Security-Policy": PAGE_CSP,
+                                                   "Content-Type": "text/html; charset=utf-8"})
+        return response
+    return _page(PLACEHOLDER, csp=PAGE_CSP)
+
+
+# ----------------------------------------------------------------------------- wiring
+
+def setup(app: web.Application) -> None:
+    """Add the desk's routes to the gateway (call from create_app, before it starts)."""
+    app[MANDATES] = MandateTable.load()
+    app[_STOP] = asyncio.Event()
+    if HEARTBEAT not in app:
+        app[HEARTBEAT] = 15.0
+
+    async def stop_streams(app: web.Application) -> None:
+        app[_STOP].set()
+
+    app.on_shutdown.append(stop_streams)
+    r = app.router
+    r.add_get("/desk", desk_page)
+    r.add_get("/desk/", desk_page)
+    r.add_get("/desk/login", login_form)
+    r.add_post("/desk/login", login)
+    r.add_post("/desk/logout", logout)
+    r.add_get("/desk/events", events)
+    r.add_get("/desk/api/me", me)
+    r.add_get("/desk/api/queue", queue)
+    r.add_get("/desk/api/conversations/{conv}", conversation)
+    for action, handler in (("claim", claim), ("reply", reply), ("transfer", transfer), ("handback", handback),
+                            ("close", close), ("decide", decide), ("escalate", escalate)):
+        r.add_post(f"/desk/api/conversations/{{conv}}/{action}", handler)
+    if STATIC_DIR.is_dir():
+        r.add_static("/desk/static/", STATIC_DIR)
+    else:
+        log.warning("desk: %s does not exist; /desk/static/ is not served", STATIC_DIR)

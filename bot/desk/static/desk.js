@@ -1,0 +1,1021 @@
+/* Agent desk: queue, conversation, customer record and decisions.
+ *
+ * Plain ES2020, no framework, no external resources. Works under a strict CSP
+ * (default-src 'self'): no inline handlers, no inline styles, no eval.
+ * SECURITY: every value from the server is put on the page with textContent or as an
+ * attribute value, never with innerHTML.
+ */
+"use strict";
+
+(() => {
+  // ------------------------------------------------------------------ texts (nl, en)
+
+  const I18N = {
+    nl: {
+      title: "Klantcontact desk", language: "Taal", logout: "Uitloggen",
+      queue: "Wachtrij", queue_empty: "Niemand wacht.", mine: "Mijn gesprekken",
+      mine_empty: "Je hebt geen open gesprekken.", pick_conversation: "Kies een gesprek uit de wachtrij.",
+      claim: "Oppakken", open: "Bekijken", priority: "prioriteit {n}", waiting_for: "wacht {t}",
+      cannot_claim: "Niet voor jou", needs_role: "Alleen voor {role} of hoger",
+      needs_skill: "Vraagt vaardigheid {skill}", needs_language: "Klant spreekt {lang}",
+      claimed_by: "Opgepakt door {name}",
+      request_title: "Voorgesteld besluit:", note_from_colleague: "Notitie:",
+      reply_label: "Antwoord", reply_placeholder: "Typ je antwoord aan de klant…",
+      reply_hint: "Enter verstuurt, Shift+Enter is een nieuwe regel.", send: "Versturen",
+      handback: "Terug naar de bot", transfer: "Doorverbinden", close: "Afsluiten",
+      transfer_role: "Naar rol", transfer_queue: "Naar wachtrij", transfer_note: "Notitie voor de collega",
+      transfer_submit: "Doorverbinden", keep: "— ongewijzigd —",
+      customer: "Klant", no_record: "Geen klantgegevens.", unknown_customer: "Klant niet geïdentificeerd.",
+      orders: "Bestellingen", invoices: "Facturen", loyalty: "Spaarprogramma", tickets: "Open tickets",
+      decisions: "Eerdere besluiten", feedback: "Eerdere feedback", none: "Geen.",
+      churn: "Vertrekrisico", churn_none: "geen signalen",
+      f_name: "Naam", f_number: "Klantnummer", f_segment: "Segment", f_language: "Taal",
+      f_channel: "Voorkeurskanaal", f_phone: "Telefoon", f_email: "E-mail",
+      decide: "Besluiten", decision: "Besluit", d_refund: "Terugbetaling",
+      d_goodwill_voucher: "Coulancebon", d_payment_arrangement: "Betalingsregeling",
+      d_retention_discount: "Behoudkorting", amount: "Bedrag (€)", instalments: "Termijnen",
+      percent: "Percentage", order_number: "Bestelnummer", note: "Notitie", decide_submit: "Toekennen",
+      escalate_to: "Escaleren naar {role}", decided: "Toegekend. De klant kreeg te horen:",
+      decided_on: "Toegekend. De klant kreeg via {channel} te horen:",
+      decided_untold: "Toegekend, maar het bericht aan de klant is niet verstuurd: laat het de klant zelf weten.",
+      decided_plain: "Toegekend.",
+      s_bot: "bij de bot", s_waiting: "wacht", s_with_agent: "bij medewerker", s_closed: "gesloten",
+      r_asked: "vroeg om een medewerker", r_mandate: "buiten mandaat", r_misunderstood: "bot begreep het niet",
+      r_complaint: "klacht", r_cancellation: "opzegging", r_angry: "boze klant", r_urgent: "dringend", r_transfer: "doorverbonden",
+      role_agent: "medewerker", role_senior_agent: "senior medewerker", role_supervisor: "teamleider",
+      role_bot: "bot",
+      sender_customer: "Klant", sender_bot: "Bot", sender_agent: "Medewerker", sender_system: "Systeem",
+      lang_nl: "Nederlands", lang_en: "Engels",
+      live_on: "Live verbonden", live_off: "Verbinding weg, opnieuw verbinden…", live_connecting: "Verbinden…",
+      online: "{n} online",
+      claimed: "Gesprek opgepakt.", sent: "Verstuurd via {channel}.", handed_back: "Het gesprek is terug bij de bot.",
+      transferred: "Doorverbonden.", closed: "Gesprek afgesloten.",
+      escalated: "Geëscaleerd naar {role}; het gesprek staat weer in de wachtrij.",
+      err_network: "Geen verbinding met de server.", err_http: "Fout {status} van de server.",
+      err_empty: "Typ eerst een bericht.", err_amount: "Vul een geldig bedrag in.",
+      err_instalments: "Vul een geldig aantal termijnen in.", err_percent: "Vul een geldig percentage in.",
+      err_transfer: "Kies een rol of een wachtrij.",
+      media: "bijlage", buttons: "knoppen", points: "{n} punten", promised: "beloofd {d}",
+      open_amount: "open {a}", due: "vervalt {d}", lines: "{n} regels",
+      refusal_fallback: "Dit valt buiten jouw mandaat.",
+      o_placed: "geplaatst", o_shipped: "verzonden", o_delivered: "bezorgd", o_cancelled: "geannuleerd",
+      o_returned: "geretourneerd", i_paid: "betaald", i_open: "open", i_overdue: "te laat", i_partly_paid: "deels betaald",
+    },
+    en: {
+      title: "Customer contact desk", language: "Language", logout: "Log out",
+      queue: "Queue", queue_empty: "Nobody is waiting.", mine: "My conversations",
+      mine_empty: "You have no open conversations.", pick_conversation: "Pick a conversation from the queue.",
+      claim: "Claim", open: "View", priority: "priority {n}", waiting_for: "waiting {t}",
+      cannot_claim: "Not for you", needs_role: "Only for {role} or higher",
+      needs_skill: "Needs skill {skill}", needs_language: "Customer speaks {lang}",
+      claimed_by: "Claimed by {name}",
+      request_title: "Proposed decision:", note_from_colleague: "Note:",
+      reply_label: "Reply", reply_placeholder: "Type your reply to the customer…",
+      reply_hint: "Enter sends, Shift+Enter starts a new line.", send: "Send",
+      handback: "Hand back to bot", transfer: "Transfer", close: "Close",
+      transfer_role: "To role", transfer_queue: "To queue", transfer_note: "Note for the colleague",
+      transfer_submit: "Transfer", keep: "— unchanged —",
+      customer: "Customer", no_record: "No customer record.", unknown_customer: "Customer not identified.",
+      orders: "Orders", invoices: "Invoices", loyalty: "Loyalty", tickets: "Open tickets",
+      decisions: "Earlier decisions", feedback: "Earlier feedback", none: "None.",
+      churn: "Churn risk", churn_none: "no signals",
+      f_name: "Name", f_number: "Customer number", f_segment: "Segment", f_language: "Language",
+      f_channel: "Preferred channel", f_phone: "Phone", f_email: "Email",
+      decide: "Decide", decision: "Decision", d_refund: "Refund",
+      d_goodwill_voucher: "Goodwill voucher", d_payment_arrangement: "Payment arrangement",
+      d_retention_discount: "Retention discount", amount: "Amount (€)", instalments: "Instalments",
+      percent: "Percent", order_number: "Order number", note: "Note", decide_submit: "Grant",
+      escalate_to: "Escalate to {role}", decided: "Granted. The customer was told:",
+      decided_on: "Granted. The customer was told on {channel}:",
+      decided_untold: "Granted, but the message to the customer was not sent: please tell them yourself.",
+      decided_plain: "Granted.",
+      s_bot: "with the bot", s_waiting: "waiting", s_with_agent: "with an agent", s_closed: "closed",
+      r_asked: "asked for a person", r_mandate: "beyond mandate", r_misunderstood: "bot did not understand",
+      r_complaint: "complaint", r_cancellation: "cancellation", r_angry: "upset customer", r_urgent: "urgent", r_transfer: "transferred",
+      role_agent: "agent", role_senior_agent: "senior agent", role_supervisor: "supervisor",
+      role_bot: "bot",
+      sender_customer: "Customer", sender_bot: "Bot", sender_agent: "Agent", sender_system: "System",
+      lang_nl: "Dutch", lang_en: "English",
+      live_on: "Live", live_off: "Connection lost, reconnecting…", live_connecting: "Connecting…",
+      online: "{n} online",
+      claimed: "Conversation claimed.", sent: "Sent via {channel}.", handed_back: "The bot has the conversation again.",
+      transferred: "Transferred.", closed: "Conversation closed.",
+      escalated: "Escalated to {role}; the conversation is back in the queue.",
+      err_network: "No connection to the server.", err_http: "Error {status} from the server.",
+      err_empty: "Type a message first.", err_amount: "Enter a valid amount.",
+      err_instalments: "Enter a valid number of instalments.", err_percent: "Enter a valid percentage.",
+      err_transfer: "Choose a role or a queue.",
+      media: "attachment", buttons: "buttons", points: "{n} points", promised: "promised {d}",
+      open_amount: "open {a}", due: "due {d}", lines: "{n} lines",
+      refusal_fallback: "This is beyond your mandate.",
+      o_placed: "placed", o_shipped: "shipped", o_delivered: "delivered", o_cancelled: "cancelled",
+      o_returned: "returned", i_paid: "paid", i_open: "open", i_overdue: "overdue", i_partly_paid: "partly paid",
+    },
+  };
+
+  const CHANNELS = { whatsapp: "WhatsApp", sms: "SMS", telegram: "Telegram", webchat: "Web", web: "Web", email: "E-mail" };
+  const DEFAULT_ROLES = ["agent", "senior_agent", "supervisor"];
+  const DEFAULT_QUEUES = ["general", "finance", "retention", "complaints"];
+  const DECISION_FIELDS = {
+    refund: ["amount", "order"],
+    goodwill_voucher: ["amount", "order"],
+    payment_arrangement: ["amount", "instalments"],
+    retention_discount: ["percent"],
+  };
+
+  const state = {
+    me: null, csrf: "", lang: "nl",
+    waiting: [], mine: [], online: 0, queueSig: "",
+    open: null, conv: null, convSeq: 0, prefilledFor: null, refusal: null,
+    unread: new Set(), knownQueues: new Set(DEFAULT_QUEUES), queueTitles: {},
+    es: null, retry: 1000, reconnectTimer: null,
+  };
+
+  // ------------------------------------------------------------------ small helpers
+
+  const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+
+  function t(key, vars) {
+    const table = I18N[state.lang] || I18N.nl;
+    let text = key in table ? table[key] : (key in I18N.en ? I18N.en[key] : key);
+    for (const [k, v] of Object.entries(vars || {})) text = text.split(`{${k}}`).join(String(v));
+    return text;
+  }
+
+  function label(prefix, value) {
+    if (value === null || value === undefined || value === "") return "";
+    const key = `${prefix}_${value}`;
+    const table = I18N[state.lang] || I18N.nl;
+    return key in table ? table[key] : String(value).replace(/_/g, " ");
+  }
+
+  const roleLabel = (r) => label("role", r);
+  const queueLabel = (q) => {
+    const titles = q && state.queueTitles[q];
+    if (titles && typeof titles === "object") return titles[state.lang] || titles.nl || titles.en || q;
+    return typeof titles === "string" ? titles : (q || "");
+  };
+  const channelLabel = (c) => CHANNELS[c] || (c ? String(c) : "");
+
+  /** createElement with text children only; attrs: class, testid, text, title, data-*, others. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "testid") node.dataset.testid = v;
+      else if (k === "text") node.textContent = String(v);
+      else if (k === "disabled" || k === "hidden") node[k] = Boolean(v);
+      else node.setAttribute(k, String(v));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined || child === "") continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function show(node, visible) { if (node) node.hidden = !visible; }
+
+  function money(cents) {
+    if (cents === null || cents === undefined || cents === "" || Number.isNaN(Number(cents))) return "";
+    return new Intl.NumberFormat(state.lang === "en" ? "en-IE" : "nl-NL", { style: "currency", currency: "EUR" })
+      .format(Number(cents) / 100);
+  }
+
+  function euros(value) {
+    if (value === null || value === undefined || value === "") return "";
+    return money(Math.round(Number(value) * 100));
+  }
+
+  function day(value) {
+    if (!value) return "";
+    const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+    if (Number.isNaN(d.getTime())) return String(value);
+    return d.toLocaleDateString(state.lang === "en" ? "en-GB" : "nl-NL", { day: "numeric", month: "short", year: "numeric" });
+  }
+
+  function clock(value) {
+    if (!value) return "";
+    const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+    if (Number.isNaN(d.getTime())) return String(value);
+    const sameDay = d.toDateString() === new Date().toDateString();
+    const opts = sameDay ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" };
+    return d.toLocaleString(state.lang === "en" ? "en-GB" : "nl-NL", opts);
+  }
+
+  function duration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    if (s < 60) return `${s} s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m} min`;
+    const h = Math.floor(m / 60);
+    return `${h} h ${m % 60} min`;
+  }
+
+  function parseNumber(text) {
+    const clean = String(text || "").trim().replace(/\s|€/g, "").replace(",", ".");
+    if (!/^\d+(\.\d+)?$/.test(clean)) return null;
+    return Number(clean);
+  }
+
+  function coalesce(fn) {
+    let running = null;
+    let again = false;
+    const run = async () => {
+      if (running) { again = true; return running; }
+      running = (async () => {
+        try {
+          do { again = false; await fn(); } while (again);
+        } finally { running = null; }
+      })();
+      return running;
+    };
+    return run;
+  }
+
+  // ------------------------------------------------------------------ status line
+
+  let statusTimer = null;
+
+  function setStatus(text, kind = "info") {
+    const node = $("status");
+    clearTimeout(statusTimer);
+    node.textContent = text || "";
+    node.dataset.kind = kind;
+    node.hidden = !text;
+    if (text && kind === "ok") statusTimer = setTimeout(() => { node.hidden = true; }, 8000);
+  }
+
+  function showError(err) {
+    setStatus(err && err.message ? err.message : t("err_network"), "error");
+  }
+
+  // ------------------------------------------------------------------ API
+
+  class ApiError extends Error {
+    constructor(status, code, message, data) {
+      super(message);
+      this.status = status;
+      this.code = code;
+      this.data = data;
+    }
+  }
+
+  async function api(method, path, body, retried = false) {
+    const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (method !== "GET") {
+      opts.headers["Content-Type"] = "application/json";
+      opts.headers["X-CSRF-Token"] = state.csrf;
+      opts.body = JSON.stringify(body || {});
+    }
+    let resp;
+    try {
+      resp = await fetch(path, opts);
+    } catch (e) {
+      throw new ApiError(0, "network", t("err_network"), null);
+    }
+    let data = null;
+    try { data = await resp.json(); } catch (e) { data = null; }
+    if (resp.status === 401) {
+      window.location.assign("/desk/login");
+      throw new ApiError(401, (data && data.error) || "unauthorized", (data && data.message) || "", data);
+    }
+    if (!resp.ok) {
+      const code = (data && data.error) || `http_${resp.status}`;
+      if (!retried && resp.status === 403 && /csrf/i.test(code) && method !== "GET") {
+        await loadMe();
+        return api(method, path, body, true);
+      }
+      throw new ApiError(resp.status, code, (data && data.message) || t("err_http", { status: resp.status }), data);
+    }
+    return data;
+  }
+
+  const convPath = (conv, action) =>
+    `/desk/api/conversations/${encodeURIComponent(conv)}${action ? `/${action}` : ""}`;
+
+  // ------------------------------------------------------------------ i18n on the static page
+
+  function applyI18n() {
+    document.documentElement.lang = state.lang;
+    document.title = t("title");
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+    $("lang-switch").value = state.lang;
+    renderMe();
+    renderLive();
+    renderTransferRoles();
+    state.queueSig = "";
+    renderQueue();
+    renderConversation();
+  }
+
+  // ------------------------------------------------------------------ me
+
+  async function loadMe() {
+    const me = await api("GET", "/desk/api/me");
+    state.me = me;
+    state.csrf = me.csrf || "";
+    if (Array.isArray(me.queues)) {
+      for (const q of me.queues) state.knownQueues.add(typeof q === "object" ? q.name || q.id : q);
+    } else if (me.queues && typeof me.queues === "object") {
+      state.knownQueues = new Set(Object.keys(me.queues));
+      state.queueTitles = me.queues;
+    }
+    return me;
+  }
+
+  function roles() {
+    return Array.isArray(state.me && state.me.roles) && state.me.roles.length ? state.me.roles : DEFAULT_ROLES;
+  }
+
+  function renderMe() {
+    if (!state.me) return;
+    $("agent-name").textContent = state.me.name || state.me.username || "";
+    $("agent-role").textContent = roleLabel(state.me.role);
+    $("online").textContent = state.online ? t("online", { n: state.online }) : "";
+  }
+
+  // ------------------------------------------------------------------ queue
+
+  function whyNot(item) {
+    const me = state.me || {};
+    const order = roles();
+    if (item.role && order.indexOf(me.role) < order.indexOf(item.role)) return t("needs_role", { role: roleLabel(item.role) });
+    if (item.skill && Array.isArray(me.skills) && !me.skills.includes(item.skill)) return t("needs_skill", { skill: item.skill });
+    if (item.language && Array.isArray(me.languages) && !me.languages.includes(item.language)) {
+      return t("needs_language", { lang: label("lang", item.language) });
+    }
+    if (item.claimed_by) return t("claimed_by", { name: item.claimed_by });
+    return t("cannot_claim");
+  }
+
+  function waitSpan(item) {
+    return el("span", { class: "wait", testid: "queue-wait", "data-created": item.created || "" },
+      item.created ? t("waiting_for", { t: duration(Date.now() / 1000 - Number(item.created)) }) : "");
+  }
+
+  function queueItem(item) {
+    const conv = item.conversation;
+    const li = el("li", {
+      class: `item${conv === state.open ? " active" : ""}`, testid: "queue-item",
+      "data-conversation": conv, "data-role": item.role || "", "data-reason": item.reason || "",
+    });
+    const open = el("button", { type: "button", class: "link", testid: "queue-open", title: t("open") },
+      el("span", { class: "name", testid: "queue-name", text: item.customer_name || conv }));
+    open.addEventListener("click", () => openConversation(conv));
+    const prio = el("span", { class: "prio", testid: "queue-priority", "data-priority": item.priority ?? "",
+      text: t("priority", { n: item.priority ?? 0 }) });
+    li.append(el("div", { class: "row" }, open, prio));
+    li.append(el("div", { class: "tags" },
+      el("span", { class: "tag reason", testid: "queue-reason", text: label("r", item.reason) }),
+      el("span", { class: "tag role", testid: "queue-role", text: roleLabel(item.role) }),
+      el("span", { class: "tag lang", testid: "queue-language", text: (item.language || "").toUpperCase() }),
+      item.queue ? el("span", { class: "tag queue", testid: "queue-queue", "data-queue": item.queue, text: queueLabel(item.queue) }) : null,
+      item.channel ? el("span", { class: `tag ch ch-${item.channel}`, testid: "queue-channel", text: channelLabel(item.channel) }) : null,
+      waitSpan(item),
+      item.promised_by ? el("span", { class: "tag promised", testid: "queue-promised", "data-promised": item.promised_by,
+        text: t("promised", { d: clock(item.promised_by) }) }) : null));
+    if (item.summary) li.append(el("p", { class: "summary", testid: "queue-summary", text: item.summary }));
+    const claim = el("button", { type: "button", testid: "claim", disabled: !item.can_claim, text: t("claim") });
+    claim.addEventListener("click", () => claimConversation(conv));
+    const actions = el("div", { class: "row" }, claim);
+    if (!item.can_claim) {
+      const why = whyNot(item);
+      claim.title = why;
+      actions.append(el("span", { class: "why", testid: "claim-why", text: why }));
+    }
+    li.append(actions);
+    return li;
+  }
+
+  function mineItem(item) {
+    const conv = item.conversation;
+    const li = el("li", { class: `item mine${conv === state.open ? " active" : ""}`, testid: "mine-item", "data-conversation": conv });
+    const open = el("button", { type: "button", class: "link" },
+      el("span", { class: "name", testid: "mine-name", text: item.customer_name || conv }),
+      state.unread.has(conv) ? el("span", { class: "unread", testid: "mine-unread", text: "●" }) : null);
+    open.addEventListener("click", () => openConversation(conv));
+    li.append(el("div", { class: "row" }, open,
+      item.channel ? el("span", { class: `tag ch ch-${item.channel}`, text: channelLabel(item.channel) }) : null));
+    li.append(el("div", { class: "tags" },
+      el("span", { class: "tag reason", text: label("r", item.reason) }),
+      el("span", { class: "tag lang", text: (item.language || "").toUpperCase() })));
+    return li;
+  }
+
+  function renderQueue() {
+    const sig = JSON.stringify([state.lang, state.open, [...state.unread], state.waiting, state.mine]);
+    if (sig === state.queueSig) return;
+    state.queueSig = sig;
+    const list = $("queue-list");
+    list.replaceChildren(...state.waiting.map(queueItem));
+    $("queue-count").textContent = String(state.waiting.length);
+    show($("queue-empty"), state.waiting.length === 0);
+    const mine = $("mine-list");
+    mine.replaceChildren(...state.mine.map(mineItem));
+    $("mine-count").textContent = String(state.mine.length);
+    show($("mine-empty"), state.mine.length === 0);
+    renderMe();
+  }
+
+  function tickWaits() {
+    for (const node of document.querySelectorAll('[data-testid="queue-wait"][data-created]')) {
+      const created = Number(node.dataset.created);
+      if (created) node.textContent = t("waiting_for", { t: duration(Date.now() / 1000 - created) });
+    }
+  }
+
+  const refreshQueue = coalesce(async () => {
+    try {
+      const data = await api("GET", "/desk/api/queue");
+      state.waiting = Array.isArray(data.waiting) ? data.waiting : [];
+      state.mine = Array.isArray(data.mine) ? data.mine : [];
+      state.online = data.online || 0;
+      for (const item of [...state.waiting, ...state.mine]) if (item.queue) state.knownQueues.add(item.queue);
+      renderQueue();
+    } catch (err) {
+      if (err.status !== 401) showError(err);
+    }
+  });
+
+  // ------------------------------------------------------------------ conversation
+
+  function openConversation(conv) {
+    if (state.open !== conv) {
+      state.open = conv;
+      state.conv = null;
+      state.refusal = null;
+      state.prefilledFor = null;
+      $("reply-input").value = "";
+      show($("transfer-form"), false);
+      show($("decide-result"), false);
+      show($("decide-refused"), false);
+    }
+    state.unread.delete(conv);
+    renderQueue();
+    return refreshConversation();
+  }
+
+  const refreshConversation = coalesce(async () => {
+    const conv = state.open;
+    if (!conv) return;
+    const seq = ++state.convSeq;
+    try {
+      const data = await api("GET", convPath(conv));
+      if (seq !== state.convSeq || conv !== state.open) return;
+      state.conv = data;
+      renderConversation();
+    } catch (err) {
+      if (err.status === 401 || conv !== state.open) return;
+      if (err.status === 404 || err.status === 409) {
+        // Gone, or taken by someone else: stop showing it.
+        closeView();
+        setStatus(err.message, "info");
+      } else {
+        showError(err);
+      }
+    }
+  });
+
+  function isMine() {
+    const item = state.conv && state.conv.item;
+    return Boolean(item && state.me && item.state === "with_agent" && item.claimed_by === state.me.username);
+  }
+
+  function describeRequest(req) {
+    if (!req || typeof req !== "object") return "";
+    const parts = [label("d", req.decision)];
+    if (req.amount_cents !== undefined && req.amount_cents !== null) parts.push(money(req.amount_cents));
+    else if (req.amount !== undefined && req.amount !== null) parts.push(euros(req.amount));
+    if (req.instalments) parts.push(`${req.instalments} × ${t("instalments").toLowerCase()}`);
+    if (req.percent !== undefined && req.percent !== null) parts.push(`${req.percent}%`);
+    if (req.order_number) parts.push(`#${req.order_number}`);
+    if (req.note) parts.push(`“${req.note}”`);
+    return parts.filter(Boolean).join(" · ");
+  }
+
+  function transcriptEntry(entry) {
+    const sender = entry.sender === "user" ? "customer" : (entry.sender || "system");
+    const li = el("li", { class: `entry from-${sender}`, testid: "transcript-entry",
+      "data-sender": sender, "data-channel": entry.channel || "" });
+    const who = sender === "agent" && entry.agent
+      ? `${label("sender", "agent")} · ${typeof entry.agent === "object" ? (entry.agent.name || entry.agent.username || "") : entry.agent}`
+      : label("sender", sender);
+    li.append(el("div", { class: "entry-head" },
+      el("span", { class: `ch ch-${entry.channel || "none"}`, testid: "entry-channel", text: channelLabel(entry.channel) }),
+      el("span", { class: "sender", testid: "entry-sender", text: who }),
+      el("time", { class: "at", text: clock(entry.at || entry.ts) })));
+    li.append(el("p", { class: "text", testid: "entry-text", text: entry.text || "" }));
+    if (Array.isArray(entry.buttons) && entry.buttons.length) {
+      li.append(el("p", { class: "extra", text: `${t("buttons")}: ${entry.buttons.map((b) => b.title || b.payload || "").join(" | ")}` }));
+    }
+    if (Array.isArray(entry.media) && entry.media.length) {
+      li.append(el("p", { class: "extra", text: `${t("media")}: ${entry.media.map((m) => (typeof m === "string" ? m : m.url || "")).join(", ")}` }));
+    }
+    if (entry.image) li.append(el("p", { class: "extra", text: `${t("media")}: ${entry.image}` }));
+    return li;
+  }
+
+  function renderConversation() {
+    const data = state.conv;
+    show($("no-conversation"), !state.open);
+    show($("conversation"), Boolean(state.open));
+    if (!state.open) { renderRecord(null); return; }
+    const item = (data && data.item) || {};
+    const customer = data && data.customer;
+    $("conv-title").textContent = item.customer_name || (customer && customer.name) || state.open;
+    const badge = $("conv-state");
+    badge.textContent = label("s", item.state);
+    badge.dataset.state = item.state || "";
+    const meta = [label("r", item.reason), roleLabel(item.role), queueLabel(item.queue), (item.language || "").toUpperCase(),
+      channelLabel(item.channel), item.claimed_by ? t("claimed_by", { name: item.claimed_by }) : ""].filter(Boolean);
+    $("conv-meta").textContent = meta.join(" · ");
+
+    const req = item.request;
+    show($("item-request"), Boolean(req));
+    $("item-request-text").textContent = describeRequest(req);
+    show($("item-note"), Boolean(item.note));
+    $("item-note-text").textContent = item.note || "";
+    const summary = $("item-summary");
+    summary.textContent = item.summary || "";
+    show(summary, Boolean(item.summary));
+
+    const list = $("transcript");
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const entries = (data && Array.isArray(data.transcript)) ? data.transcript : [];
+    list.replaceChildren(...entries.map(transcriptEntry));
+    if (atBottom || list.dataset.conversation !== state.open) list.scrollTop = list.scrollHeight;
+    list.dataset.conversation = state.open;
+
+    const mine = isMine();
+    for (const id of ["reply-input", "reply-send", "handback", "transfer-toggle", "close", "transfer"]) $(id).disabled = !mine;
+    if (!mine) show($("transfer-form"), false);
+    renderRecord(customer);
+    renderDecide(customer, item, mine);
+  }
+
+  // ------------------------------------------------------------------ customer record
+
+  function line(testid, ...parts) {
+    return el("li", { testid }, parts.filter((p) => p !== null && p !== undefined && p !== "").join(" · "));
+  }
+
+  function scalars(obj) {
+    return Object.entries(obj || {})
+      .filter(([, v]) => v !== null && v !== undefined && v !== "" && typeof v !== "object")
+      .map(([k, v]) => `${k.replace(/_/g, " ")}: ${v}`).join(" · ");
+  }
+
+  function fillList(testid, items, render) {
+    const list = $(testid);
+    const rows = (Array.isArray(items) ? items : []).map((x) => (x && typeof x === "object" ? render(x) : line("record-row", String(x))));
+    list.replaceChildren(...(rows.length ? rows : [el("li", { class: "none", text: t("none") })]));
+  }
+
+  function cents(obj, centsKey, euroKey) {
+    if (obj[centsKey] !== undefined && obj[centsKey] !== null) return money(obj[centsKey]);
+    if (obj[euroKey] !== undefined && obj[euroKey] !== null) return euros(obj[euroKey]);
+    return "";
+  }
+
+  function renderRecord(customer) {
+    show($("no-record"), !customer);
+    show($("record"), Boolean(customer));
+    if (!customer) {
+      $("no-record").textContent = state.open && state.conv ? t("unknown_customer") : t("no_record");
+      return;
+    }
+    const facts = $("record-facts");
+    const pairs = [
+      ["f_name", customer.name], ["f_number", customer.number || customer.customer_number],
+      ["f_segment", customer.segment], ["f_language", label("lang", customer.language)],
+      ["f_channel", channelLabel(customer.preferred_channel)], ["f_phone", customer.phone], ["f_email", customer.email],
+    ].filter(([, v]) => v);
+    facts.replaceChildren(...pairs.flatMap(([k, v]) => [el("dt", { text: t(k) }), el("dd", { testid: `record-${k.slice(2)}`, text: v })]));
+
+    // churn
+    const churn = customer.churn || {};
+    const box = $("record-churn");
+    const score = churn.score ?? 0;
+    box.dataset.score = String(score);
+    box.dataset.level = score >= 60 ? "high" : score >= 25 ? "medium" : score > 0 ? "low" : "none";
+    const reasons = Array.isArray(churn.reasons) ? churn.reasons : [];
+    box.replaceChildren(
+      el("div", { class: "churn-head" }, el("span", { text: `${t("churn")}: ` }),
+        el("strong", { testid: "churn-score", text: `${score}/100` }),
+        churn.level ? el("span", { class: "level", text: ` (${churn.level})` }) : null),
+      reasons.length
+        ? el("ul", { testid: "churn-reasons" }, ...reasons.map((r) => el("li", {
+          text: typeof r === "object" ? [r.text || r.reason || r.label || r.code || scalars(r), (r.weight ?? r.points) !== undefined && (r.weight ?? r.points) !== null ? `(+${r.weight ?? r.points})` : ""].filter(Boolean).join(" ") : r })))
+        : el("p", { class: "none", text: t("churn_none") }));
+
+    fillList("record-orders", customer.orders, (o) => {
+      const li = line("record-order", o.order_number || o.number, label("o", o.status), cents(o, "total_cents", "total"),
+        day(o.date || o.placed_at || o.placed), o.carrier, o.tracking_code || o.tracking,
+        Array.isArray(o.lines) ? o.lines.map((l) => (typeof l === "object" ? l.description || l.sku : l)).join(", ") : "");
+      li.dataset.order = o.order_number || o.number || "";
+      return li;
+    });
+    fillList("record-invoices", customer.invoices, (i) => line("record-invoice", i.invoice_number || i.number,
+      label("i", i.status), cents(i, "amount_cents", "amount"),
+      i.open_cents ? t("open_amount", { a: money(i.open_cents) }) : "",
+      i.due_date || i.due ? t("due", { d: day(i.due_date || i.due) }) : "",
+      i.order_number ? `#${i.order_number}` : ""));
+
+    const loyalty = customer.loyalty;
+    if (loyalty && typeof loyalty === "object" && !Array.isArray(loyalty)) {
+      const rows = [line("record-loyalty-row", loyalty.points !== undefined ? t("points", { n: loyalty.points }) : "", loyalty.tier)];
+      for (const r of Array.isArray(loyalty.rewards) ? loyalty.rewards : []) {
+        rows.push(line("record-reward", typeof r === "object" ? (r[`name_${state.lang}`] || r.name || r.code) : r,
+          typeof r === "object" && (r.points ?? r.points_cost) ? t("points", { n: r.points ?? r.points_cost }) : ""));
+      }
+      $("record-loyalty").replaceChildren(...rows);
+    } else {
+      fillList("record-loyalty", loyalty, (x) => line("record-loyalty-row", scalars(x)));
+    }
+    fillList("record-tickets", customer.tickets, (tk) => line("record-ticket", tk.id !== undefined ? `#${tk.id}` : "",
+      tk.kind, tk.status, tk.details, tk.promised_by ? t("promised", { d: clock(tk.promised_by) }) : ""));
+    fillList("record-decisions", customer.decisions, (d) => line("record-decision", day(d.created_at || d.at),
+      label("d", d.kind || d.decision), cents(d, "amount_cents", "amount"),
+      d.instalments ? `${d.instalments} × ${t("instalments").toLowerCase()}` : "",
+      d.percent !== undefined && d.percent !== null ? `${d.percent}%` : "", roleLabel(d.role), d.actor, d.reason));
+    fillList("record-feedback", customer.feedback, (f) => line("record-feedback-row", day(f.created_at || f.at),
+      f.score !== undefined && f.score !== null ? `★ ${f.score}/5` : "", f.comment));
+  }
+
+  // ------------------------------------------------------------------ decide
+
+  function renderDecideFields() {
+    const kind = $("decide-kind").value;
+    const wanted = DECISION_FIELDS[kind] || ["amount"];
+    for (const node of document.querySelectorAll('[data-testid="decide-form"] [data-field]')) {
+      node.hidden = !wanted.includes(node.dataset.field);
+    }
+  }
+
+  function prefill(req) {
+    $("decide-kind").value = "refund";
+    for (const id of ["decide-amount", "decide-instalments", "decide-percent", "decide-order", "decide-note"]) $(id).value = "";
+    if (req && typeof req === "object") {
+      if (DECISION_FIELDS[req.decision]) $("decide-kind").value = req.decision;
+      if (req.amount_cents !== undefined && req.amount_cents !== null) $("decide-amount").value = String(Number(req.amount_cents) / 100);
+      else if (req.amount !== undefined && req.amount !== null) $("decide-amount").value = String(req.amount);
+      if (req.instalments) $("decide-instalments").value = String(req.instalments);
+      if (req.percent !== undefined && req.percent !== null) $("decide-percent").value = String(req.percent);
+      if (req.order_number) $("decide-order").value = String(req.order_number);
+      if (req.note) $("decide-note").value = String(req.note);
+    }
+    renderDecideFields();
+  }
+
+  function renderDecide(customer, item, mine) {
+    const form = $("decide-form");
+    show(form, Boolean(customer && mine));
+    const sig = JSON.stringify([state.open, item.state, item.claimed_by, item.request || null]);
+    if (sig !== state.prefilledFor) {
+      state.prefilledFor = sig;
+      prefill(item.request);
+    }
+    const refused = $("decide-refused");
+    show(refused, Boolean(state.refusal && mine));
+    if (state.refusal) {
+      $("decide-explanation").textContent = state.refusal.explanation || t("refusal_fallback");
+      $("escalate").textContent = t("escalate_to", { role: roleLabel(state.refusal.escalate_to) });
+      $("escalate").dataset.role = state.refusal.escalate_to || "";
+    }
+  }
+
+  function decisionBody() {
+    const kind = $("decide-kind").value;
+    const wanted = DECISION_FIELDS[kind] || ["amount"];
+    const body = { decision: kind };
+    if (wanted.includes("amount") && $("decide-amount").value.trim()) {
+      const amount = parseNumber($("decide-amount").value);
+      if (amount === null) throw new ApiError(400, "bad_amount", t("err_amount"));
+      body.amount = amount;
+    }
+    if (wanted.includes("instalments") && $("decide-instalments").value.trim()) {
+      const n = Number($("decide-instalments").value);
+      if (!Number.isInteger(n) || n < 1) throw new ApiError(400, "bad_instalments", t("err_instalments"));
+      body.instalments = n;
+    }
+    if (wanted.includes("percent") && $("decide-percent").value.trim()) {
+      const p = parseNumber($("decide-percent").value);
+      if (p === null || p > 100) throw new ApiError(400, "bad_percent", t("err_percent"));
+      body.percent = p;
+    }
+    if (wanted.includes("order") && $("decide-order").value.trim()) body.order_number = $("decide-order").value.trim();
+    const note = $("decide-note").value.trim();
+    if (note) body.note = note;
+    return body;
+  }
+
+  /** What the customer was told: the API gives the text, or only the channel it went out on
+   *  (then the text is the newest agent message in the transcript since the decision). */
+  function toldMessage(told, seen) {
+    if (told === null || told === undefined) return { text: "", channel: "" };
+    if (typeof told === "string" && !(told in CHANNELS)) return { text: told, channel: "" };
+    if (typeof told === "object") {
+      if (typeof told.text === "string") return { text: told.text, channel: told.channel || "" };
+      const lang = (state.conv && state.conv.item && state.conv.item.language) || state.lang;
+      const text = told[lang] || told.nl || told.en;
+      if (typeof text === "string") return { text, channel: told.channel || "" };
+    }
+    const channel = typeof told === "string" ? told : "";
+    const entries = ((state.conv && state.conv.transcript) || []).slice(seen);
+    const mine = entries.filter((e) => e.sender === "agent");
+    const last = mine.length ? mine[mine.length - 1] : null;
+    return { text: last ? last.text || "" : "", channel: channel || (last && last.channel) || "" };
+  }
+
+  async function submitDecision(event) {
+    event.preventDefault();
+    const conv = state.open;
+    if (!conv) return;
+    const button = $("decide-submit");
+    const result = $("decide-result");
+    show(result, false);
+    state.refusal = null;
+    show($("decide-refused"), false);
+    let body;
+    try { body = decisionBody(); } catch (err) { showError(err); return; }
+    button.disabled = true;
+    try {
+      const data = await api("POST", convPath(conv, "decide"), body);
+      const seen = ((state.conv && state.conv.transcript) || []).length;
+      await refreshConversation();
+      const told = toldMessage(data && data.told, seen);
+      const channel = told.channel ? channelLabel(told.channel) : "";
+      result.replaceChildren(
+        el("p", { class: "ok", text: told.text ? t(channel ? "decided_on" : "decided", { channel }) : t(data && data.told === null ? "decided_untold" : "decided_plain") }),
+        told.text ? el("blockquote", { testid: "decide-told", text: told.text }) : "");
+      result.dataset.decisionId = data && data.decision_id !== undefined ? String(data.decision_id) : "";
+      show(result, true);
+      setStatus(t("decided_plain"), "ok");
+    } catch (err) {
+      if (err.status === 403 && err.data && err.data.allowed === false) {
+        state.refusal = {
+          escalate_to: err.data.escalate_to, explanation: err.data.explanation || err.data.message,
+          request: err.data.request || body, note: body.note || "",
+        };
+        renderDecide(state.conv && state.conv.customer, (state.conv && state.conv.item) || {}, isMine());
+        setStatus(state.refusal.explanation || t("refusal_fallback"), "error");
+      } else {
+        showError(err);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function escalate() {
+    const conv = state.open;
+    const refusal = state.refusal;
+    if (!conv || !refusal) return;
+    const button = $("escalate");
+    button.disabled = true;
+    try {
+      const body = { role: refusal.escalate_to, request: refusal.request };
+      const note = $("decide-note").value.trim() || refusal.note;
+      if (note) body.note = note;
+      await api("POST", convPath(conv, "escalate"), body);
+      state.refusal = null;
+      show($("decide-refused"), false);
+      setStatus(t("escalated", { role: roleLabel(refusal.escalate_to) }), "ok");
+      await Promise.all([refreshQueue(), refreshConversation()]);
+    } catch (err) {
+      showError(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ actions
+
+  async function claimConversation(conv) {
+    try {
+      await api("POST", convPath(conv, "claim"), {});
+      setStatus(t("claimed"), "ok");
+      state.open = null; // force a fresh open (resets the panels)
+      await Promise.all([refreshQueue(), openConversation(conv)]);
+      $("reply-input").focus();
+    } catch (err) {
+      showError(err);
+      refreshQueue();
+    }
+  }
+
+  async function sendReply(event) {
+    if (event) event.preventDefault();
+    const conv = state.open;
+    const input = $("reply-input");
+    const text = input.value.trim();
+    if (!conv || !isMine()) return;
+    if (!text) { setStatus(t("err_empty"), "error"); return; }
+    const button = $("reply-send");
+    button.disabled = true;
+    input.readOnly = true;
+    try {
+      const data = await api("POST", convPath(conv, "reply"), { text });
+      if (input.value.trim() === text) input.value = "";
+      setStatus(t("sent", { channel: channelLabel(data && data.channel) || "—" }), "ok");
+      refreshConversation();
+    } catch (err) {
+      showError(err);
+    } finally {
+      input.readOnly = false;
+      button.disabled = !isMine();
+      input.focus();
+    }
+  }
+
+  /** Hand back or close: the conversation leaves the agent, so the view closes too. */
+  async function finishAction(action, okKey) {
+    const conv = state.open;
+    if (!conv) return;
+    for (const id of ["handback", "close"]) $(id).disabled = true;
+    try {
+      await api("POST", convPath(conv, action), {});
+      if (state.open === conv) closeView();
+      setStatus(t(okKey), "ok");
+      await refreshQueue();
+    } catch (err) {
+      showError(err);
+      renderConversation();
+    }
+  }
+
+  function closeView() {
+    state.open = null;
+    state.conv = null;
+    state.refusal = null;
+    state.prefilledFor = null;
+    state.convSeq += 1;
+    $("reply-input").value = "";
+    show($("transfer-form"), false);
+    show($("decide-result"), false);
+    show($("decide-refused"), false);
+    renderQueue();
+    renderConversation();
+  }
+
+  function renderTransferRoles() {
+    const select = $("transfer-role");
+    const current = select.value;
+    select.replaceChildren(el("option", { value: "", text: t("keep") }),
+      ...roles().filter((r) => r !== "bot").map((r) => el("option", { value: r, text: roleLabel(r) })));
+    select.value = current;
+    const queues = $("transfer-queue");
+    const currentQueue = queues.value;
+    queues.replaceChildren(el("option", { value: "", text: t("keep") }),
+      ...[...state.knownQueues].map((q) => el("option", { value: q, text: queueLabel(q) })));
+    queues.value = currentQueue;
+  }
+
+  async function submitTransfer(event) {
+    event.preventDefault();
+    const conv = state.open;
+    if (!conv) return;
+    const body = {};
+    const role = $("transfer-role").value;
+    const queue = $("transfer-queue").value.trim();
+    const note = $("transfer-note").value.trim();
+    if (!role && !queue) { setStatus(t("err_transfer"), "error"); return; }
+    if (role) body.role = role;
+    if (queue) body.queue = queue;
+    if (note) body.note = note;
+    try {
+      await api("POST", convPath(conv, "transfer"), body);
+      setStatus(t("transferred"), "ok");
+      $("transfer-note").value = "";
+      show($("transfer-form"), false);
+      await Promise.all([refreshQueue(), refreshConversation()]);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  async function logout() {
+    try {
+      await fetch("/desk/logout", {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRF-Token": state.csrf, "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf: state.csrf }).toString(),
+      });
+    } catch (e) { /* go to the login page anyway */ }
+    window.location.assign("/desk/login");
+  }
+
+  // ------------------------------------------------------------------ live events (SSE)
+
+  function setLive(mode) {
+    $("live").dataset.state = mode;
+    renderLive();
+  }
+
+  function renderLive() {
+    const node = $("live");
+    const mode = node.dataset.state || "connecting";
+    node.title = t(`live_${mode}`);
+    node.textContent = mode === "on" ? "● live" : mode === "off" ? "○ offline" : "◌";
+  }
+
+  function parseData(event) {
+    try { return JSON.parse(event.data || "{}") || {}; } catch (e) { return {}; }
+  }
+
+  function connectEvents() {
+    clearTimeout(state.reconnectTimer);
+    if (state.es) state.es.close();
+    setLive("connecting");
+    const es = new EventSource("/desk/events");
+    state.es = es;
+    es.addEventListener("open", () => {
+      setLive("on");
+      state.retry = 1000;
+      // Events may have been missed while (re)connecting.
+      refreshQueue();
+      if (state.open) refreshConversation();
+    });
+    es.addEventListener("queue", () => refreshQueue());
+    es.addEventListener("message", (event) => {
+      const data = parseData(event);
+      if (!data.conversation) return;
+      if (data.conversation === state.open) refreshConversation();
+      else if (state.mine.some((i) => i.conversation === data.conversation)) {
+        state.unread.add(data.conversation);
+        renderQueue();
+      }
+    });
+    es.addEventListener("state", (event) => {
+      const data = parseData(event);
+      refreshQueue();
+      if (data.conversation && data.conversation === state.open) refreshConversation();
+    });
+    es.addEventListener("error", () => {
+      if (state.es !== es) return;
+      setLive("off");
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (e.g. a non-stream answer): check the session, then try again.
+        const wait = state.retry;
+        state.retry = Math.min(state.retry * 2, 30000);
+        state.reconnectTimer = setTimeout(async () => {
+          try { await loadMe(); } catch (err) { if (err.status === 401) return; }
+          connectEvents();
+        }, wait);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function wire() {
+    $("lang-switch").addEventListener("change", (e) => {
+      state.lang = I18N[e.target.value] ? e.target.value : "nl";
+      try { sessionStorage.setItem("desk.lang", state.lang); } catch (err) { /* private mode */ }
+      applyI18n();
+    });
+    $("logout").addEventListener("click", logout);
+    $("reply-form").addEventListener("submit", sendReply);
+    $("reply-input").addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing) {
+        e.preventDefault();
+        sendReply();
+      }
+    });
+    $("handback").addEventListener("click", () => finishAction("handback", "handed_back"));
+    $("close").addEventListener("click", () => finishAction("close", "closed"));
+    $("transfer-toggle").addEventListener("click", () => show($("transfer-form"), $("transfer-form").hidden));
+    $("transfer-form").addEventListener("submit", submitTransfer);
+    $("decide-kind").addEventListener("change", renderDecideFields);
+    $("decide-form").addEventListener("submit", submitDecision);
+    $("escalate").addEventListener("click", escalate);
+    setInterval(tickWaits, 5000);
+    setInterval(() => { if (!state.es || state.es.readyState !== EventSource.OPEN) refreshQueue(); }, 30000);
+  }
+
+  async function start() {
+    wire();
+    try {
+      await loadMe();
+    } catch (err) {
+      if (err.status !== 401) showError(err);
+      return;
+    }
+    let saved = null;
+    try { saved = sessionStorage.getItem("desk.lang"); } catch (err) { saved = null; }
+    state.lang = I18N[saved] ? saved : (I18N[state.me.ui_language] ? state.me.ui_language : "nl");
+    applyI18n();
+    renderDecideFields();
+    await refreshQueue();
+    const wanted = new URLSearchParams(window.location.hash.slice(1)).get("c");
+    if (wanted) openConversation(wanted);
+    connectEvents();
+    document.body.dataset.ready = "1";
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -1,0 +1,148 @@
+"""Every text of the desk backend, in Dutch and English: API errors (in the agent's ui_language),
+the login page, and what the customer is told about a decision (in the customer's language).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+LANGUAGES = ("nl", "en")
+
+# error code -> (nl, en); `{...}` values are filled in by `error_text`
+ERRORS: dict[str, tuple[str, str]] = {
+    "not_logged_in": ("Je bent niet (meer) ingelogd.", "You are not logged in (any more)."),
+    "csrf": ("De beveiligingscode (CSRF) ontbreekt of klopt niet. Laad de pagina opnieuw.",
+             "The security token (CSRF) is missing or wrong. Reload the page."),
+    "bad_json": ("Het verzoek is geen geldige JSON.", "The request is not valid JSON."),
+    "not_object": ("Het verzoek moet een JSON-object zijn.", "The request must be a JSON object."),
+    "too_large": ("Het verzoek is te groot (hooguit {limit} bytes).", "The request is too large (at most {limit} bytes)."),
+    "bad_field": ("Veld '{field}' is ongeldig: {why}.", "Field '{field}' is invalid: {why}."),
+    "unknown_field": ("Onbekend veld '{field}'.", "Unknown field '{field}'."),
+    "empty_text": ("Het bericht is leeg.", "The message is empty."),
+    "text_too_long": ("Het bericht is te lang (hooguit {limit} bytes).", "The message is too long (at most {limit} bytes)."),
+    "unknown_conversation": ("Dit gesprek bestaat niet (meer).", "This conversation does not exist (any more)."),
+    "not_waiting": ("Dit gesprek wacht niet (meer) op een medewerker.", "This conversation is not waiting for an agent (any more)."),
+    "not_yours": ("Dit gesprek is niet (meer) van jou.", "This conversation is not (or no longer) yours."),
+    "not_eligible": ("Je mag dit gesprek niet aannemen (rol, vaardigheid of taal past niet).",
+                     "You may not take this conversation (role, skill or language does not fit)."),
+    "bad_target": ("Naar die rol of wachtrij kan dit gesprek niet.", "This conversation cannot go to that role or queue."),
+    "unreachable": ("De klant is op dit kanaal niet (meer) te bereiken.",
+                    "The customer cannot be reached on this channel (any more)."),
+    "delivery_failed": ("Het bericht kon niet worden afgeleverd; probeer het opnieuw.",
+                        "The message could not be delivered; try again."),
+    "unavailable": ("Overdracht aan medewerkers is nu niet beschikbaar.", "Handing over to agents is not available now."),
+    "unknown_decision": ("Onbekende beslissing '{decision}' (mogelijk: {known}).",
+                         "Unknown decision '{decision}' (known: {known})."),
+    "unknown_role": ("Onbekende rol '{role}' (mogelijk: {known}).", "Unknown role '{role}' (known: {known})."),
+    "unknown_order": ("Bestelling {order} hoort niet bij deze klant.", "Order {order} does not belong to this customer."),
+    "over_order_total": ("Het bedrag is hoger dan wat er van de bestelling nog terug kan ({total}).",
+                         "The amount is more than what is left to refund on the order ({total})."),
+    "nothing_open": ("Deze klant heeft geen openstaand bedrag; geef een bedrag op.",
+                     "This customer has nothing outstanding; give an amount."),
+    "no_customer": ("Dit gesprek is (nog) niet aan een klant gekoppeld.", "This conversation is not linked to a customer (yet)."),
+    "busy": ("Er wordt al een beslissing voor dit gesprek verwerkt; probeer het zo nog eens.",
+             "A decision for this conversation is already being processed; try again in a moment."),
+    "beyond_mandate": ("Dit valt buiten je mandaat: {explanation}.", "This is beyond your mandate: {explanation}."),
+    "not_found": ("Niet gevonden.", "Not found."),
+    "internal": ("Er ging iets mis aan onze kant.", "Something went wrong on our side."),
+}
+
+# reasons a field is invalid, (nl, en)
+WHY: dict[str, tuple[str, str]] = {
+    "required": ("verplicht", "required"),
+    "text": ("moet tekst zijn", "must be text"),
+    "too_long": ("te lang", "too long"),
+    "positive_number": ("moet een positief getal zijn", "must be a positive number"),
+    "cents": ("hooguit twee decimalen", "at most two decimals"),
+    "whole_number": ("moet een positief geheel getal zijn", "must be a positive whole number"),
+    "instalments": ("moet een geheel getal van 2 tot en met 60 zijn", "must be a whole number from 2 to 60"),
+    "percent": ("moet een geheel getal van 1 tot en met 100 zijn", "must be a whole number from 1 to 100"),
+    "object": ("moet een object zijn", "must be an object"),
+    "name": ("alleen letters, cijfers, _ en -", "letters, digits, _ and - only"),
+    "too_large": ("te groot", "too large"),
+}
+
+LOGIN: dict[str, str] = {  # the login page is bilingual: it does not know the agent yet
+    "title": "Klantcontact-desk · Agent desk",
+    "heading": "Inloggen · Log in",
+    "username": "Gebruikersnaam · Username",
+    "password": "Wachtwoord · Password",
+    "submit": "Inloggen · Log in",
+    "failed": "Onbekende gebruikersnaam of verkeerd wachtwoord. · Unknown username or wrong password.",
+    "throttled": "Te veel mislukte pogingen; probeer het over een kwartier opnieuw. · "
+                 "Too many failed attempts; try again in a quarter of an hour.",
+    "csrf": "Het formulier is verlopen; probeer het opnieuw. · The form expired; please try again.",
+    "logged_out": "Je bent uitgelogd. · You are logged out.",
+}
+
+ROLE_NAMES: dict[str, tuple[str, str]] = {
+    "agent": ("medewerker", "colleague"),
+    "senior_agent": ("senior medewerker", "senior colleague"),
+    "supervisor": ("teamleider", "supervisor"),
+}
+
+
+def lang_of(value: Any) -> str:
+    return value if value in LANGUAGES else "nl"
+
+
+def error_text(code: str, language: str, **values: Any) -> str:
+    nl = lang_of(language) == "nl"
+    template = ERRORS.get(code)
+    if template is None:
+        return code
+    if "why" in values and values["why"] in WHY:
+        values["why"] = WHY[values["why"]][0 if nl else 1]
+    try:
+        return template[0 if nl else 1].format(**values)
+    except (KeyError, IndexError):
+        return template[0 if nl else 1]
+
+
+def role_name(role: str, language: str) -> str:
+    names = ROLE_NAMES.get(role)
+    if names is None:
+        return role.replace("_", " ")
+    return names[0 if lang_of(language) == "nl" else 1]
+
+
+def money(cents: int, language: str) -> str:
+    """€1.234,50 (nl) or €1,234.50 (en)."""
+    value = (Decimal(int(cents)) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    text = f"{abs(value):,.2f}"
+    if lang_of(language) == "nl":
+        text = text.translate(str.maketrans(",.", ".,"))
+    return ("-" if value < 0 else "") + "€" + text
+
+
+def outcome(decision: str, *, agent_name: str, role: str, amount_cents: int | None = None,
+            order_number: str | None = None, instalments: int | None = None,
+            percent: int | None = None) -> dict[str, str]:
+    """What the customer is told when a person granted a decision, in both languages."""
+    first = (agent_name.split() or ["?"])[0]
+    out = {}
+    for lang in LANGUAGES:
+        nl = lang == "nl"
+        by = (f"door {first} ({role_name(role, lang)})" if nl else f"by {first} ({role_name(role, lang)})")
+        amount = money(amount_cents, lang) if amount_cents is not None else ""
+        if decision == "refund":
+            order = (f" voor bestelling {order_number}" if nl else f" for order {order_number}") if order_number else ""
+            out[lang] = (f"Goed nieuws: je terugbetaling van {amount}{order} is goedgekeurd {by}." if nl else
+                         f"Good news: your refund of {amount}{order} has been approved {by}.")
+        elif decision == "goodwill_voucher":
+            out[lang] = (f"Goed nieuws: je krijgt een tegoedbon van {amount}, toegekend {by}." if nl else
+                         f"Good news: you get a voucher worth {amount}, granted {by}.")
+        elif decision == "payment_arrangement":
+            n = instalments or 1
+            per = money(-(-(amount_cents or 0) // n), lang)
+            out[lang] = (f"Goed nieuws: je mag {amount} in {n} termijnen van {per} betalen; goedgekeurd {by}."
+                         if nl else
+                         f"Good news: you may pay {amount} in {n} instalments of {per}; approved {by}.")
+        elif decision == "retention_discount":
+            out[lang] = (f"Goed nieuws: je krijgt {percent}% korting, toegekend {by}." if nl else
+                         f"Good news: you get a {percent}% discount, granted {by}.")
+        else:
+            out[lang] = (f"Goed nieuws: je verzoek is goedgekeurd {by}." if nl else
+                         f"Good news: your request has been approved {by}.")
+    return out
