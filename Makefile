@@ -56,9 +56,10 @@ test: install browser ## Run all tests: data validation, test stories, pytest (g
 eval: install ## Evaluate NLU per language on held-out data; writes docs/nlu-evaluation.md
 	$(PY) scripts/evaluate_nlu.py
 
-bench: train ## Measure latency through the gateway and the handoff to the desk; writes docs/latency.md, docs/handoff-bench.md
+bench: train ## Measure latency, the handoff to the desk and long conversations; writes docs/latency.md, docs/handoff-bench.md, docs/tracker-store.md
 	$(PY) scripts/bench_latency.py
 	$(PY) scripts/bench_handoff.py
+	$(PY) scripts/bench_tracker_store.py
 
 lock: ## Re-resolve requirements/*.in into the lock file
 	$(VENV)/bin/uv pip compile requirements/dev.in --override requirements/overrides.txt --python-version 3.11 -o $(LOCK)

@@ -79,6 +79,7 @@ class Stack:
     key_prefix: str = "kb"
     log_dir: Path = VAR / "log"
     model: Path | None = None
+    endpoints: str = "endpoints.yml"  # Rasa's endpoints file (a benchmark compares another)
     rasa_token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -140,7 +141,7 @@ class Stack:
         return [
             "run", "--model", str(model), "--enable-api",
             f"--auth-token={self.rasa_token}", "-i", "127.0.0.1", "-p", str(self.rasa_port),
-            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+            "--endpoints", self.endpoints, "--credentials", "credentials.yml",
         ]
 
     def start_rasa(self) -> None:

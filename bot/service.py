@@ -146,6 +146,10 @@ class ConversationService:
         await self.store.update(canonical, customer_id=str(customer_id))
         if canonical == key:
             return key
+        # the customer's latest language is the one they use here, not the one of their last chat
+        spoken = (await self.store.get(key)).get("language")
+        if spoken:
+            await self.store.update(canonical, language=spoken)
         await self.store.bind(channel, address, canonical)
         if self.records is not None:
             await self.records.move_transcript(key, canonical, customer_id)

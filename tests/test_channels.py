@@ -187,3 +187,15 @@ async def test_the_same_customer_on_two_channels_at_once_loses_nothing(stack, fa
             "select t.channel from transcript t join customers c on c.id = t.customer_id "
             "where c.customer_number = 'K10021' and t.sender = 'customer'")]
     assert sorted(said) == ["sms", "whatsapp"]
+
+
+async def test_joining_a_conversation_keeps_the_language_the_customer_speaks_now(chat, stack, fake_twilio):
+    """Sem (K10024) last wrote in English on WhatsApp; now he identifies in a Dutch web chat. The
+    joined conversation goes on in Dutch, also for a message that has no language of its own."""
+    phone = "+31612345624"
+    assert "order" in (await whatsapp(stack, fake_twilio, phone, "where is my order please")).lower()
+    c = await chat()
+    await c.say("waar is mijn bestelling")
+    assert "Sem" in texts(await c.say("K10024"))
+    answer = texts(await c.say("195430"))  # only digits: the conversation's language decides
+    assert "Bestelling 195430" in answer, answer
