@@ -7,11 +7,13 @@ Keys, all under the configured prefix:
   <p>:customer:<id>                 -> the customer's one conversation key
   <p>:seen:<channel>:<message id>   -> set once per channel message (webhook retries), 2 days
   <p>:buttons:<key>:<channel>       -> the buttons last offered (numbered replies on SMS/WhatsApp)
+  <p>:link-code:<code>              -> customer id, for one Telegram link (`/start <code>`), 15 minutes
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 from typing import Any
@@ -19,6 +21,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 STATES = ("bot", "waiting", "with_agent", "closed")
+LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: people may type it over
+LINK_CODE_LENGTH = 8  # 40 bits
+LINK_CODE_SECONDS = 15 * 60
 
 
 class ConversationStore:
@@ -63,6 +68,21 @@ class ConversationStore:
 
     async def first_time(self, channel: str, message_id: str) -> bool:
         return bool(await self._redis.set(self._k("seen", channel, message_id), "1", nx=True, ex=2 * 24 * 3600))
+
+    async def issue_link_code(self, customer_id: int) -> str:
+        """A one-time code that links another channel's account to this customer."""
+        while True:
+            code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+            if await self._redis.set(self._k("link-code", code), str(customer_id), nx=True, ex=LINK_CODE_SECONDS):
+                return code
+
+    async def take_link_code(self, code: str) -> int | None:
+        """The customer a code was issued for, once: the code is gone after this (GETDEL)."""
+        code = code.strip().upper()
+        if len(code) != LINK_CODE_LENGTH or any(c not in LINK_CODE_ALPHABET for c in code):
+            return None
+        customer_id = await self._redis.getdel(self._k("link-code", code))
+        return int(customer_id) if customer_id else None
 
     async def remember_buttons(self, key: str, channel: str, buttons: list) -> None:
         name = self._k("buttons", key, channel)

@@ -87,6 +87,8 @@ def explicit_request(text: str) -> str | None:
 
 def detect(text: str) -> str | None:
     """The language of `text`, or None when it cannot be told with confidence."""
+    if text.lstrip().startswith("/"):  # a button's payload (/intent{"slot": ...}) or a command: no language
+        return None
     requested = explicit_request(text)
     if requested:
         return requested

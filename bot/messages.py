@@ -35,6 +35,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Dank je! Ik vind dat nummer niet bij onze klanten. Je kunt je ook melden met je klantnummer of e-mailadres.",
         "en": "Thanks! I can't find that number among our customers. You can also identify with your customer number or email address.",
     },
+    "telegram_link": {
+        "nl": "Open deze link om in Telegram verder te gaan: https://t.me/{bot}?start={code}\nDe link werkt één keer, 15 minuten lang. Daar ga je verder waar je hier bent gebleven.",
+        "en": "Open this link to continue on Telegram: https://t.me/{bot}?start={code}\nThe link works once, for 15 minutes. You'll carry on there where you left off here.",
+    },
+    "telegram_code": {
+        "nl": "Stuur in Telegram dit bericht naar onze bot: /start {code}\nDe code werkt één keer, 15 minuten lang. Daar ga je verder waar je hier bent gebleven.",
+        "en": "On Telegram, send our bot this message: /start {code}\nThe code works once, for 15 minutes. You'll carry on there where you left off here.",
+    },
+    "link_code_unknown": {
+        "nl": "Die koppelcode ken ik niet, of hij is al gebruikt of verlopen (een code werkt één keer, 15 minuten lang). Vraag in het gesprek waar je was om een nieuwe, of deel je telefoonnummer met de knop.",
+        "en": "I don't know that link code, or it was already used or has expired (a code works once, for 15 minutes). Ask for a new one in the chat where you were, or share your phone number with the button.",
+    },
     "channel_unavailable": {
         "nl": "Verder via {channel} lukt nu niet: dat kanaal is niet ingesteld of we hebben er geen adres van je voor. We gaan hier gewoon verder.",
         "en": "Continuing on {channel} isn't possible right now: that channel isn't set up or we have no address for you there. Let's carry on here.",

@@ -70,6 +70,7 @@ class Inbound:
     message_id: str | None = None      # the channel's id: retries with the same id are ignored
     media: list[str] = field(default_factory=list)  # URLs of images, voice notes, ...
     contact_phone: str | None = None   # a phone number the sender proved is theirs (Telegram contact)
+    link_code: str | None = None       # a one-time link code (Telegram `/start <code>`)
 
 
 @dataclass
@@ -208,6 +209,8 @@ class ConversationService:
 
         if inbound.contact_phone:
             return await self._shared_contact(key, inbound, current)
+        if inbound.link_code is not None:
+            return await self._link_code(key, inbound, current)
         if not isinstance(inbound.text, str):
             return refuse("not_text")
         text = inbound.text.replace("\x00", "").strip()
@@ -493,10 +496,27 @@ class ConversationService:
             reply = BotMessage(messages.text("contact_unknown", lang))
             await self._log(key, "bot", reply.text, inbound.channel)
             return Outcome(key, lang, [reply])
-        await self.records.add_identity(customer.id, inbound.channel, inbound.address)
-        key = await self.link(key, customer.id, inbound.channel, inbound.address)
         lang = customer.language if customer.language in language.SUPPORTED else lang
+        return await self._linked(key, inbound, customer.id, lang)
+
+    async def _link_code(self, key: str, inbound: Inbound, lang: str) -> Outcome:
+        """A one-time code we gave the customer on another channel (`_continue_on`) links them."""
+        customer_id = await self.store.take_link_code(inbound.link_code or "")
+        customer = await self.records.customer(customer_id) if customer_id and self.records else None
+        if customer is None:
+            log.info("unknown or used link code on %s for %s", inbound.channel, key)
+            reply = BotMessage(messages.text("link_code_unknown", lang))
+            await self._log(key, "bot", reply.text, inbound.channel)
+            return Outcome(key, lang, [reply])
+        canonical = await self.store.customer_conversation(customer.id)
+        spoken = (await self.store.get(canonical)).get("language") if canonical else None
+        return await self._linked(key, inbound, customer.id, spoken or lang)
+
+    async def _linked(self, key: str, inbound: Inbound, customer_id: int, lang: str) -> Outcome:
+        """The sender proved to be `customer_id`: join their conversation and greet them there."""
+        await self.records.add_identity(customer_id, inbound.channel, inbound.address)
         await self.store.update(key, language=lang)
+        key = await self.link(key, customer_id, inbound.channel, inbound.address)
         # Rasa learns who it is from the channel address on the next turn: say hello through it.
         return await self._ask_rasa(key, inbound, "/greet", lang)
 
@@ -506,6 +526,11 @@ class ConversationService:
         customer = await self.records.customer(int(conv["customer_id"])) if conv.get("customer_id") and self.records else None
         address = address_on(customer, channel) if customer else None
         sender = self.senders.get(channel)
+        if channel == "telegram" and customer is not None and address is None and sender is not None:
+            # we cannot write first to a Telegram account we do not know: a one-time link instead
+            code = await self.store.issue_link_code(customer.id)
+            bot = getattr(sender, "bot_username", "")
+            return [BotMessage(messages.text("telegram_link" if bot else "telegram_code", lang, bot=bot, code=code))]
         if address is None or sender is None:
             return [BotMessage(messages.text("channel_unavailable", lang, channel=channel))]
         first_name = customer.name.split()[0]

@@ -65,6 +65,7 @@ class Settings:
     twilio_api_url: str = "https://api.twilio.com"
     telegram_bot_token: str = ""
     telegram_webhook_secret: str = ""
+    telegram_bot_username: str = ""  # for t.me links (one-time link codes); without it, the code alone
     telegram_api_url: str = "https://api.telegram.org"
 
     @property
@@ -106,5 +107,6 @@ class Settings:
             twilio_api_url=os.environ.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
             telegram_bot_token=os.environ.get("TELEGRAM_BOT_TOKEN", ""),
             telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_bot_username=os.environ.get("TELEGRAM_BOT_USERNAME", "").removeprefix("@"),
             telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
         )

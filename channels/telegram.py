@@ -8,6 +8,8 @@ the body is an Update (400), answers 200 at once and handles the update in the b
   -> `Inbound(text=...)`; a customer is addressed by their Telegram user id, which is also the
   chat id of their private chat with the bot. Only private chats are served; anything from a
   group or channel is ignored, so customer data never ends up in a group.
+- `/start <code>` (a t.me/<bot>?start=<code> link, or typed) -> `Inbound(link_code=...)`: a
+  one-time code the customer got on another channel links this account to them.
 - `/start` (the first message of every new chat) -> we reply ourselves with a short bilingual
   welcome and a reply keyboard with one "share my phone number" button, then hand the service a
   greeting ("hallo", or "hello" when Telegram says the app is in English: "hallo" alone would
@@ -159,8 +161,9 @@ class TelegramSender:
     name = CHANNEL
 
     def __init__(self, bot: telegram.Bot, redis: Redis, key_prefix: str,
-                 requests: tuple[HTTPXRequest, ...] = ()) -> None:
+                 requests: tuple[HTTPXRequest, ...] = (), bot_username: str = "") -> None:
         self.bot = bot
+        self.bot_username = bot_username  # t.me/<bot_username>?start=<code> links
         self.redis = redis
         self.key_prefix = key_prefix
         self._requests = requests
@@ -353,7 +356,12 @@ class TelegramAdapter:
                 return
             inbound.text, inbound.contact_phone = "", phone
         elif message.text is not None:
-            command = message.text.strip().split(maxsplit=1)[0].split("@", 1)[0] if message.text.strip() else ""
+            words = message.text.strip().split(maxsplit=1)
+            command = words[0].split("@", 1)[0] if words else ""
+            if command == "/start" and len(words) == 2:  # a t.me/<bot>?start=<code> link
+                inbound.text, inbound.link_code = "", words[1]
+                await self._handle(inbound)
+                return
             if command == "/start":
                 await self._start(update, address, hint)
                 return
@@ -478,6 +486,6 @@ def setup(app: web.Application, service: ConversationService, settings: Settings
     # httpx logs every request URL at INFO, and a Bot API URL contains the bot token.
     logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").getEffectiveLevel(), logging.WARNING))
     bot, requests = create_bot(settings)
-    sender = TelegramSender(bot, redis, settings.key_prefix, requests)
+    sender = TelegramSender(bot, redis, settings.key_prefix, requests, settings.telegram_bot_username)
     app[TELEGRAM] = TelegramAdapter(sender, service, settings.telegram_webhook_secret, tasks)
     return sender

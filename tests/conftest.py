@@ -104,6 +104,7 @@ FAKE_TWILIO = {
 }
 FAKE_TELEGRAM = {
     "TELEGRAM_BOT_TOKEN": "123456:TEST-" + secrets.token_hex(8), "TELEGRAM_WEBHOOK_SECRET": secrets.token_hex(16),
+    "TELEGRAM_BOT_USERNAME": "DeWebwinkelTestBot",
     "WEBCHAT_IDENTITY_SECRET": secrets.token_hex(16),
 }
 

@@ -199,3 +199,32 @@ async def test_joining_a_conversation_keeps_the_language_the_customer_speaks_now
     assert "Sem" in texts(await c.say("K10024"))
     answer = texts(await c.say("195430"))  # only digits: the conversation's language decides
     assert "Bestelling 195430" in answer, answer
+
+
+async def test_a_one_time_link_code_brings_the_conversation_to_telegram(chat, stack, fake_telegram):
+    """Sophie (K10019) has no Telegram account on record: asked to continue there, the bot gives a
+    t.me link with a one-time code; opening it links her Telegram account to her conversation.
+    The code works once."""
+    c = await chat()
+    await c.say("waar is mijn bestelling")
+    assert "Sophie" in texts(await c.say("K10019"))
+    assert "138018" in texts(await c.say("138018"))
+    told = texts(await c.say('/continue_on_channel{"channel": "telegram"}'))
+    link = re.search(r"https://t\.me/DeWebwinkelTestBot\?start=([A-Z2-9]{8})\b", told)
+    assert link and "één keer" in told, told
+
+    user_id = 700000 + next(_update_ids) % 100000
+    linked = await telegram_says(stack, fake_telegram, user_id,
+                                 text_update(next(_update_ids), user_id, f"/start {link.group(1)}"))
+    assert "Sophie" in linked
+    asked = await telegram_says(stack, fake_telegram, user_id,
+                                text_update(next(_update_ids), user_id, "ik wil het terugsturen"))
+    assert "138018" in asked and "klantnummer" not in asked  # she and her order are known here too
+
+    stranger = 700000 + next(_update_ids) % 100000 + 100000
+    refused = await telegram_says(stack, fake_telegram, stranger,
+                                  text_update(next(_update_ids), stranger, f"/start {link.group(1)}"))
+    assert "koppelcode" in refused and "Sophie" not in refused
+    unknown = await telegram_says(stack, fake_telegram, stranger,
+                                  text_update(next(_update_ids), stranger, "/start NOTACODE"))
+    assert "koppelcode" in unknown

@@ -25,3 +25,11 @@ def test_choose_keeps_the_current_language_when_unclear():
     assert language.choose("ok", "en") == "en"
     assert language.choose("ok", None) == "nl"
     assert language.choose("where is my order please", "nl") == "en"
+
+
+def test_a_buttons_payload_keeps_the_conversations_language():
+    """A Dutch customer tapping a button sends `/intent{"slot": "value"}`: English-looking words
+    that must not switch the conversation to English."""
+    assert language.detect('/continue_on_channel{"channel": "telegram"}') is None
+    assert language.choose('/choose_order{"order_number": "104233"}', "nl") == "nl"
+    assert language.choose("/start", "nl") == "nl"
