@@ -43,31 +43,39 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+async def play_chat(port: int, customer: str, timeout: float = 30) -> list[float]:
+    """One web chat visitor (socket.io, rasa-webchat protocol) playing SCRIPT as `customer`;
+    the milliseconds from each message to the bot's first answer."""
+    sio = socketio.AsyncClient(reconnection=False)
+    inbox: asyncio.Queue = asyncio.Queue()
+    confirmed: asyncio.Queue = asyncio.Queue()
+    sio.on("bot_uttered", lambda d: inbox.put_nowait(d))
+    sio.on("session_confirm", lambda d: confirmed.put_nowait(d))
+    await sio.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
+    await sio.emit("session_request", {"session_id": None})
+    session = await asyncio.wait_for(confirmed.get(), 10)
+    timings: list[float] = []
+    offered: list[str] = []
+    for template in SCRIPT:
+        text = template.format(customer=customer, order=(offered or ["/order_status"])[0])
+        started = time.perf_counter()
+        await sio.emit("user_uttered", {"message": text, "session_id": session})
+        reply = await asyncio.wait_for(inbox.get(), timeout)
+        timings.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.3)  # let any further messages of the turn arrive
+        replies = [reply]
+        while not inbox.empty():
+            replies.append(inbox.get_nowait())
+        offered = [q["payload"] for r in replies for q in r.get("quick_replies", [])] or offered
+    await sio.disconnect()
+    return timings
+
+
 async def via_gateway(port: int, n: int) -> list[float]:
     timings: list[float] = []
     conversation = 0
     while len(timings) < n:
-        sio = socketio.AsyncClient(reconnection=False)
-        inbox: asyncio.Queue = asyncio.Queue()
-        confirmed: asyncio.Queue = asyncio.Queue()
-        sio.on("bot_uttered", lambda d: inbox.put_nowait(d))
-        sio.on("session_confirm", lambda d: confirmed.put_nowait(d))
-        await sio.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
-        await sio.emit("session_request", {"session_id": None})
-        session = await asyncio.wait_for(confirmed.get(), 10)
-        offered: list[str] = []
-        for template in SCRIPT:
-            text = template.format(customer=customer_number(conversation), order=(offered or ["/order_status"])[0])
-            started = time.perf_counter()
-            await sio.emit("user_uttered", {"message": text, "session_id": session})
-            reply = await asyncio.wait_for(inbox.get(), 30)
-            timings.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.3)  # let any further messages of the turn arrive
-            replies = [reply]
-            while not inbox.empty():
-                replies.append(inbox.get_nowait())
-            offered = [q["payload"] for r in replies for q in r.get("quick_replies", [])] or offered
-        await sio.disconnect()
+        timings += await play_chat(port, customer_number(conversation))
         conversation += 1
     return timings[:n]
 

@@ -7,8 +7,8 @@ events (bot/rasa_tracker_store.py explains). Two measurements, both against real
 1. In process: a stored conversation of S sessions x 10 turns; Rasa loads the latest session,
    one turn is added, and `save()` is timed, for the stock store and for ours (same domain).
 2. Through the running stack (gateway, Rasa, action server): the same customer opens N web chats
-   one after another, identifies in each (so each joins the customer's conversation) and plays 8
-   messages; the median answer time per chat, with Rasa started on the stock store and on ours.
+   one after another, identifies in each (so each joins the customer's conversation) and plays
+   bench_latency.py's 8 messages; the median answer time per chat, with Rasa started on the stock store and on ours.
 
 Writes docs/tracker-store.md. Run: .venv/bin/python scripts/bench_tracker_store.py [--chats N]
 """
@@ -29,13 +29,14 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import redis as redis_sync  # noqa: E402
-import socketio  # noqa: E402
 from rasa.core.tracker_store import RedisTrackerStore as StockStore  # noqa: E402
 from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
 
+from bench_latency import play_chat  # noqa: E402  (the same scripted web chat visitor)
 from bot.rasa_tracker_store import RedisTrackerStore  # noqa: E402
 from bot.records.demo import demo_database  # noqa: E402
 from bot.run import Stack, free_port  # noqa: E402
@@ -45,8 +46,6 @@ from test_tracker_store import session, turn  # noqa: E402  (the tests' conversa
 # (sessions stored, turns per session): many short chats, and a long one (several tabs or channels
 # within Rasa's 60-minute session, as in part 2)
 SHAPES = ((1, 10), (10, 10), (30, 10), (2, 40), (2, 80), (2, 160))
-SCRIPT = ["hoi", "waar blijft mijn bestelling", "K10006", "{order}", "ik wil het terugsturen", "bedankt",
-          "how many loyalty points do i have", "thanks, bye"]
 
 
 async def time_save(store, domain: Domain, sessions: int, turns: int, sender: str,
@@ -82,29 +81,7 @@ async def in_process(redis_url: str, prefix: str) -> list[tuple[int, int, int, f
 async def chats(port: int, n: int) -> list[float]:
     medians = []
     for _ in range(n):
-        sio = socketio.AsyncClient(reconnection=False)
-        inbox: asyncio.Queue = asyncio.Queue()
-        confirmed: asyncio.Queue = asyncio.Queue()
-        sio.on("bot_uttered", lambda d: inbox.put_nowait(d))
-        sio.on("session_confirm", lambda d: confirmed.put_nowait(d))
-        await sio.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
-        await sio.emit("session_request", {"session_id": None})
-        session_id = await asyncio.wait_for(confirmed.get(), 10)
-        offered: list[str] = []
-        times = []
-        for template in SCRIPT:
-            started = time.perf_counter()
-            await sio.emit("user_uttered", {"message": template.format(order=(offered or ["/order_status"])[0]),
-                                            "session_id": session_id})
-            reply = await asyncio.wait_for(inbox.get(), 60)
-            times.append((time.perf_counter() - started) * 1000)
-            await asyncio.sleep(0.3)  # the rest of the turn
-            replies = [reply]
-            while not inbox.empty():
-                replies.append(inbox.get_nowait())
-            offered = [q["payload"] for r in replies for q in r.get("quick_replies", [])] or offered
-        await sio.disconnect()
-        medians.append(statistics.median(times))
+        medians.append(statistics.median(await play_chat(port, "K10006", timeout=60)))
         print(f"  chat {len(medians)}: median {medians[-1]:.0f} ms", flush=True)
     return medians
 
