@@ -136,17 +136,15 @@ class Stack:
         _wait_http(f"http://127.0.0.1:{self.action_port}/health", 120, proc)
 
     def rasa_arguments(self, model: Path) -> list[str]:
-        """`rasa run`'s arguments. The token goes in `--auth-token=...` form: a random token may
-        begin with "-", and argparse would take a separate "-k3Sw..." for an option (exit 2)."""
+        """`rasa run`'s arguments, but for the token: bot.rasa_server adds that from RASA_TOKEN."""
         return [
-            "run", "--model", str(model), "--enable-api",
-            f"--auth-token={self.rasa_token}", "-i", "127.0.0.1", "-p", str(self.rasa_port),
+            "run", "--model", str(model), "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
             "--endpoints", self.endpoints, "--credentials", "credentials.yml",
         ]
 
     def start_rasa(self) -> None:
         model = self.model or ensure_model()
-        proc = self._spawn("rasa", [rasa_executable(), *self.rasa_arguments(model)])
+        proc = self._spawn("rasa", [sys.executable, "-m", "bot.rasa_server", *self.rasa_arguments(model)])
         deadline = time.monotonic() + 300
         status = f"http://127.0.0.1:{self.rasa_port}/status?token={self.rasa_token}"
         while True:

@@ -30,8 +30,29 @@ def test_a_rasa_token_that_begins_with_a_dash_reaches_rasa_intact(tmp_path):
     it as an option and exited with 2 before serving anything. Rasa's own parser must accept it."""
     from rasa.__main__ import create_argument_parser
 
+    from bot.rasa_server import argv
+
     token = "-k3SwO8tPDaE8uzm8GbhR5VCk7KlpCLB"
     stack = Stack(rasa_port=free_port(), rasa_token=token, log_dir=tmp_path / "logs")
-    args = create_argument_parser().parse_args(stack.rasa_arguments(tmp_path / "model.tar.gz"))
+    args = create_argument_parser().parse_args(argv(stack.rasa_arguments(tmp_path / "model.tar.gz"), token)[1:])
     assert args.auth_token == token
     assert (args.port, args.interface, args.enable_api) == (stack.rasa_port, "127.0.0.1", True)
+
+
+def test_the_running_rasa_keeps_its_token_off_the_command_line(stack):
+    """`ps` shows every process's command line to every user: the token is not on it, and the
+    API still refuses a request without it and serves one with it."""
+    import urllib.error
+    import urllib.request
+
+    import pytest
+
+    pid = stack.processes["rasa"].pid
+    cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+    assert "run" in cmdline and stack.rasa_token not in cmdline
+    base = f"http://127.0.0.1:{stack.rasa_port}/status"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(base, timeout=10)
+    assert refused.value.code == 401
+    with urllib.request.urlopen(f"{base}?token={stack.rasa_token}", timeout=10) as ok:
+        assert ok.status == 200
