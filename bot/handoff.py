@@ -28,10 +28,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import yaml
 from aiohttp import web
 
-from bot.hours import ServiceLevels, ServiceLevelError, describe
+from bot.hours import ServiceLevels, ServiceLevelError, describe, read_yaml
 from bot.mandate import MandateTable
 from bot.settings import PROJECT_ROOT
 
@@ -124,10 +123,7 @@ class HandoffConfig:
     def load(cls, path: str | Path | None = None, mandates: MandateTable | None = None,
              levels: ServiceLevels | None = None) -> "HandoffConfig":
         path = Path(path or os.environ.get("HANDOFF_FILE") or PROJECT_ROOT / "config" / "handoff.yml")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise HandoffConfigError(f"cannot read {path}: {exc}") from exc
+        data = read_yaml(path, HandoffConfigError)
         try:
             return cls.from_dict(data, mandates or MandateTable.load(), levels or ServiceLevels.load())
         except HandoffConfigError as exc:

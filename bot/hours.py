@@ -42,6 +42,14 @@ def _clock(value: str, where: str) -> time:
         raise ServiceLevelError(f"{where}: expected HH:MM, got {value!r}") from exc
 
 
+def read_yaml(path: Path, error: type[Exception]) -> dict:
+    """A configuration file's YAML mapping ({} when empty); `error` when unreadable or not YAML."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise error(f"cannot read {path}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class ServiceLevels:
     tz: ZoneInfo
@@ -79,10 +87,7 @@ class ServiceLevels:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ServiceLevels":
         path = Path(path or os.environ.get("SERVICE_LEVELS_FILE") or PROJECT_ROOT / "config" / "service_levels.yml")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ServiceLevelError(f"cannot read {path}: {exc}") from exc
+        data = read_yaml(path, ServiceLevelError)
         try:
             return cls.from_dict(data)
         except ServiceLevelError as exc:

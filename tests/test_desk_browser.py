@@ -57,6 +57,18 @@ async def agents(stack):
     )
 
 
+async def asks_for_a_person_and_is_claimed(desk, customer, name: str) -> str:
+    """The WhatsApp customer asks for a person; the item appears live in `desk`'s queue and the
+    agent claims it. Returns the conversation id."""
+    await customer.say("ik wil een medewerker spreken", what="word that a person will answer")
+    item = desk.queue_item(name)
+    await expect(item).to_have_count(1, timeout=30_000)
+    conv = await item.get_attribute("data-conversation")
+    await item.get_by_test_id("claim").click()
+    await expect(desk.mine_item_of(conv)).to_be_visible()
+    return conv
+
+
 async def test_login_refuses_a_wrong_password_and_opens_the_desk_with_the_right_one(browser, base, agents):
     agent = agents.agent
     desk = await open_login(browser, base)
@@ -142,12 +154,7 @@ async def test_decisions_within_the_mandate_and_escalated_beyond_it(browser, bas
     zwaan = WhatsAppCustomer(stack, fake_twilio, ZWAAN)
     conv = None
     try:
-        await zwaan.say("ik wil een medewerker spreken", what="word that a person will answer")
-        item = agent.queue_item("Zwaan")
-        await expect(item).to_have_count(1, timeout=30_000)
-        conv = await item.get_attribute("data-conversation")
-        await item.get_by_test_id("claim").click()
-        await expect(agent.mine_item_of(conv)).to_be_visible()
+        conv = await asks_for_a_person_and_is_claimed(agent, zwaan, "Zwaan")
 
         # The customer's record is next to the conversation.
         await expect(agent.by("record-orders")).to_contain_text("163455")
@@ -209,12 +216,7 @@ async def test_closing_gives_the_customer_back_to_the_bot(browser, base, agents,
     tim = WhatsAppCustomer(stack, fake_twilio, TIM)
     conv = None
     try:
-        await tim.say("ik wil een medewerker spreken", what="word that a person will answer")
-        item = desk.queue_item("Tim")
-        await expect(item).to_have_count(1, timeout=30_000)
-        conv = await item.get_attribute("data-conversation")
-        await item.get_by_test_id("claim").click()
-        await expect(desk.mine_item_of(conv)).to_be_visible()
+        conv = await asks_for_a_person_and_is_claimed(desk, tim, "Tim")
 
         await desk.by("close").click()
         await expect(desk.mine_item_of(conv)).to_have_count(0)
