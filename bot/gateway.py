@@ -16,6 +16,7 @@ from bot.conversations import ConversationStore
 from bot.db import create_engine
 from bot.dev_outbox import RECORDS, outbox_page
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
+from bot.identity import IdentityPolicy
 from bot.records.repository import Records
 from bot import outbox
 from bot.rasa_client import RasaClient
@@ -59,7 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
         service = ConversationService(
             ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
-            max_bytes=settings.max_message_bytes,
+            max_bytes=settings.max_message_bytes, identity=IdentityPolicy.load(),
         )
         service.handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
         app[HANDOFFS] = service.handoffs

@@ -22,6 +22,7 @@ from bot import language, messages
 from bot.conversations import ConversationStore
 from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
 from bot.hours import describe
+from bot.identity import IdentityPolicy, client_ref
 from bot.rasa_client import RasaClient, RasaUnavailable
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Inbound:
     media: list[str] = field(default_factory=list)  # URLs of images, voice notes, ...
     contact_phone: str | None = None   # a phone number the sender proved is theirs (Telegram contact)
     link_code: str | None = None       # a one-time link code (Telegram `/start <code>`)
+    client: str | None = None          # where it came from (a web visitor's IP address), for rate limits
 
 
 @dataclass
@@ -109,9 +111,10 @@ def _is_emoji_only(text: str) -> bool:
 class ConversationService:
     def __init__(
         self, store: ConversationStore, rasa: RasaClient, records: "Records | None" = None,
-        max_bytes: int = 4096,
+        max_bytes: int = 4096, identity: IdentityPolicy | None = None,
     ) -> None:
         self.store = store
+        self.identity = identity or IdentityPolicy()
         self.rasa = rasa
         self.records = records
         self.max_bytes = max_bytes
@@ -125,8 +128,13 @@ class ConversationService:
 
     # -- identity -------------------------------------------------------------------------------
     async def conversation_for(self, channel: str, address: str) -> str:
-        """The customer's one conversation when the address is known, else a provisional one."""
+        """The customer's one conversation when the address proves who it is, else a provisional one."""
         known = await self.store.identity(channel, address)
+        if known and channel == "webchat" and not await self._web_session_holds(address, known):
+            # the session's proof lapsed: it gets a fresh conversation, never the customer's
+            await self.store.unbind(channel, address)
+            log.info("web session of %s no longer verified: a new conversation", known)
+            known = None
         if known:
             return known
         customer_id = None
@@ -137,14 +145,29 @@ class ConversationService:
             key = await self.store.customer_conversation(customer_id) or await self.store.key_for(channel, address)
             key = await self.store.claim_customer(customer_id, key)  # two channels at once: one wins
             await self.store.bind(channel, address, key)
-            await self.store.update(key, customer_id=str(customer_id))
+            await self.store.update(key, customer_id=str(customer_id), level="verified", verified_by=channel)
             return key
         return await self.store.key_for(channel, address)
 
-    async def link(self, key: str, customer_id: int, channel: str, address: str) -> str:
-        """The conversation `key` turned out to be `customer_id`'s: join it to theirs."""
+    async def _web_session_holds(self, session_id: str, key: str) -> bool:
+        """A web chat session may stay in a customer's conversation only while it is verified for
+        that customer (a code typed in it, or a signed login)."""
+        customer_id = (await self.store.get(key)).get("customer_id")
+        return not customer_id or await self.store.web_verified(session_id) == customer_id
+
+    async def identity_level(self, key: str) -> dict[str, str]:
+        """anonymous | claimed | verified, and how it was verified (for the desk)."""
+        conv = await self.store.get(key)
+        level = conv.get("level") or ("verified" if conv.get("customer_id") else "anonymous")
+        return {"level": level, "by": conv.get("verified_by", "") if level == "verified" else ""}
+
+    async def link(self, key: str, customer_id: int, channel: str, address: str, by: str = "code") -> str:
+        """The conversation `key` proved to be `customer_id`'s: join it to theirs. Only ever called
+        once the customer is verified (config/identity.yml): a claim never joins."""
+        if channel == "webchat":
+            await self.store.web_verify(address, customer_id, self.identity.web_session_seconds)
         canonical = await self.store.claim_customer(customer_id, key)
-        await self.store.update(canonical, customer_id=str(customer_id))
+        await self.store.update(canonical, customer_id=str(customer_id), level="verified", verified_by=by)
         if canonical == key:
             return key
         # the customer's latest language is the one they use here, not the one of their last chat
@@ -168,8 +191,9 @@ class ConversationService:
             return None
         key = await self.conversation_for(channel, address)
         if (await self.store.get(key)).get("customer_id") == str(customer.id):
+            await self.store.web_verify(address, customer.id, self.identity.web_session_seconds)
             return key
-        key = await self.link(key, customer.id, channel, address)
+        key = await self.link(key, customer.id, channel, address, by="login")
         await self.rasa.set_slots(key, {"customer_id": str(customer.id), "customer_name": customer.name.split()[0]})
         return key
 
@@ -248,7 +272,8 @@ class ConversationService:
         return await self._ask_rasa(key, inbound, to_rasa, lang)
 
     async def _ask_rasa(self, key: str, inbound: Inbound, to_rasa: str, lang: str) -> Outcome:
-        metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang}
+        metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang,
+                                    "client": client_ref(inbound.client or f"{inbound.channel}:{inbound.address}")}
         if inbound.channel in IDENTIFYING_CHANNELS:
             metadata["address"] = inbound.address
         try:
@@ -265,8 +290,12 @@ class ConversationService:
             if custom.get("set_language") in language.SUPPORTED:
                 lang = custom["set_language"]
                 await self.store.update(key, language=lang)
+            level = custom.get("identity") if isinstance(custom.get("identity"), dict) else {}
+            if level.get("level") == "claimed" and not (await self.store.get(key)).get("customer_id"):
+                await self.store.update(key, level="claimed")
             if custom.get("identified_customer"):
-                key = await self.link(key, int(custom["identified_customer"]), inbound.channel, inbound.address)
+                key = await self.link(key, int(custom["identified_customer"]), inbound.channel, inbound.address,
+                                      by=str(level.get("by") or "code"))
             if custom.get("continue_on"):
                 follow_ups.append(custom)
             if isinstance(custom.get("handoff"), dict):
@@ -516,7 +545,8 @@ class ConversationService:
         """The sender proved to be `customer_id`: join their conversation and greet them there."""
         await self.records.add_identity(customer_id, inbound.channel, inbound.address)
         await self.store.update(key, language=lang)
-        key = await self.link(key, customer_id, inbound.channel, inbound.address)
+        key = await self.link(key, customer_id, inbound.channel, inbound.address,
+                              by="contact" if inbound.contact_phone else "link_code")
         # Rasa learns who it is from the channel address on the next turn: say hello through it.
         return await self._ask_rasa(key, inbound, "/greet", lang)
 

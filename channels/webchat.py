@@ -90,7 +90,10 @@ class WebChat:
         if not known:
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
             return
-        entries = await self.service.history(known[1])
+        # Only the socket holding this session's id asks, and only for the conversation the session
+        # may see now: a customer's joined conversation only while the session is verified for them.
+        conversation = await self._current(sid, *known)
+        entries = await self.service.history(conversation)
         out = []
         for entry in entries:
             sender = "user" if entry["sender"] == "customer" else entry["sender"]
@@ -102,6 +105,15 @@ class WebChat:
                 ]
             out.append(item)
         await self.sio.emit("history", {"messages": out}, to=sid)
+
+    async def _current(self, sid: str, session_id: str, conversation: str) -> str:
+        """The session's conversation as of now (its verification may have lapsed since connecting)."""
+        current = await self.service.conversation_for(CHANNEL, session_id)
+        if current != conversation:
+            await self.sio.leave_room(sid, conversation)
+            await self.sio.enter_room(sid, current)
+            await self.sio.save_session(sid, {"session_id": session_id, "conversation": current})
+        return current
 
     async def user_uttered(self, sid: str, data: Any = None) -> None:
         if not isinstance(data, dict) or "message" not in data:
@@ -115,8 +127,9 @@ class WebChat:
             known = await self._conversation(sid)
         session_id, conversation = known
         conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
+        conversation = await self._current(sid, session_id, conversation)
         outcome = await self.service.handle(
-            Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data))
+            Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data), client=self._client(sid))
         )
         if outcome.conversation and outcome.conversation != conversation:
             # identified in the chat: this browser now belongs to the customer's conversation
@@ -129,6 +142,11 @@ class WebChat:
                 await self.sio.emit("error_message", {"text": reply.text}, to=sid)
             else:
                 await self.sio.emit("bot_uttered", render(reply), room=conversation)
+
+    def _client(self, sid: str) -> str | None:
+        """The visitor's IP address (for rate limits only; never logged or stored as such)."""
+        request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
+        return getattr(request, "remote", None) or None  # engine.io's REMOTE_ADDR is always 127.0.0.1
 
     async def _signed_login(self, sid: str, session_id: str, conversation: str, custom: Any) -> str:
         """customData {user_id, user_hash}: the business's site vouches for this visitor."""

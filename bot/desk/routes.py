@@ -402,7 +402,8 @@ async def conversation(request: web.Request, desk: Desk) -> web.Response:
     customer = None
     if item.get("customer_id") is not None:
         customer = await customer_record(desk.records, int(item["customer_id"]), desk.lang)
-    return _json({"item": item, "transcript": transcript, "customer": customer})
+    identity = await desk.service.identity_level(conv)
+    return _json({"item": item, "transcript": transcript, "customer": customer, "identity": identity})
 
 
 @api

@@ -19,6 +19,10 @@
       cannot_claim: "Niet voor jou", needs_role: "Alleen voor {role} of hoger",
       needs_skill: "Vraagt vaardigheid {skill}", needs_language: "Klant spreekt {lang}",
       claimed_by: "Opgepakt door {name}",
+      id_anonymous: "Anoniem (niet geïdentificeerd)", id_claimed: "Zegt wie hij/zij is, niet bevestigd",
+      id_verified: "Bevestigd", id_by_code: "met een code", id_by_login: "via de inlog op de site",
+      id_by_contact: "via het eigen Telegram-nummer", id_by_link_code: "via een eenmalige link",
+      id_by_whatsapp: "via het WhatsApp-nummer", id_by_sms: "via het telefoonnummer", id_by_telegram: "via Telegram",
       request_title: "Voorgesteld besluit:", note_from_colleague: "Notitie:",
       reply_label: "Antwoord", reply_placeholder: "Typ je antwoord aan de klant…",
       reply_hint: "Enter verstuurt, Shift+Enter is een nieuwe regel.", send: "Versturen",
@@ -69,6 +73,10 @@
       cannot_claim: "Not for you", needs_role: "Only for {role} or higher",
       needs_skill: "Needs skill {skill}", needs_language: "Customer speaks {lang}",
       claimed_by: "Claimed by {name}",
+      id_anonymous: "Anonymous (not identified)", id_claimed: "Says who they are, not verified",
+      id_verified: "Verified", id_by_code: "with a code", id_by_login: "by the site's login",
+      id_by_contact: "by their own Telegram number", id_by_link_code: "by a one-time link",
+      id_by_whatsapp: "by the WhatsApp number", id_by_sms: "by the phone number", id_by_telegram: "by Telegram",
       request_title: "Proposed decision:", note_from_colleague: "Note:",
       reply_label: "Reply", reply_placeholder: "Type your reply to the customer…",
       reply_hint: "Enter sends, Shift+Enter starts a new line.", send: "Send",
@@ -532,6 +540,10 @@
     const meta = [label("r", item.reason), roleLabel(item.role), queueLabel(item.queue), (item.language || "").toUpperCase(),
       channelLabel(item.channel), item.claimed_by ? t("claimed_by", { name: item.claimed_by }) : ""].filter(Boolean);
     $("conv-meta").textContent = meta.join(" · ");
+    const identity = (data && data.identity) || { level: "anonymous" };
+    const level = $("conv-identity");
+    level.textContent = t("id_" + identity.level) + (identity.by ? " " + t("id_by_" + identity.by) : "");
+    level.dataset.level = identity.level;
 
     const req = item.request;
     show($("item-request"), Boolean(req));
