@@ -90,6 +90,8 @@ async def test_supervisor_erases_agent_gets_403_and_csrf_is_required(gateway):
     assert body["message"] == "Type the customer number to confirm; it does not match."
     assert await records.by_customer_number("K10001") is not None  # nothing happened so far
 
+    status, body = await supervisor.post(path, {"confirm": 10001})
+    assert (status, body["error"]) == (400, "bad_field")
     status, body = await supervisor.post(path, {"confirm": "k10001"})
     assert status == 200, body
     assert body["complete"] is True and body["residual_sql"] == 0 and body["residual_redis"] == 0

@@ -40,7 +40,7 @@ from bot.dev_outbox import RECORDS
 from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
 from bot.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
-from bot.records.personal import TOMBSTONE_PREFIX, erase_customer
+from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.records.repository import aware, jsonable
 
 log = logging.getLogger(__name__)
@@ -617,8 +617,11 @@ async def erase(request: web.Request, desk: Desk) -> web.Response:
     if confirm.strip().upper() != customer.customer_number.upper():
         raise DeskError(400, "erase_confirm")
     redis, _, settings = _shared(desk.app)
-    result = await erase_customer(desk.records.engine, customer.id, redis, settings.key_prefix,
-                                  actor_role=desk.agent.role, actor=desk.agent.username)
+    try:
+        result = await erase_customer(desk.records.engine, customer.id, redis, settings.key_prefix,
+                                      actor_role=desk.agent.role, actor=desk.agent.username)
+    except NoSuchCustomer:  # erased by someone else a moment ago
+        raise DeskError(404, "not_found") from None
     log.info("desk: %s erased customer ref %s (erase %s)", desk.agent.username, result.customer_ref, result.erase_id)
     return _json(result.as_dict())
 

@@ -93,6 +93,10 @@ async def _redis():
     from bot.records.personal_redis import REDIS_ERRORS
 
     prefix = os.environ.get("KEY_PREFIX", "kb")
+    rasa_prefix = os.environ.get("RASA_KEY_PREFIX")
+    if rasa_prefix and rasa_prefix != prefix:
+        print(f"WARNING: RASA_KEY_PREFIX ({rasa_prefix}) differs from KEY_PREFIX ({prefix}): Rasa trackers are "
+              f"looked for under {prefix}:tracker:* only (bot/run.py sets both the same)", file=sys.stderr)
     if not prefix.isalnum():
         return None, prefix, "KEY_PREFIX must be letters and digits only"
     url = os.environ.get("REDIS_URL")
