@@ -440,7 +440,11 @@ async def test_erase_catches_state_written_back_by_a_turn_in_flight(world, shop)
         await w.records.add_transcript(conv, None, "customer", "whatsapp", "nog een vraag over 104233")
         await _save_tracker(w.prefix, sanne["conv"], ["104233?"], {"customer_id": str(c.id)}, "Moment")
         sanne["late"] = conv
-        return await real_erase_sql(*args, **kwargs)
+        done = await real_erase_sql(*args, **kwargs)
+        # after the SQL part: the turn in flight logs its answer and Rasa saves the tracker
+        await w.records.add_transcript(sanne["conv"], None, "bot", "whatsapp", "Bestelling 104233 komt morgen.")
+        await _save_tracker(w.prefix, sanne["conv"], ["104233?"], {"customer_id": str(c.id)}, "Morgen")
+        return done
 
     personal._erase_sql = meanwhile
     try:
@@ -448,6 +452,7 @@ async def test_erase_catches_state_written_back_by_a_turn_in_flight(world, shop)
     finally:
         personal._erase_sql = real_erase_sql
     assert result.complete and result.residual_sql == 0 and result.residual_redis == 0
+    assert result.redis["conversations"] == 3
     needles = _identifiers(sanne) + [sanne["late"]]
     assert await _sql_hits(shop, needles) == []
     assert _redis_hits(await _redis_dump(w.redis, w.prefix), needles) == []

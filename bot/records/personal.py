@@ -450,7 +450,7 @@ async def _delete_conversations(engine: AsyncEngine, convs: Iterable[str], custo
     return n
 
 
-async def residual_sql(engine: AsyncEngine, matcher: Matcher, exclude_audit: Iterable[int] = ()) -> list[tuple[str, Any]]:
+async def residual_sql(engine: AsyncEngine, matcher: Matcher) -> list[tuple[str, Any]]:
     """(table, primary key) of every row whose text holds one of the identifiers."""
     hits: list[tuple[str, Any]] = []
     if not matcher.values:
@@ -502,14 +502,15 @@ async def erase_customer(engine: AsyncEngine, number_or_id: str | int, redis=Non
     if state is not None:
         try:  # second pass: what a turn in flight wrote meanwhile
             plan = await state.collect(ids)
-            new = plan.conversations - ids.conversations
             ids.conversations |= plan.conversations
             second = await state.delete(plan)
             for k, v in second.items():
-                if isinstance(v, int):
+                if isinstance(v, int) and k != "conversations":
                     redis_counts[k] = redis_counts.get(k, 0) + v
+            redis_counts["conversations"] = len(ids.conversations)
+            # rows a turn in flight logged after the SQL part (to an old or a new conversation)
             counts["transcript"] = counts.get("transcript", 0) + await _delete_conversations(
-                engine, new, customer_id)
+                engine, ids.conversations, customer_id)
         except personal_redis.REDIS_ERRORS as exc:
             redis_error = type(exc).__name__
             redis_counts = None
@@ -556,9 +557,11 @@ async def erase_redis_only(engine: AsyncEngine, customer_ref: int, redis, prefix
     ids.add(*plan.addresses)
     counts = await state.delete(plan)
     plan = await state.collect(ids)
+    ids.conversations |= plan.conversations
     for k, v in (await state.delete(plan)).items():
-        if isinstance(v, int):
+        if isinstance(v, int) and k != "conversations":
             counts[k] = counts.get(k, 0) + v
+    counts["conversations"] = len(ids.conversations)
     transcript = await _delete_conversations(engine, ids.conversations, int(customer_ref))
     await state.announce(ids.conversations)
     residual = len(await state.residual(ids.matcher()))
