@@ -526,10 +526,31 @@ async def test_retention_deletes_exactly_the_old_rows_at_an_injected_clock(shop,
     shell = await conversation(40)              # the provisional one that joined Sanne's: no customer_id
     await row(shell, None, 40, "shell")
 
+    # the customer's Rasa tracker: a session 400 days ago, one 100 days ago, the current one
+    from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    def session(days: float, text: str) -> list:
+        at = (NOW - timedelta(days=days)).timestamp()
+        return [ActionExecuted("action_session_start", timestamp=at), SessionStarted(timestamp=at),
+                SlotSet("customer_id", str(sanne.id), timestamp=at), ActionExecuted("action_listen", timestamp=at),
+                UserUttered(text, {"name": "inform"}, timestamp=at + 1), BotUttered("ok", timestamp=at + 2)]
+
+    tracker = DialogueStateTracker.from_events(customer_conv, session(400, "oud") + session(100, "recent")
+                                               + session(1, "nu"))
+    await _tracker_store(p).save(tracker)
+    await redis.expire(f"{p}:tracker:{customer_conv}", 2_592_000)  # endpoints.yml record_exp
+
     config = RetentionConfig(transcript_days=365, provisional_days=30)
     result = await purge(shop, redis, p, config, now=NOW)
 
-    assert result == {"transcript": 1, "provisional": {"conversations": 2, "keys": 6, "transcript": 2, "promises": 0}}  # 2 bindings, 2 hashes, tracker, buttons
+    assert result == {"transcript": 1, "provisional": {"conversations": 2, "keys": 6, "transcript": 2, "promises": 0},
+                      "trackers": {"trackers": 1, "events": 6}}  # 2 bindings, 2 hashes, tracker, buttons
+    kept = await _tracker_store(p).retrieve_full_tracker(customer_conv)
+    assert [e.text for e in kept.events if isinstance(e, UserUttered)] == ["recent", "nu"]
+    latest = await _tracker_store(p).retrieve(customer_conv)
+    assert [e.text for e in latest.events if isinstance(e, UserUttered)] == ["nu"]
+    assert 2_000_000 < await redis.ttl(f"{p}:tracker:{customer_conv}") <= 2_592_000  # Rasa's record_exp kept
     async with records.session() as s:
         texts = sorted(r.text for r in (await s.execute(select(TranscriptEntry))).scalars())
     assert texts == ["anonymous active", "recent"]
@@ -540,7 +561,8 @@ async def test_retention_deletes_exactly_the_old_rows_at_an_injected_clock(shop,
         assert f"{p}:conv:{conv}" in keys
     # a day later nothing more is old enough
     again = await purge(shop, redis, p, config, now=NOW + timedelta(hours=1))
-    assert again == {"transcript": 0, "provisional": {"conversations": 0, "keys": 0, "transcript": 0, "promises": 0}}
+    assert again == {"transcript": 0, "provisional": {"conversations": 0, "keys": 0, "transcript": 0, "promises": 0},
+                     "trackers": {"trackers": 0, "events": 0}}
 
 
 async def test_retention_job_runs_once_across_processes_and_is_scheduled_daily(shop, redis):
@@ -548,7 +570,7 @@ async def test_retention_job_runs_once_across_processes_and_is_scheduled_daily(s
     first = RetentionJob(shop, redis, redis.prefix, config, clock=lambda: NOW)
     second = RetentionJob(shop, redis, redis.prefix, config, clock=lambda: NOW)
     assert await first.run() == {"transcript": 0, "provisional": {"conversations": 0, "keys": 0, "transcript": 0,
-                                                                  "promises": 0}}
+                                                                  "promises": 0}, "trackers": {"trackers": 0, "events": 0}}
     assert await second.run() is None  # the other gateway process already runs it
     first.start()
     try:

@@ -8,6 +8,8 @@
   PROVISIONAL_RETENTION_DAYS (default 30) are deleted: their hash, bindings, buttons, handoff
   item, Rasa tracker and lock, and their transcript rows without a customer. Idle = no transcript
   row and no start newer than the cut-off. Conversations waiting for or with a person are kept.
+- Rasa's trackers (which hold every message too) lose their sessions that ended before the
+  transcript cut-off; the current session always stays.
 
 The gateway runs `RetentionJob` with APScheduler (AsyncIOScheduler, a cron trigger: daily at
 RETENTION_RUN_AT, default 03:30 Europe/Amsterdam); with several gateway processes a Redis lock
@@ -17,6 +19,7 @@ lets one of them run it. `python -m bot.records purge` runs it by hand. The cloc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -140,6 +143,49 @@ async def purge_provisional(engine: AsyncEngine, redis, prefix: str, now: dateti
     return counts
 
 
+async def purge_trackers(redis, prefix: str, now: datetime, days: int) -> dict[str, int]:
+    """Rasa's trackers hold every message too: drop their sessions that ended before the cut-off.
+    The current (last) session always stays, so Rasa's dialogue state is untouched (Rasa loads only
+    the last session; slots carry over into each new session, domain.yml session_config)."""
+    from redis.exceptions import WatchError
+
+    cutoff = (now - timedelta(days=days)).timestamp()
+    counts = {"trackers": 0, "events": 0}
+    async for key in redis.scan_iter(match=f"{prefix}:tracker:*", count=500):
+        async with redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)  # Rasa saving meanwhile wins; tried again on the next run
+                raw = await pipe.get(key)
+                try:
+                    data = json.loads(raw) if raw else None
+                except ValueError:
+                    data = None
+                events = data.get("events") if isinstance(data, dict) else None
+                if not isinstance(events, list):
+                    continue
+                starts = [i for i, e in enumerate(events) if isinstance(e, dict) and e.get("event") == "action"
+                          and e.get("name") == "action_session_start"]
+                if len(starts) < 2:
+                    continue
+                keep_from = starts[-1]
+                for j, start in enumerate(starts[:-1]):
+                    session = events[start:starts[j + 1]]
+                    if max(float(e.get("timestamp") or 0) for e in session if isinstance(e, dict)) >= cutoff:
+                        keep_from = start
+                        break
+                if keep_from == 0:
+                    continue
+                data["events"] = events[keep_from:]
+                pipe.multi()
+                pipe.set(key, json.dumps(data), keepttl=True)
+                await pipe.execute()
+                counts["trackers"] += 1
+                counts["events"] += keep_from
+            except WatchError:
+                continue
+    return counts
+
+
 async def purge(engine: AsyncEngine, redis, prefix: str, config: RetentionConfig | None = None,
                 now: datetime | None = None) -> dict[str, Any]:
     """One retention run. Without `redis` only the transcript part is done."""
@@ -148,6 +194,7 @@ async def purge(engine: AsyncEngine, redis, prefix: str, config: RetentionConfig
     result: dict[str, Any] = {"transcript": await purge_transcripts(engine, now, config.transcript_days)}
     if redis is not None:
         result["provisional"] = await purge_provisional(engine, redis, prefix, now, config.provisional_days)
+        result["trackers"] = await purge_trackers(redis, prefix, now, config.transcript_days)
     log.info("retention at %s: %s", now.isoformat(), result)
     return result
 
