@@ -18,6 +18,7 @@ from bot.dev_outbox import RECORDS, outbox_page
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
 from bot.identity import IdentityPolicy
 from bot.records.repository import Records
+from bot.records.retention import RETENTION, RetentionJob
 from bot import outbox
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
@@ -75,7 +76,10 @@ def create_app(settings: Settings) -> web.Application:
         app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
         stop = asyncio.Event()
         delivery = asyncio.create_task(outbox.run(records, service.senders, stop))
+        app[RETENTION] = RetentionJob(engine, redis, settings.key_prefix)  # daily purge (APScheduler)
+        app[RETENTION].start()
         yield
+        app[RETENTION].stop()
         stop.set()
         await delivery
         await tasks.drain()

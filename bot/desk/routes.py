@@ -40,6 +40,7 @@ from bot.dev_outbox import RECORDS
 from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
 from bot.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
+from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.records.repository import aware, jsonable
 
 log = logging.getLogger(__name__)
@@ -596,6 +597,36 @@ async def escalate(request: web.Request, desk: Desk) -> web.Response:
     return _json(item)
 
 
+ERASE_ROLE = "supervisor"  # who may erase a customer's personal data from the desk (GDPR art. 17)
+
+
+@api
+async def erase(request: web.Request, desk: Desk) -> web.Response:
+    """Erase a customer everywhere (bot/records/personal.py). Supervisors only; the body must
+    repeat the customer number: {"confirm": "K10001"}."""
+    raw = request.match_info.get("customer", "")
+    if not raw.isdigit() or len(raw) > 12:
+        raise DeskError(404, "not_found")
+    if desk.agent.role != ERASE_ROLE:
+        log.info("desk: %s (%s) may not erase customer ref %s", desk.agent.username, desk.agent.role, raw)
+        raise DeskError(403, "erase_forbidden")
+    data = await _body(request, ("confirm",))
+    confirm = _text(data, "confirm", 40, required=True)
+    customer = await desk.records.customer(int(raw))
+    if customer is None or customer.customer_number.startswith(TOMBSTONE_PREFIX):
+        raise DeskError(404, "not_found")
+    if confirm.strip().upper() != customer.customer_number.upper():
+        raise DeskError(400, "erase_confirm")
+    redis, _, settings = _shared(desk.app)
+    try:
+        result = await erase_customer(desk.records.engine, customer.id, redis, settings.key_prefix,
+                                      actor_role=desk.agent.role, actor=desk.agent.username)
+    except NoSuchCustomer:  # erased by someone else a moment ago
+        raise DeskError(404, "not_found") from None
+    log.info("desk: %s erased customer ref %s (erase %s)", desk.agent.username, result.customer_ref, result.erase_id)
+    return _json(result.as_dict())
+
+
 # ----------------------------------------------------------------------------- events (SSE)
 
 def _sse(event: Any) -> bytes | None:
@@ -815,6 +846,7 @@ def setup(app: web.Application) -> None:
     for action, handler in (("claim", claim), ("reply", reply), ("transfer", transfer), ("handback", handback),
                             ("close", close), ("decide", decide), ("escalate", escalate)):
         r.add_post(f"/desk/api/conversations/{{conv}}/{action}", handler)
+    r.add_post("/desk/api/customers/{customer}/erase", erase)
     if STATIC_DIR.is_dir():
         r.add_static("/desk/static/", STATIC_DIR)
     else:

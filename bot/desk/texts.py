@@ -45,6 +45,9 @@ ERRORS: dict[str, tuple[str, str]] = {
              "A decision for this conversation is already being processed; try again in a moment."),
     "beyond_mandate": ("Dit valt buiten je mandaat: {explanation}.", "This is beyond your mandate: {explanation}."),
     "not_found": ("Niet gevonden.", "Not found."),
+    "erase_forbidden": ("Alleen een teamleider mag klantgegevens wissen.", "Only a supervisor may erase customer data."),
+    "erase_confirm": ("Typ het klantnummer ter bevestiging; het klopt niet.",
+                      "Type the customer number to confirm; it does not match."),
     "internal": ("Er ging iets mis aan onze kant.", "Something went wrong on our side."),
 }
 

@@ -64,6 +64,12 @@
       refusal_fallback: "Dit valt buiten jouw mandaat.",
       o_placed: "geplaatst", o_shipped: "verzonden", o_delivered: "bezorgd", o_cancelled: "geannuleerd",
       o_returned: "geretourneerd", i_paid: "betaald", i_open: "open", i_overdue: "te laat", i_partly_paid: "deels betaald",
+      erase: "Klantgegevens wissen (AVG)",
+      erase_hint: "Op verzoek van de klant (AVG): verwijdert alle gegevens van deze klant overal; facturen blijven anoniem bewaard.",
+      erase_prompt: "Alle gegevens van {name} ({number}) worden overal gewist. Dit kan niet ongedaan worden gemaakt. Typ het klantnummer {number} ter bevestiging:",
+      erase_cancelled: "Niet gewist: het klantnummer klopte niet.",
+      erased: "Klantgegevens gewist (wis-id {id}).",
+      erased_partly: "Database gewist (wis-id {id}), maar Redis niet: vraag een beheerder het wissen af te maken.",
     },
     en: {
       title: "Customer contact desk", language: "Language", logout: "Log out",
@@ -118,6 +124,12 @@
       refusal_fallback: "This is beyond your mandate.",
       o_placed: "placed", o_shipped: "shipped", o_delivered: "delivered", o_cancelled: "cancelled",
       o_returned: "returned", i_paid: "paid", i_open: "open", i_overdue: "overdue", i_partly_paid: "partly paid",
+      erase: "Erase customer data (GDPR)",
+      erase_hint: "At the customer's request (GDPR): removes everything about this customer everywhere; invoices are kept anonymised.",
+      erase_prompt: "All data of {name} ({number}) will be erased everywhere. This cannot be undone. Type the customer number {number} to confirm:",
+      erase_cancelled: "Not erased: the customer number did not match.",
+      erased: "Customer data erased (erase id {id}).",
+      erased_partly: "Database erased (erase id {id}), but not Redis: ask an administrator to finish the erase.",
     },
   };
 
@@ -592,9 +604,32 @@
     return "";
   }
 
+  async function eraseCustomer() {
+    const customer = state.conv && state.conv.customer;
+    if (!customer || customer.id === undefined) return;
+    const number = String(customer.number || customer.customer_number || "");
+    const typed = window.prompt(t("erase_prompt", { name: customer.name || "", number }));
+    if (typed === null) return;
+    if (typed.trim().toUpperCase() !== number.toUpperCase()) { setStatus(t("erase_cancelled"), "error"); return; }
+    const button = $("erase-customer");
+    button.disabled = true;
+    try {
+      const data = await api("POST", `/desk/api/customers/${encodeURIComponent(customer.id)}/erase`, { confirm: typed.trim() });
+      closeView();
+      setStatus(t(data && data.complete ? "erased" : "erased_partly", { id: (data && data.erase_id) || "" }),
+        data && data.complete ? "ok" : "error");
+      await refreshQueue();
+    } catch (err) {
+      showError(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function renderRecord(customer) {
     show($("no-record"), !customer);
     show($("record"), Boolean(customer));
+    show($("erase-box"), Boolean(customer && state.me && state.me.role === "supervisor"));
     if (!customer) {
       $("no-record").textContent = state.open && state.conv ? t("unknown_customer") : t("no_record");
       return;
@@ -1004,6 +1039,7 @@
     $("decide-kind").addEventListener("change", renderDecideFields);
     $("decide-form").addEventListener("submit", submitDecision);
     $("escalate").addEventListener("click", escalate);
+    $("erase-customer").addEventListener("click", eraseCustomer);
     setInterval(tickWaits, 5000);
     setInterval(() => { if (!state.es || state.es.readyState !== EventSource.OPEN) refreshQueue(); }, 30000);
   }
