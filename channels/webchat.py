@@ -184,6 +184,8 @@ class WebChat:
         except Exception as exc:  # Redis or the database down: the message itself still counts
             log.warning("webchat %s: signed login not checked now: %s", sid, type(exc).__name__)
         text, hint = data.get("message"), _hint(data)
+        if not isinstance(text, (str, type(None))):
+            text = None  # binary or structured: not text (the service says so); stored as nothing
         message_id = uuid.uuid4().hex  # web chat messages have no id of their own: one at receipt
         stored = await self.inbox.store(CHANNEL, message_id, session_id, {
             "session_id": session_id, "text": text, "language_hint": hint, "message_id": message_id})
