@@ -336,3 +336,24 @@ async def test_action_server_down_gets_the_interim_message_in_5_seconds_then_the
     assert [len(turns["sms"]), len(turns["webchat"])] == [2, 2]
     assert customers.interims() == {"sms": [messages.text("inbox_kept", "nl")], "telegram": [],
                                     "webchat": [messages.text("inbox_kept", "en")]}
+
+
+async def test_with_redis_and_the_database_both_away_webhooks_get_503_and_the_visitor_is_told(customers, cuttable):
+    redis_proxy, pg_proxy = cuttable
+    await customers.open_chat(language="en")
+    redis_proxy.cut()
+    pg_proxy.cut()
+    try:
+        assert await customers.sms(FIRST) == 503            # Twilio may send it again
+        assert await customers.telegram_text(FIRST) == 503  # Telegram sends it again
+        await customers.chat.sio.emit("user_uttered", {"message": "hello, are you open today?",
+                                                       "session_id": customers.chat.session_id})
+        error = await customers.chat.error(timeout=15)
+        assert error["text"] == messages.text("inbox_not_received", "en")
+    finally:
+        redis_proxy.restore()
+        pg_proxy.restore()
+    # once they are back, the retries Twilio and Telegram send are answered, once each
+    assert await customers.sms("", params=customers.params[0]) == 200
+    assert await customers.telegram_text(FIRST, update_id=customers.update_ids[0]) == 200
+    await customers.answered_exactly_once()
