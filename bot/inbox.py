@@ -320,13 +320,17 @@ class Inbox:
                                                        TABLE.c.done_at < now - KEEP_DONE_SECONDS))
 
     async def _work(self, message: int) -> None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(TABLE).where(TABLE.c.id == message))).mappings().one()
+        try:
+            async with self.engine.connect() as conn:
+                row = dict((await conn.execute(select(TABLE).where(TABLE.c.id == message))).mappings().one())
+            if row["attempts"] > 1 and await self._was_done(message):
+                await self._finish(message, "done")  # answered, but the database missed it then
+                return
+        except Exception as exc:  # the database or Redis went away: the lease runs out, then again
+            log.warning("inbox: message %s not started: %s", message, type(exc).__name__)
+            return
         handler = self.handlers[row["channel"]]
         payload = dict(row["payload"] or {})
-        if row["attempts"] > 1 and await self._was_done(message):
-            await self._finish(message, "done")
-            return
         keeper = asyncio.create_task(self._keep_lease(message))
         turn = Turn(row["attempts"], row["received_at"],
                     on_delay=lambda lang: self._tell_kept(row, payload, lang, "inbox_slow"))
@@ -335,7 +339,10 @@ class Inbox:
             await handler.process(payload)
         except Exception as exc:
             keeper.cancel()
-            await self._failed_attempt(row, payload, exc)
+            try:
+                await self._failed_attempt(row, payload, exc)
+            except Exception as again:  # the database is away too: the lease runs out by itself
+                log.warning("inbox: message %s attempt not recorded: %s", message, type(again).__name__)
             return
         finally:
             TURN.reset(token)
