@@ -17,6 +17,7 @@ from bot.db import create_engine
 from bot.dev_outbox import RECORDS, outbox_page
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
 from bot.identity import IdentityPolicy
+from bot.inbox import Inbox
 from bot.records.repository import Records
 from bot.records.retention import RETENTION, RetentionJob
 from bot import outbox
@@ -58,7 +59,8 @@ def create_app(settings: Settings) -> web.Application:
         http = aiohttp.ClientSession()
         engine = create_engine()
         records = Records(engine)
-        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
+        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
+                          action_health_url=settings.action_health_url)
         service = ConversationService(
             ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
             max_bytes=settings.max_message_bytes, identity=IdentityPolicy.load(),
@@ -66,11 +68,23 @@ def create_app(settings: Settings) -> web.Application:
         service.handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
         app[HANDOFFS] = service.handoffs
         tasks = BackgroundTasks()
-        WebChat(sio, service, settings.webchat_identity_secret)
+        webchat = WebChat(sio, service, settings.webchat_identity_secret)
         service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
         telegram_sender = telegram.setup(app, service, settings, http, tasks, redis)
         if telegram_sender is not None:
             service.senders["telegram"] = telegram_sender
+
+        async def language_of(channel: str, address: str, payload: dict) -> str:
+            key = await service.store.identity(channel, address)
+            lang = (await service.store.get(key)).get("language") if key else None
+            return lang if lang in language.SUPPORTED else payload.get("language_hint") or language.DEFAULT_LANGUAGE
+
+        # every inbound message is stored before its webhook is answered, and handled from there
+        inbox = Inbox(engine, redis, settings.key_prefix, language_of)
+        webchat.use(inbox)
+        for adapter_key in (twilio.TWILIO, telegram.TELEGRAM):
+            if adapter_key in app:
+                app[adapter_key].use(inbox)
         log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
         await asyncio.to_thread(language.warm_up)
         app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
@@ -78,10 +92,12 @@ def create_app(settings: Settings) -> web.Application:
         delivery = asyncio.create_task(outbox.run(records, service.senders, stop))
         app[RETENTION] = RetentionJob(engine, redis, settings.key_prefix)  # daily purge (APScheduler)
         app[RETENTION].start()
+        inbound = asyncio.create_task(inbox.run(stop))
         yield
         app[RETENTION].stop()
         stop.set()
         await delivery
+        await inbound
         await tasks.drain()
         if telegram_sender is not None:
             await telegram_sender.close()

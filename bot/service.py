@@ -23,6 +23,7 @@ from bot.conversations import ConversationStore
 from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
 from bot.hours import describe
 from bot.identity import IdentityPolicy, client_ref
+from bot.inbox import Deferred, current_turn
 from bot.rasa_client import RasaClient, RasaUnavailable
 
 if TYPE_CHECKING:
@@ -199,7 +200,10 @@ class ConversationService:
 
     # -- messages ------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
-        if inbound.message_id and not await self.store.first_time(inbound.channel, inbound.message_id):
+        # A message from the inbox (bot/inbox.py) was de-duplicated when it was stored, and may be
+        # a retry of a turn that failed half-way: it must not be taken for a duplicate here.
+        durable = current_turn() is not None
+        if inbound.message_id and not durable and not await self.store.first_time(inbound.channel, inbound.message_id):
             log.info("duplicate %s message %s ignored", inbound.channel, inbound.message_id)
             key = await self.store.identity(inbound.channel, inbound.address) or ""
             return Outcome(key, language.DEFAULT_LANGUAGE, [], duplicate=True)
@@ -209,6 +213,12 @@ class ConversationService:
 
     async def _log(self, key: str, sender: str, text: str, channel: str, **data: Any) -> None:
         data = {k: v for k, v in data.items() if v}
+        turn = current_turn()
+        if sender == "customer" and data.get("message_id") and turn is not None and turn.retry:
+            # a retried turn: the customer's message may be in the transcript already
+            if any(e.get("message_id") == data["message_id"] and e.get("sender") == "customer"
+                   for e in await self.history(key, 50)):
+                return
         if self.records is not None:
             conv = await self.store.get(key)
             customer_id = int(conv["customer_id"]) if conv.get("customer_id") else None
@@ -276,10 +286,18 @@ class ConversationService:
                                     "client": client_ref(inbound.client or f"{inbound.channel}:{inbound.address}")}
         if inbound.channel in IDENTIFYING_CHANNELS:
             metadata["address"] = inbound.address
+        turn = current_turn()
         try:
-            raw = await self.rasa.send(key, to_rasa, metadata)
+            if turn is None:
+                raw = await self.rasa.send(key, to_rasa, metadata)
+            else:
+                raw = await self._turn_in_rasa(key, inbound, to_rasa, metadata, lang, turn)
+        except Deferred:
+            raise
         except RasaUnavailable as exc:
             log.error("rasa unavailable for %s: %s", key, exc)
+            if turn is not None:  # the inbox keeps the message and tries again
+                raise Deferred(lang, "rasa") from exc
             return Outcome(key, lang, [BotMessage(messages.text("bot_unavailable", lang), is_error=True)])
 
         replies: list[BotMessage] = []
@@ -316,6 +334,29 @@ class ConversationService:
         if handoff is not None and self.handoffs is not None:
             replies.extend(await self._start_handoff(key, inbound.channel, handoff, lang))
         return Outcome(key, lang, replies)
+
+    async def _turn_in_rasa(self, key: str, inbound: Inbound, to_rasa: str, metadata: dict[str, Any],
+                            lang: str, turn: Any) -> list[dict[str, Any]]:
+        """One stored message's turn, never run twice: Rasa gets the message id, a retry first
+        looks in the tracker for it, and a turn that cannot run now raises `Deferred`."""
+        message_id = f"{inbound.channel}:{inbound.message_id}" if inbound.message_id else None
+        if turn.retry and message_id:
+            done = await self.rasa.replies_for(key, message_id)
+            if done is not None:
+                log.info("turn %s of %s found in the tracker: its replies, not sent again", message_id, key)
+                return done
+        if not await self.rasa.actions_ready():
+            log.warning("action server down: turn of %s kept for later", key)
+            raise Deferred(lang, "actions")
+        sending = asyncio.ensure_future(self.rasa.send(key, to_rasa, metadata, message_id=message_id))
+        wait = max(0.5, turn.received + 4.0 - time.time())
+        done_set, _ = await asyncio.wait({sending}, timeout=wait)
+        if not done_set and turn.on_delay is not None:
+            try:
+                await turn.on_delay(lang)
+            except Exception as exc:  # the interim message is a courtesy; the answer still comes
+                log.warning("interim message for %s failed: %s", key, type(exc).__name__)
+        return await sending  # RasaMaybeReached: the retry looks in the tracker first
 
     # -- people --------------------------------------------------------------------------------
     async def _with_people(self, key: str, inbound: Inbound, text: str, lang: str) -> Outcome | None:

@@ -26,6 +26,9 @@ the body is an Update (400), answers 200 at once and handles the update in the b
   without being parsed: PTB insists on the newest Bot API fields of every type, and an update we
   ignore anyway must not be refused (Telegram would retry it). Only updates carrying a message,
   an edited message or a callback query are refused (400) when PTB cannot parse them.
+In the gateway a parsed update is first stored in the inbox (bot/inbox.py, keyed on update_id)
+and handled from there; when it cannot be stored the webhook answers 503 and Telegram sends it
+again.
 
 Outbound (`TelegramSender.send`): one Telegram message per BotMessage, buttons as an inline
 keyboard (one button a row). Telegram limits callback data to 64 bytes: a longer payload (or
@@ -281,6 +284,18 @@ class TelegramAdapter:
         self.tasks = tasks
         # Handling and replying in order per customer (Telegram may deliver updates in parallel).
         self._locks = KeyedLocks()
+        self.inbox = None  # bot.inbox.Inbox, see `use`
+
+    def use(self, inbox) -> None:
+        """Store every update in the inbox before answering 200; handle it from there."""
+        self.inbox = inbox
+        inbox.register(CHANNEL, self.process_stored, self.notify)
+
+    async def process_stored(self, payload: dict) -> None:
+        await self.process(Update.de_json(payload["update"], self.bot))
+
+    async def notify(self, address: str, payload: dict, body: str, lang: str) -> None:
+        await self.sender.send(address, [BotMessage(body)])
 
     # -- the edge -----------------------------------------------------------------------------
 
@@ -320,6 +335,14 @@ class TelegramAdapter:
         except Exception as exc:  # whatever PTB raises on a malformed update
             log.info("telegram webhook: invalid update %s (%s)", update_id, type(exc).__name__)
             return web.Response(status=400, text="invalid update")
+        if self.inbox is not None:
+            user = update.effective_user
+            sender = str(user.id) if user is not None else str(update.effective_chat.id if update.effective_chat else "-")
+            stored = await self.inbox.store(CHANNEL, str(update_id), sender, {"update": data})
+            if not stored.ok:
+                log.warning("telegram update %s not stored: 503, Telegram sends it again", update_id)
+                return web.Response(status=503, text="not stored, try again")
+            return web.Response(status=200, text="ok")
         self.tasks.spawn(self.process(update), f"telegram update {update_id}")
         return web.Response(status=200, text="ok")
 

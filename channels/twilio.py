@@ -4,7 +4,9 @@ Inbound: Twilio posts each message form-encoded to POST /webhooks/twilio (From, 
 MessageSid, NumMedia, MediaUrl0.., WhatsApp numbers carry a `whatsapp:` prefix). The webhook is
 checked at the edge (size 413, content type 415, X-Twilio-Signature 403, fields 400), answered at
 once with an empty TwiML response, and handed to `ConversationService.handle` in the background;
-the replies go back through the REST API.
+the replies go back through the REST API. In the gateway the message is first stored in the inbox
+(bot/inbox.py) and handled from there; when it cannot be stored the webhook answers 503, so
+Twilio may send it again.
 
 Outbound: `TwilioSender.send` renders per channel: SMS puts a whole turn into one message
 (buttons as one numbered list), WhatsApp sends each bot message on its own. Twilio accepts at
@@ -226,6 +228,22 @@ class TwilioWebhook:
         self.window = window
         self.tasks = tasks
         self.validator = RequestValidator(settings.twilio_auth_token)
+        self.inbox = None  # bot.inbox.Inbox, see `use`
+
+    def use(self, inbox) -> None:
+        """Store every message in the inbox before answering; handle it from there."""
+        self.inbox = inbox
+        for channel in CHANNELS:
+            if self.sender.configured(channel):
+                inbox.register(channel, self.process_stored, self.notify)
+
+    async def process_stored(self, payload: dict) -> None:
+        inbound = Inbound(payload["channel"], payload["address"], payload.get("text", ""),
+                          message_id=payload["message_id"], media=list(payload.get("media") or []))
+        await self.process(inbound, float(payload["received"]))
+
+    async def notify(self, address: str, payload: dict, text: str, lang: str) -> None:
+        await self.sender.send(address, [BotMessage(text)], channel=payload["channel"])
 
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -257,6 +275,13 @@ class TwilioWebhook:
             return _refuse(503, f"channel {channel} not configured", sid)
 
         inbound = Inbound(channel, address, params.get("Body", ""), message_id=sid, media=_media(params))
+        if self.inbox is not None:
+            stored = await self.inbox.store(channel, sid, address, {
+                "channel": channel, "address": address, "text": inbound.text, "message_id": sid,
+                "media": inbound.media, "received": time.time()})
+            if not stored.ok:
+                return _refuse(503, "message not stored, send it again", sid)
+            return web.Response(text=EMPTY_TWIML, content_type="text/xml")
         self.tasks.spawn(self.process(inbound, time.time()), f"twilio {channel} message {_loggable_sid(sid)}")
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 

@@ -6,6 +6,11 @@ Server -> client: `session_confirm <session_id>`, `bot_uttered {text, quick_repl
 `history {messages}`, `error_message {text}`.
 A browser's session id maps to one conversation, so a reload or a restart of any process
 continues the same conversation.
+
+With an inbox (bot/inbox.py, always in the gateway) every `user_uttered` gets a message id and is
+stored before anything else happens; the turn runs from the inbox and its replies go to the
+browser's sockets (room `session:<session id>`, and the conversation's room for `bot_uttered`).
+When the message cannot be stored, the visitor gets an `error_message` to send it again.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import socketio
 
 from bot import language, messages
-from bot.identity import verify_web_login
+from bot.identity import client_ref, verify_web_login
 from bot.rasa_client import RasaUnavailable
 from bot.service import BotMessage, ConversationService, Inbound
 
@@ -57,6 +62,7 @@ class WebChat:
         self.sio = sio
         self.service = service
         self.identity_secret = identity_secret
+        self.inbox: Any = None  # bot.inbox.Inbox, see `use`
         sio.on("session_request", self.session_request)
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
@@ -68,6 +74,42 @@ class WebChat:
         in any gateway process (the socket.io Redis manager relays it)."""
         await self.sio.emit("bot_uttered", render(message), room=conversation)
 
+    def use(self, inbox: Any) -> None:
+        """Take every message through the inbox (durable first, processed from there)."""
+        self.inbox = inbox
+        inbox.register(CHANNEL, self.process_stored, self.notify_session)
+
+    async def _emit_to(self, room: str, event: str, data: dict[str, Any]) -> None:
+        """To a room in every gateway process. The manager hands it to this process's sockets
+        before it publishes to Redis, so they get it even while Redis is away."""
+        await self.sio.emit(event, data, room=room)
+
+    async def notify_session(self, session_id: str, payload: dict[str, Any], text: str, lang: str) -> None:
+        await self._emit_to(_session_room(session_id), "error_message", {"text": text})
+
+    async def process_stored(self, payload: dict[str, Any]) -> None:
+        """One stored web chat message: the turn, then its replies to the browser."""
+        session_id = payload["session_id"]
+        outcome = await self.service.handle(Inbound(
+            CHANNEL, session_id, payload.get("text"), language_hint=payload.get("language_hint"),
+            message_id=payload.get("message_id"), client=payload.get("client"),
+        ))
+        room = _session_room(session_id)
+        conversation = outcome.conversation
+        for sid, _ in list(self.sio.manager.get_participants("/", room)):
+            # identified in the chat: this browser now belongs to the customer's conversation
+            session = await self.sio.get_session(sid)
+            if conversation and session.get("conversation") != conversation:
+                if session.get("conversation"):
+                    await self.sio.leave_room(sid, session["conversation"])
+                await self.sio.enter_room(sid, conversation)
+                await self.sio.save_session(sid, {**session, "conversation": conversation})
+        for reply in outcome.replies:
+            if reply.is_error:
+                await self._emit_to(room, "error_message", {"text": reply.text})
+            else:
+                await self._emit_to(conversation or room, "bot_uttered", render(reply))
+
     async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
         await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)
 
@@ -77,6 +119,7 @@ class WebChat:
         conversation = await self.service.conversation_for(CHANNEL, session_id)
         await self.sio.save_session(sid, {"session_id": session_id, "conversation": conversation})
         await self.sio.enter_room(sid, conversation)
+        await self.sio.enter_room(sid, _session_room(session_id))
         await self.sio.emit("session_confirm", session_id, to=sid)
 
     async def _conversation(self, sid: str) -> tuple[str, str] | None:
@@ -126,6 +169,9 @@ class WebChat:
             await self.session_request(sid, {"session_id": data.get("session_id")})
             known = await self._conversation(sid)
         session_id, conversation = known
+        if self.inbox is not None:
+            await self._store(sid, session_id, conversation, data)
+            return
         conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
         conversation = await self._current(sid, session_id, conversation)
         outcome = await self.service.handle(
@@ -144,9 +190,28 @@ class WebChat:
                 await self.sio.emit("bot_uttered", render(reply), room=conversation)
 
     def _client(self, sid: str) -> str | None:
-        """The visitor's IP address (for rate limits only; never logged or stored as such)."""
+        """A one-way reference of the visitor's IP address (for rate limits only)."""
         request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
-        return getattr(request, "remote", None) or None  # engine.io's REMOTE_ADDR is always 127.0.0.1
+        remote = getattr(request, "remote", None)  # engine.io's REMOTE_ADDR is always 127.0.0.1
+        return client_ref(remote) if remote else None
+    async def _store(self, sid: str, session_id: str, conversation: str, data: dict[str, Any]) -> None:
+        from bot.inbox import Stored
+
+        try:
+            await self._signed_login(sid, session_id, conversation, data.get("customData"))
+        except Exception as exc:  # Redis or the database down: the message itself still counts
+            log.warning("webchat %s: signed login not checked now: %s", sid, type(exc).__name__)
+        text, hint = data.get("message"), _hint(data)
+        if not isinstance(text, (str, type(None))):
+            text = None  # binary or structured: not text (the service says so); stored as nothing
+        message_id = uuid.uuid4().hex  # web chat messages have no id of their own: one at receipt
+        stored = await self.inbox.store(CHANNEL, message_id, session_id, {
+            "session_id": session_id, "text": text, "language_hint": hint, "message_id": message_id,
+            "client": self._client(sid)})
+        if stored is Stored.FAILED:
+            lang = language.choose(text, hint or language.DEFAULT_LANGUAGE) if isinstance(text, str) and text.strip() \
+                else (hint or language.DEFAULT_LANGUAGE)
+            await self._notify(sid, "inbox_not_received", lang)
 
     async def _signed_login(self, sid: str, session_id: str, conversation: str, custom: Any) -> str:
         """customData {user_id, user_hash}: the business's site vouches for this visitor."""
@@ -170,3 +235,7 @@ class WebChat:
     async def unknown_event(self, event: str, sid: str, data: Any = None) -> None:
         log.info("webchat %s: unknown event %r", sid, event[:64])
         await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=event[:64])
+
+
+def _session_room(session_id: str) -> str:
+    return f"session:{session_id}"
