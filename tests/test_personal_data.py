@@ -3,9 +3,12 @@
 The customer is Sanne de Vries (K10001) of the demo web shop, given every kind of data the
 system holds: identities on WhatsApp, Telegram and a web login, a ticket with her home address,
 a decision with its audit entries, a promise, feedback, a one-time code and its outbox message,
-her transcript on two channels, and the Redis state the gateway and Rasa keep (her conversation,
-the provisional web chat conversation that joined it, bindings, buttons, a Telegram link code,
-a handoff item, the WhatsApp window, a Telegram button payload, Rasa trackers). Emma Clarke
+her transcript on two channels, her messages in the inbound inbox (an answered one, pending ones
+from her phone and from a web chat session verified as hers, a stranger's naming her order, one
+kept in Redis while the database was away), and the Redis state the gateway and Rasa keep (her
+conversation, the provisional web chat conversation that joined it, bindings, buttons, a Telegram
+link code, a handoff item, the WhatsApp window, a Telegram button payload, Rasa trackers, the
+verified web session, identification rate-limit counters, the inbox's done marker). Emma Clarke
 (K10003) gets the same kinds of data and must come out untouched; an anonymous visitor's
 conversation too.
 
@@ -31,11 +34,15 @@ from redis.asyncio import Redis
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, cast, select, update
 from sqlalchemy.sql.sqltypes import JSON, Text
 
+from actions import limits
 from bot.conversations import ConversationStore
+from bot.db import create_engine
 from bot.handoff import HandoffConfig, Handoffs
+from bot.identity import Limit, client_ref
+from bot.inbox import Inbox, Stored
 from bot.records import personal
 from bot.records.models import (
-    AuditEntry, Base, Customer, Feedback, Invoice, Payment, TranscriptEntry,
+    AuditEntry, Base, Customer, Feedback, InboxMessage, Invoice, Payment, TranscriptEntry,
 )
 from bot.records.repository import Records
 from bot.records.retention import RetentionConfig, RetentionJob, purge
@@ -163,8 +170,41 @@ async def _give_everything(w: World, number: str, *, telegram: str | None, web: 
     await _save_tracker(w.prefix, conv, [f"waar blijft {first_order.order_number}"],
                         {"customer_id": str(cid), "customer_name": c.name.split()[0]}, f"Hoi {c.name.split()[0]}")
     await _save_tracker(w.prefix, provisional, [f"ik ben {number}"], {"customer_id": str(cid)}, "Welkom terug")
+    # identification limits, counted as the actions count them (one-way refs of id and conversation)
+    await limits.hit("codes", str(cid), Limit(3, 900))
+    await limits.hit("conversation", provisional, Limit(5, 3600))
+    # the inbound inbox: an answered message (text gone, sender and done marker kept for 2 days),
+    # pending ones from her address, from a web chat session verified as hers (no binding, nothing
+    # typed that names her) and from a stranger naming her order, and one kept in Redis
+    box = Inbox(records.engine, w.redis, w.prefix)
+    verified_session = uuid.uuid4().hex
+    await store.web_verify(verified_session, cid, 3600)
+    stranger_session = uuid.uuid4().hex
+    inbox = {}
+    for name, (ch, sender, text) in {
+        "done": (channel, address, f"Waar blijft {first_order.order_number}?"),
+        "pending": (channel, address, f"mijn klantnummer is {number}"),
+        "verified": ("webchat", verified_session, "is mijn retour al binnen?"),
+        "stranger": ("webchat", stranger_session, f"bestelling {first_order.order_number} is van mijn moeder"),
+    }.items():
+        message_id = secrets.token_hex(8)
+        payload = {"text": text, "address": sender} if ch != "telegram" else \
+            {"update": {"update_id": message_id, "message": {"from": {"id": int(sender), "first_name": c.name.split()[0]},
+                                                             "text": text}}}
+        assert await box.store(ch, message_id, sender, payload) is Stored.STORED
+        async with records.session() as s:
+            inbox[name] = (await s.execute(select(InboxMessage.id).where(InboxMessage.message_id == message_id))).scalar_one()
+    await box._done(inbox["done"])
+    down = create_engine("postgresql://postgres@127.0.0.1:1/nothing")  # the database away: Redis keeps it
+    try:
+        fallback = f"{channel}:{secrets.token_hex(8)}"
+        assert await Inbox(down, w.redis, w.prefix).store(channel, fallback.split(":")[1], address,
+                                                          {"text": "hallo, zijn jullie er?"}) is Stored.FALLBACK
+    finally:
+        await down.dispose()
     return {"id": cid, "customer": c, "conv": conv, "provisional": provisional, "session_id": session_id,
-            "orders": orders, "link_code": link_code, "callback": callback, "seen": seen}
+            "orders": orders, "link_code": link_code, "callback": callback, "seen": seen, "inbox": inbox,
+            "verified_session": verified_session, "stranger_session": stranger_session, "fallback": fallback}
 
 
 async def _anonymous(w: World) -> str:
@@ -173,13 +213,16 @@ async def _anonymous(w: World) -> str:
     await w.store.update(conv, last_channel="webchat", last_address=session_id, language="nl")
     await w.records.add_transcript(conv, None, "customer", "webchat", "hallo, wat zijn jullie openingstijden?")
     await _save_tracker(w.prefix, conv, ["openingstijden"], {}, "Wij zijn open van 9 tot 17.")
+    assert await Inbox(w.records.engine, w.redis, w.prefix).store(
+        "webchat", secrets.token_hex(8), session_id, {"text": "en op zondag?"}) is Stored.STORED
     return conv
 
 
 def _identifiers(data: dict) -> list[str]:
     c = data["customer"]
     out = [c.customer_number, c.name, c.name.split()[0], c.email, c.phone, c.phone.lstrip("+"), c.postcode,
-           c.postcode.replace(" ", ""), data["conv"], data["provisional"], data["session_id"], HOME]
+           c.postcode.replace(" ", ""), data["conv"], data["provisional"], data["session_id"], HOME,
+           data["verified_session"]]
     if c.phone.startswith("+31"):
         out.append("0" + c.phone[3:])
     for value in (c.telegram_user_id, c.web_login_id):
@@ -235,12 +278,26 @@ def _redis_hits(dump: dict, needles: list[str]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def world(shop, redis):
+async def world(shop, redis, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", TEST_REDIS_URL)  # the actions' rate limits (actions/limits.py)
+    monkeypatch.setenv("KEY_PREFIX", redis.prefix)
+    limits._redis.cache_clear()
     w = World(Records(shop), redis)
-    sanne = await _give_everything(w, "K10001", telegram=TELEGRAM_ID, web=WEB_LOGIN, address_text=HOME)
-    emma = await _give_everything(w, "K10003", telegram=None, web=None, address_text="Baker Street 221")
-    anonymous = await _anonymous(w)
+    try:
+        sanne = await _give_everything(w, "K10001", telegram=TELEGRAM_ID, web=WEB_LOGIN, address_text=HOME)
+        emma = await _give_everything(w, "K10003", telegram=None, web=None, address_text="Baker Street 221")
+        anonymous = await _anonymous(w)
+    finally:
+        if limits._redis() is not None:
+            await limits._redis().close(close_connection_pool=True)
+        limits._redis.cache_clear()
     yield w, sanne, emma, anonymous
+
+
+async def _inbox_rows(engine) -> list[tuple[str, str]]:
+    async with engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(
+            select(InboxMessage.address, InboxMessage.status).order_by(InboxMessage.id))]
 
 
 # -- coverage: no table is forgotten ----------------------------------------------------------------
@@ -280,9 +337,15 @@ async def test_export_holds_every_kind_of_data_with_exact_counts(world, shop):
         "contact_identities": 5,  # sms, whatsapp, email (demo) + telegram + web login
         "orders": 10, "order_lines": 18, "invoices": 10, "payments": 10, "loyalty_accounts": 1,
         "tickets": 1, "decisions": 1, "audit_log": 2, "contact_history": 2, "one_time_codes": 1, "outbox": 1,
-        "churn_scores": 1, "transcript": 4, "promises": 1, "feedback": 1,
+        "churn_scores": 1, "transcript": 4, "promises": 1, "feedback": 1, "inbox": 4,
     }
     assert "code_hash" not in bundle["tables"]["one_time_codes"][0]
+    inbox = {r["id"]: r for r in bundle["tables"]["inbox"]}
+    assert sorted(inbox) == sorted(sanne["inbox"].values())
+    assert inbox[sanne["inbox"]["done"]]["payload"] == {} and inbox[sanne["inbox"]["done"]]["status"] == "done"
+    assert inbox[sanne["inbox"]["pending"]]["payload"]["text"] == "mijn klantnummer is K10001"
+    assert inbox[sanne["inbox"]["verified"]]["address"] == sanne["verified_session"]
+    assert inbox[sanne["inbox"]["stranger"]]["payload"]["text"].startswith(f"bestelling {sanne['orders'][0].order_number}")
     assert {e["channel"] for e in bundle["tables"]["transcript"]} == {"whatsapp", "webchat"}
     assert bundle["tables"]["transcript"][0]["text"] == "ik ben K10001"  # typed before she was known
     assert bundle["tables"]["outbox"][0]["body"].startswith("Je code is ")
@@ -295,9 +358,15 @@ async def test_export_holds_every_kind_of_data_with_exact_counts(world, shop):
         f"{p}:identity:telegram:{TELEGRAM_ID}", f"{p}:customer:{c.id}", f"{p}:conv:{conv}", f"{p}:conv:{prov}",
         f"{p}:buttons:{conv}:whatsapp", f"{p}:link-code:{sanne['link_code']}", f"{p}:handoff:{conv}",
         f"{p}:wa_inbound:{c.phone}", f"{p}:tgcb:{sanne['callback'][2:]}",
+        f"{p}:webverified:{sanne['verified_session']}", f"{p}:idlimit:codes:{client_ref(str(c.id))}",
+        f"{p}:idlimit:conversation:{client_ref(prov)}",
     }
     assert bundle["redis"]["keys"][f"{p}:conv:{conv}"]["value"]["customer_id"] == str(c.id)
-    assert bundle["redis"]["members"] == [{"key": f"{p}:handoff:waiting", "type": "zset", "member": conv}]
+    members = sorted(bundle["redis"]["members"], key=lambda m: m["key"])
+    assert [(m["key"], m["type"], m["member"]) for m in members] == [
+        (f"{p}:handoff:waiting", "zset", conv), (f"{p}:inbox:fallback", "hash", sanne["fallback"])]
+    assert members[1]["value"]["address"] == c.phone
+    assert members[1]["value"]["payload"] == {"text": "hallo, zijn jullie er?"}
     trackers = bundle["redis"]["trackers"]
     assert set(trackers) == {conv, prov}
     texts = [e.get("text") for e in trackers[prov]["events"] if e.get("event") == "user"]
@@ -359,10 +428,11 @@ async def test_erase_leaves_no_identifier_anywhere_and_keeps_the_rest(world, sho
     assert result.complete and result.residual_sql == 0 and result.residual_redis == 0
     assert result.sql == {"transcript": 4, "promises": 1, "feedback": 1, "one_time_codes": 1, "outbox": 1,
                           "churn_scores": 1, "contact_history": 2, "tickets": 1, "decisions": 1, "loyalty_accounts": 1,
-                          "order_lines": 18, "orders": 10, "contact_identities": 5, "customers": 1}
+                          "order_lines": 18, "orders": 10, "contact_identities": 5, "customers": 1, "inbox": 4}
     assert result.kept == {"invoices": 10, "payments": 10, "audit_log": 2}
     assert result.redis["identity"] == 3 and result.redis["conv"] == 2 and result.redis["tracker"] == 2
-    assert result.redis["members_removed"] == 1
+    assert result.redis["webverified"] == 1 and result.redis["idlimit"] == 2 and result.redis["inbox_done"] == 1
+    assert result.redis["members_removed"] == 2  # handoff:waiting, inbox:fallback
     # every text column of every table, every Redis key and value: nothing of hers
     assert await _sql_hits(shop, needles) == []
     redis_after = await _redis_dump(w.redis, w.prefix)
@@ -379,6 +449,20 @@ async def test_erase_leaves_no_identifier_anywhere_and_keeps_the_rest(world, sho
     assert redis_after[f"{w.prefix}:conv:{anonymous}"] == redis_before[f"{w.prefix}:conv:{anonymous}"]
     assert redis_after[f"{w.prefix}:tracker:{anonymous}"] == redis_before[f"{w.prefix}:tracker:{anonymous}"]
     assert redis_after[f"{w.prefix}:handoff:waiting"] == [emma["conv"]]
+    # the inbox: her messages gone (the pending ones too), Emma's and the visitor's untouched
+    emma_tg, anon_session = emma["customer"].telegram_user_id, redis_before[f"{w.prefix}:conv:{anonymous}"]["last_address"]
+    assert await _inbox_rows(shop) == [(emma_tg, "done"), (emma_tg, "pending"), (emma["verified_session"], "pending"),
+                                       (emma["stranger_session"], "pending"), (anon_session, "pending")]
+    assert {r["id"] for r in emma_after["tables"]["inbox"]} == set(emma["inbox"].values())
+    fallback = f"{w.prefix}:inbox:fallback"
+    assert redis_after[fallback] == {emma["fallback"]: redis_before[fallback][emma["fallback"]]}
+    assert f"{w.prefix}:inbox:done:{sanne['inbox']['done']}" not in redis_after
+    assert redis_after[f"{w.prefix}:inbox:done:{emma['inbox']['done']}"] == "1"
+    assert f"{w.prefix}:webverified:{sanne['verified_session']}" not in redis_after
+    assert redis_after[f"{w.prefix}:webverified:{emma['verified_session']}"] == str(emma["id"])
+    assert sorted(k for k in redis_after if ":idlimit:" in k) == sorted(
+        f"{w.prefix}:idlimit:{kind}:{client_ref(ref)}" for kind, ref in
+        (("codes", str(emma["id"])), ("conversation", emma["provisional"])))
     async with w.records.session() as s:
         anon_rows = list((await s.execute(select(TranscriptEntry).where(TranscriptEntry.conversation == anonymous))).scalars())
     assert [r.text for r in anon_rows] == ["hallo, wat zijn jullie openingstijden?"]
@@ -444,6 +528,9 @@ async def test_erase_catches_state_written_back_by_a_turn_in_flight(world, shop)
         # after the SQL part: the turn in flight logs its answer and Rasa saves the tracker
         await w.records.add_transcript(sanne["conv"], None, "bot", "whatsapp", "Bestelling 104233 komt morgen.")
         await _save_tracker(w.prefix, sanne["conv"], ["104233?"], {"customer_id": str(c.id)}, "Morgen")
+        # and her next WhatsApp message is stored in the inbox
+        assert await Inbox(shop, w.redis, w.prefix).store("whatsapp", "SMlate", c.phone,
+                                                          {"text": "en nog iets"}) is Stored.STORED
         return done
 
     personal._erase_sql = meanwhile
@@ -453,6 +540,7 @@ async def test_erase_catches_state_written_back_by_a_turn_in_flight(world, shop)
         personal._erase_sql = real_erase_sql
     assert result.complete and result.residual_sql == 0 and result.residual_redis == 0
     assert result.redis["conversations"] == 3
+    assert result.sql["inbox"] == 5  # the 4 she had and the one that came in during the erase
     needles = _identifiers(sanne) + [sanne["late"]]
     assert await _sql_hits(shop, needles) == []
     assert _redis_hits(await _redis_dump(w.redis, w.prefix), needles) == []

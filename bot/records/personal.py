@@ -9,7 +9,12 @@
   fail, so a new table is never silently forgotten;
 - the rows "about" a customer are found generically: `customer_id = <id>`, rows whose foreign key
   points at such rows (order lines, payments), and rows of the customer's conversations
-  (tables with a `conversation` column: transcript, promises, feedback).
+  (tables with a `conversation` column: transcript, promises, feedback);
+- tables without either (`BY_SENDER`: the inbound `inbox`) are found by the sender's address
+  (the customer's phone numbers, Telegram id and web chat session ids, from the records and from
+  the Redis bindings and `webverified:` keys) and by their message text (while still pending)
+  holding one of the customer's strong identifiers; pending messages too: they are the
+  customer's own messages, so the erase means they are not answered any more.
 
 Kept by law: invoices and their payments (Dutch fiscal retention, 7 years: art. 52 AWR). They are
 moved to a fresh tombstone customer (`ERASED-<erase id>`, name `[erased]`, no email, phone,
@@ -24,6 +29,7 @@ Logs carry ids only.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -66,7 +72,11 @@ POLICY: dict[str, str] = {
     "transcript": "delete",
     "promises": "delete",
     "feedback": "delete",
+    "inbox": "delete",            # by sender address or identifiers in the message (BY_SENDER), pending too
 }
+# Tables without customer_id or conversation: rows found by the sender's address (exact) or by one
+# of the customer's strong identifiers in a text/JSON column. table -> (address column, text column)
+BY_SENDER: dict[str, tuple[str, str]] = {"inbox": ("address", "payload")}
 # Tables that hold nothing about customers (agents are staff, rewards the shop's catalogue).
 NOT_PERSONAL = {"rewards": "the shop's reward catalogue", "agents": "desk staff, not customers"}
 # Columns left out of an export (secrets, not information about the person).
@@ -111,6 +121,9 @@ def uncovered() -> list[str]:
     out = [name for name in refs if name not in POLICY]
     out += [t.name for t in Base.metadata.sorted_tables if t.name not in POLICY and t.name not in NOT_PERSONAL
             and t.name not in out]
+    # a policy that nothing can carry out: no customer_id, no conversation, no sender address
+    out += [t.name for t in Base.metadata.sorted_tables if t.name in POLICY and t.name not in refs
+            and "conversation" not in t.c and t.name not in BY_SENDER and t.name not in out]
     return sorted(out)
 
 
@@ -168,6 +181,8 @@ class Identifiers:
     values: set[str] = field(default_factory=set)       # customer number, email, phone, order numbers, ...
     weak: set[str] = field(default_factory=set)         # name, first name, postcode: others may share them
     conversations: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)     # what the customer writes from: phone, Telegram id,
+                                                         # web chat session ids (matched exactly)
 
     def add(self, *values: Any, weak: bool = False) -> None:
         for value in values:
@@ -249,6 +264,7 @@ async def identifiers(conn: AsyncConnection, customer) -> Identifiers:
     ids.add(customer.name, weak=True)
     ids.add_phone(customer.phone)
     ids.add_postcode(customer.postcode)
+    ids.addresses |= {str(a) for a in (customer.phone, customer.telegram_user_id) if a}
     first = (customer.name or "").split()
     if first and not customer.customer_number.startswith(TOMBSTONE_PREFIX):
         ids.add(first[0], weak=True)
@@ -259,6 +275,8 @@ async def identifiers(conn: AsyncConnection, customer) -> Identifiers:
             ids.add_phone(address)
         else:
             ids.add(address)
+        if address:
+            ids.addresses.add(str(address))
     for number, tracking in await conn.execute(
             select(t["orders"].c.order_number, t["orders"].c.tracking_code).where(t["orders"].c.customer_id == customer.id)):
         ids.add(number, tracking)
@@ -271,6 +289,29 @@ async def identifiers(conn: AsyncConnection, customer) -> Identifiers:
                 if conv:
                     ids.conversations.add(conv)
     return ids
+
+
+async def _sender_rows(conn: AsyncConnection, table: Table, ids: Identifiers) -> list[Any]:
+    """Primary keys of a BY_SENDER table's rows that are the customer's: sent from one of their
+    addresses, or holding one of their strong identifiers (a message that names them)."""
+    address_col, text_col = (table.c[name] for name in BY_SENDER[table.name])
+    pk = list(table.primary_key.columns)[0]
+    found: list[Any] = []
+    if ids.addresses:
+        found += [k for k, in await conn.execute(select(pk).where(address_col.in_(sorted(ids.addresses))))]
+    strong = ids.strong_matcher()
+    if strong.values:
+        text = cast(text_col, String) if isinstance(text_col.type, JSON) else text_col
+        likes = [func.lower(text).like(f"%{v.lower()}%") for v in strong.values]
+        for start in range(0, len(likes), 50):  # a LIKE to narrow it down, the matcher to decide
+            for key, value in await conn.execute(select(pk, text_col).where(or_(*likes[start:start + 50]))):
+                if key not in found and strong.search(_text_of(value)):
+                    found.append(key)
+    return sorted(found)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
 # ----------------------------------------------------------------------------- export
@@ -292,11 +333,18 @@ async def export_customer(engine: AsyncEngine, number_or_id: str | int, redis=No
             try:
                 plan = await personal_redis.RedisState(redis, prefix).collect(ids)
                 ids.conversations |= plan.conversations
+                ids.addresses |= plan.addresses
                 redis_part = {"available": True, **await personal_redis.RedisState(redis, prefix).dump(plan)}
             except personal_redis.REDIS_ERRORS as exc:
                 redis_part = {"available": False, "error": type(exc).__name__}
         bundle_tables: dict[str, list[dict[str, Any]]] = {}
         for table in Base.metadata.sorted_tables:
+            if table.name in BY_SENDER and table.name not in refs:
+                keys = await _sender_rows(conn, table, ids)
+                pk = list(table.primary_key.columns)[0]
+                rows = await conn.execute(select(table).where(pk.in_(keys)).order_by(pk)) if keys else []
+                bundle_tables[table.name] = [_row(table, r) for r in rows]
+                continue
             if table.name not in refs and "conversation" not in table.c:
                 continue
             where = _rows_query(table, customer.id, refs) if table.name in refs else None
@@ -321,6 +369,8 @@ async def export_customer(engine: AsyncEngine, number_or_id: str | int, redis=No
         "notes": {
             "one_time_codes": "code hashes left out (secrets, not information about you)",
             "rasa_trackers": "the bot's dialogue state per conversation (Rasa tracker), under redis.trackers",
+            "inbox": "messages received from you (tables.inbox); the text is kept only until the message "
+                     "is answered, then only when and from where it came (2 days, against duplicates)",
         },
     }
 
@@ -359,9 +409,10 @@ async def _begin_write(conn: AsyncConnection) -> None:
 
 
 async def _erase_sql(engine: AsyncEngine, customer_id: int, ids: Identifiers, erase_id: str,
-                     actor_role: str, actor: str, now: datetime) -> tuple[str, dict[str, int], dict[str, int]]:
+                     actor_role: str, actor: str, now: datetime,
+                     removed: dict[str, list[Any]] | None = None) -> tuple[str, dict[str, int], dict[str, int]]:
     """One transaction: invoices to a tombstone, audit anonymised, everything else deleted, the
-    erase itself written to the audit log."""
+    erase itself written to the audit log. `removed` gets the keys of the BY_SENDER rows deleted."""
     refs = customer_tables()
     t = tables()
     counts: dict[str, int] = {}
@@ -387,6 +438,10 @@ async def _erase_sql(engine: AsyncEngine, customer_id: int, ids: Identifiers, er
                     where = by_conv if where is None else or_(where, by_conv)
                 if where is not None and POLICY.get(table.name) == "delete":
                     counts[table.name] = (await conn.execute(delete(table).where(where))).rowcount
+            # 1b. messages they sent (the inbox), found by their addresses and identifiers
+            for name in BY_SENDER:
+                if POLICY.get(name) == "delete":
+                    counts[name] = len(await _delete_sender_rows(conn, t[name], ids, removed))
             # 2. kept by law: invoices to a tombstone customer (payments hang off them)
             invoices = t["invoices"]
             n_invoices = (await conn.execute(select(func.count()).select_from(invoices)
@@ -450,6 +505,26 @@ async def _delete_conversations(engine: AsyncEngine, convs: Iterable[str], custo
     return n
 
 
+async def _delete_sender_rows(conn: AsyncConnection, table: Table, ids: Identifiers,
+                              removed: dict[str, list[Any]] | None) -> list[Any]:
+    keys = await _sender_rows(conn, table, ids)
+    pk = list(table.primary_key.columns)[0]
+    for start in range(0, len(keys), 500):
+        await conn.execute(delete(table).where(pk.in_(keys[start:start + 500])))
+    if removed is not None:
+        removed.setdefault(table.name, []).extend(keys)
+    return keys
+
+
+async def _delete_messages(engine: AsyncEngine, ids: Identifiers, removed: dict[str, list[Any]]) -> dict[str, int]:
+    """BY_SENDER rows (the inbox) that came in during the erase."""
+    counts: dict[str, int] = {}
+    async with engine.begin() as conn:
+        for name in BY_SENDER:
+            counts[name] = len(await _delete_sender_rows(conn, tables()[name], ids, removed))
+    return counts
+
+
 async def residual_sql(engine: AsyncEngine, matcher: Matcher) -> list[tuple[str, Any]]:
     """(table, primary key) of every row whose text holds one of the identifiers."""
     hits: list[tuple[str, Any]] = []
@@ -490,19 +565,24 @@ async def erase_customer(engine: AsyncEngine, number_or_id: str | int, redis=Non
     state = personal_redis.RedisState(redis, prefix) if redis is not None else None
     redis_counts: dict[str, Any] | None = None
     redis_error = None
+    removed: dict[str, list[Any]] = {}
     if state is not None:
         try:  # first pass: bindings gone, so new messages no longer reach the old conversation
             plan = await state.collect(ids)
             ids.conversations |= plan.conversations
+            ids.addresses |= plan.addresses
             ids.add(*plan.addresses)
             redis_counts = await state.delete(plan)
         except personal_redis.REDIS_ERRORS as exc:
             redis_error, state = type(exc).__name__, None
-    tombstone, counts, kept = await _erase_sql(engine, customer_id, ids, erase_id, actor_role, actor, now)
+    tombstone, counts, kept = await _erase_sql(engine, customer_id, ids, erase_id, actor_role, actor, now,
+                                               removed=removed)
     if state is not None:
         try:  # second pass: what a turn in flight wrote meanwhile
             plan = await state.collect(ids)
             ids.conversations |= plan.conversations
+            ids.addresses |= plan.addresses
+            ids.add(*plan.addresses)
             second = await state.delete(plan)
             for k, v in second.items():
                 if isinstance(v, int) and k != "conversations":
@@ -511,6 +591,10 @@ async def erase_customer(engine: AsyncEngine, number_or_id: str | int, redis=Non
             # rows a turn in flight logged after the SQL part (to an old or a new conversation)
             counts["transcript"] = counts.get("transcript", 0) + await _delete_conversations(
                 engine, ids.conversations, customer_id)
+            # messages that came in meanwhile, and the done markers of every deleted message
+            for name, n in (await _delete_messages(engine, ids, removed)).items():
+                counts[name] = counts.get(name, 0) + n
+            redis_counts["inbox_done"] = await state.forget_done(removed.get("inbox", []))
         except personal_redis.REDIS_ERRORS as exc:
             redis_error = type(exc).__name__
             redis_counts = None
@@ -554,15 +638,20 @@ async def erase_redis_only(engine: AsyncEngine, customer_ref: int, redis, prefix
     ids = Identifiers(int(customer_ref))
     plan = await state.collect(ids)
     ids.conversations |= plan.conversations
+    ids.addresses |= plan.addresses
     ids.add(*plan.addresses)
     counts = await state.delete(plan)
     plan = await state.collect(ids)
     ids.conversations |= plan.conversations
+    ids.addresses |= plan.addresses
     for k, v in (await state.delete(plan)).items():
         if isinstance(v, int) and k != "conversations":
             counts[k] = counts.get(k, 0) + v
     counts["conversations"] = len(ids.conversations)
     transcript = await _delete_conversations(engine, ids.conversations, int(customer_ref))
+    removed: dict[str, list[Any]] = {}
+    messages = await _delete_messages(engine, ids, removed)  # sent from the addresses Redis still knew
+    counts["inbox_done"] = await state.forget_done(removed.get("inbox", []))
     await state.announce(ids.conversations)
     residual = len(await state.residual(ids.matcher()))
     async with engine.begin() as conn:
@@ -570,13 +659,13 @@ async def erase_redis_only(engine: AsyncEngine, customer_ref: int, redis, prefix
             at=datetime.now(timezone.utc), customer_id=None, actor_role=actor_role[:24], actor=actor[:64],
             decision="erase_redis", allowed=True, escalate_to=None,
             request={"customer_ref": int(customer_ref), "redis": counts, "transcript": transcript,
-                     "residual_redis": residual},
+                     "messages": messages, "residual_redis": residual},
             reason="conversation state, bindings and Rasa trackers erased (after an erase without Redis)",
         ))
-    return {"redis": counts, "transcript": transcript, "residual_redis": residual,
+    return {"redis": counts, "transcript": transcript, "messages": messages, "residual_redis": residual,
             "conversations": len(ids.conversations)}
 
 
-__all__ = ["POLICY", "NOT_PERSONAL", "CoverageError", "NoSuchCustomer", "EraseResult", "Identifiers", "Matcher",
+__all__ = ["POLICY", "NOT_PERSONAL", "BY_SENDER", "CoverageError", "NoSuchCustomer", "EraseResult", "Identifiers", "Matcher",
            "check_coverage", "customer_tables", "uncovered", "export_customer", "erase_customer",
            "erase_redis_only", "residual_sql", "identifiers"]

@@ -15,10 +15,19 @@ prefix, endpoints.yml `key_prefix: ${RASA_KEY_PREFIX}`):
   <p>:tgcb:<short>                   a Telegram button's payload
   <p>:seen:<channel>:<message id>    "1" for 2 days: the channel's message id only, no identifier
                                      (checked like every other key; deleted only if one holds one)
+  <p>:webverified:<session id>       -> customer id     a web chat session proved to be the customer
+  <p>:idlimit:<kind>:<ref>           attempt counters; ref = bot.identity.client_ref of a conversation
+                                     key, a client address or the customer id (a one-way hash, but
+                                     of the customer's own data: deleted for theirs)
+  <p>:inbox:fallback                 hash "<channel>:<message id>" -> the stored message (JSON with
+                                     its sender `address` and text) while the database was away
+  <p>:inbox:done:<inbox row id>      "1" for 2 days: the message was answered (no identifier;
+                                     deleted with the customer's inbox rows, see `forget_done`)
 
 The customer's conversations are found from the records (transcript, promises, feedback), from
 `customer:<id>`, from conversation hashes and handoff items with their customer_id, from Rasa
-trackers whose `customer_id` slot is theirs, and then, repeatedly, from the addresses those
+trackers whose `customer_id` slot is theirs, from `webverified:<session>` keys holding their id
+(the session id is one of their addresses), and then, repeatedly, from the addresses those
 conversations were reached on and from anonymous conversations (no customer) that hold one of the
 customer's identifiers (customer number, email, phone, order number, ...). Every key whose name
 contains one of those conversations is deleted, as are bindings pointing at them, keys whose
@@ -39,6 +48,7 @@ from typing import Any, Iterable
 
 from redis.exceptions import RedisError
 
+from bot.identity import client_ref
 from bot.records.personal import Identifiers, Matcher
 
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -124,6 +134,11 @@ class RedisState:
         plan = Plan(snapshot=snap)
         convs = plan.conversations
         convs |= {c for c in ids.conversations}
+        plan.addresses |= ids.addresses
+        for key, (kind, value) in snap.items():  # web chat sessions that proved to be the customer
+            if rest[key].startswith("webverified:") and kind == "string" and value == cid:
+                plan.delete[key] = kind
+                plan.addresses.add(rest[key][len("webverified:"):])
         convs |= {c for c, owner in owners.items() if owner == cid}
         customer_key = self._k("customer", cid)
         if customer_key in snap and snap[customer_key][0] == "string":
@@ -167,9 +182,22 @@ class RedisState:
                 break
 
         strong = Matcher(ids.values | plan.addresses | convs)
+        # rate-limit counters keyed by a one-way reference of their conversations, addresses or id
+        refs = {client_ref(v) for v in ids.values | plan.addresses | convs | {cid}}
         for key, (kind, value) in snap.items():
             found = owned_by(key)
             name = rest[key]
+            if key in plan.delete:
+                continue
+            if name.startswith("idlimit:"):
+                if name.rsplit(":", 1)[-1] in refs:
+                    plan.delete[key] = kind
+                continue
+            if name == "inbox:fallback" and kind == "hash":
+                for name_, field_value in value.items():
+                    if self._fallback_theirs(field_value, plan.addresses, strong):
+                        plan.members.append((key, kind, name_))
+                continue
             if found & convs and not foreign(found - convs):
                 plan.delete[key] = kind
             elif name == f"customer:{cid}" or (name.startswith("link-code:") and value == cid):
@@ -194,6 +222,27 @@ class RedisState:
                     if strong.search(_text(fields)):
                         plan.members.append((key, kind, entry_id))
         return plan
+
+    @staticmethod
+    def _fallback_theirs(raw: str, addresses: set[str], strong: Matcher) -> bool:
+        """A message kept in Redis while the database was away: sent from one of their addresses,
+        or naming them (bot/inbox.py stores the row as JSON)."""
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and str(row.get("address")) in addresses:
+            return True
+        return strong.search(raw)
+
+    async def forget_done(self, messages: Iterable[Any]) -> int:
+        """The done markers of deleted inbox rows (SQLite may give a deleted row's id to a new
+        message, which a stale marker would then take for answered)."""
+        keys = [self._k("inbox", "done", str(m)) for m in messages]
+        n = 0
+        for i in range(0, len(keys), 500):
+            n += await self.redis.delete(*keys[i:i + 500])
+        return n
 
     async def delete(self, plan: Plan) -> dict[str, int]:
         """Carry out the plan: bindings first. Returns counts per key family."""
@@ -243,7 +292,16 @@ class RedisState:
                 except ValueError:
                     pass
             keys[key] = {"type": kind, "value": value}
-        members = [{"key": key, "type": kind, "member": member} for key, kind, member in plan.members]
+        members = []
+        for key, kind, member in plan.members:
+            entry = {"key": key, "type": kind, "member": member}
+            if kind == "hash":  # a field's value is theirs too (a message kept in inbox:fallback)
+                raw = plan.snapshot[key][1].get(member)
+                try:
+                    entry["value"] = json.loads(raw)
+                except (TypeError, ValueError):
+                    entry["value"] = raw
+            members.append(entry)
         return {"keys": keys, "members": members, "trackers": trackers}
 
     async def residual(self, matcher: Matcher) -> list[str]:
