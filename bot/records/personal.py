@@ -296,9 +296,9 @@ async def _sender_rows(conn: AsyncConnection, table: Table, ids: Identifiers) ->
     addresses, or holding one of their strong identifiers (a message that names them)."""
     address_col, text_col = (table.c[name] for name in BY_SENDER[table.name])
     pk = list(table.primary_key.columns)[0]
-    found: list[Any] = []
+    found: set[Any] = set()
     if ids.addresses:
-        found += [k for k, in await conn.execute(select(pk).where(address_col.in_(sorted(ids.addresses))))]
+        found |= {k for k, in await conn.execute(select(pk).where(address_col.in_(sorted(ids.addresses))))}
     strong = ids.strong_matcher()
     if strong.values:
         text = cast(text_col, String) if isinstance(text_col.type, JSON) else text_col
@@ -306,7 +306,7 @@ async def _sender_rows(conn: AsyncConnection, table: Table, ids: Identifiers) ->
         for start in range(0, len(likes), 50):  # a LIKE to narrow it down, the matcher to decide
             for key, value in await conn.execute(select(pk, text_col).where(or_(*likes[start:start + 50]))):
                 if key not in found and strong.search(_text_of(value)):
-                    found.append(key)
+                    found.add(key)
     return sorted(found)
 
 
