@@ -54,7 +54,7 @@ CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY = 64 * 1024          # API request bodies (a 4096-byte reply, JSON-escaped, fits easily)
 MAX_NOTE = 1000               # characters
 MAX_AMOUNT_CENTS = 100_000_000  # €1,000,000: anything above is a typo
-CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,12}$")
 QUEUE_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 EVENT_NAME = re.compile(r"^[a-z_]{1,32}$")
@@ -271,6 +271,8 @@ def _cents(value: Any, field: str) -> int | None:
         raise _bad(field, "positive_number") from None
     if not amount.is_finite() or amount <= 0:
         raise _bad(field, "positive_number")
+    if amount * 100 > MAX_AMOUNT_CENTS:  # before quantize: 1e30 has more digits than it can keep
+        raise _bad(field, "too_large")
     if amount != amount.quantize(Decimal("0.01")):
         raise _bad(field, "cents")
     cents = int(amount * 100)
