@@ -111,3 +111,27 @@ def test_rasa_log_events_lose_their_personal_values(monkeypatch):
     assert out == {"event": "rest.message.received.timeout", "text": REDACTED, "sender_id": "c1",
                    "user_message": REDACTED, "slot_values": REDACTED, "response": None}
     assert redact_personal(None, "info", {"event": "x"}) == {"event": "x"}
+
+
+HEADER = "customer_number,name,email,phone,postcode,preferred_channel,language,consent_proactive,segment,telegram_user_id,web_login_id\n"
+
+
+async def test_nul_and_surrogates_in_imported_records_are_line_errors_and_good_rows_land(engine):
+    from bot.records.importer import import_text
+
+    csv_text = (HEADER
+                + "K30001,Nul\x00Naam,nul@example.nl,0612345801,3012 AB,email,nl,ja,regular,,\n"
+                + "K30002,Goede Naam,goed2@example.nl,0612345802,3012 AB,email,nl,ja,regular,,web-\x00x\n"
+                + "K30003,Goede Naam,goed3@example.nl,0612345803,3012 AB,email,nl,ja,regular,,\n")
+    report = await import_text(engine, csv_text, "csv")
+    why = "contains a NUL byte or a character with no UTF-8 form"
+    assert report.errors == [(2, f"name: {why}"), (3, f"web_login_id: {why}")]
+    assert (report.created, report.updated) == (1, 0)
+    jsonl = "\n".join(json.dumps(row) for row in (
+        {"customer_number": "K30004", "name": "Sur\ud800Naam", "email": "sur@example.nl"},
+        {"customer_number": "K30005", "name": "Nul\u0000", "email": "nul5@example.nl"},
+        {"customer_number": "K30006", "name": "Goede Naam", "email": "goed6@example.nl"},
+    ))
+    report = await import_text(engine, jsonl, "jsonl")
+    assert report.errors == [(1, f"name: {why}"), (2, f"name: {why}")]
+    assert (report.created, report.updated) == (1, 0)
