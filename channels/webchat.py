@@ -20,6 +20,7 @@ import socketio
 from bot import language, messages
 from bot.identity import verify_web_login
 from bot.rasa_client import RasaUnavailable
+from bot.safe_input import clean_token
 from bot.service import BotMessage, ConversationService, Inbound
 
 log = logging.getLogger(__name__)
@@ -151,5 +152,6 @@ class WebChat:
         return conversation
 
     async def unknown_event(self, event: str, sid: str, *_: Any) -> None:
-        log.info("webchat %s: unknown event %r", sid, event[:64])
-        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=event[:64])
+        name = event[:64] if clean_token(event, 64) else "?"  # shown and logged: no control characters
+        log.info("webchat %s: unknown event %r", sid, name)
+        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=name)

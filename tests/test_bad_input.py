@@ -210,6 +210,9 @@ async def test_odd_socketio_events_get_a_clear_error_message(chat, stack, logs):
     assert (await c.error())["text"] == "Onbekend berichttype: hack_the_planet."
     await c.sio.emit("x" * 64)
     assert (await c.error())["text"] == f"Onbekend berichttype: {'x' * 64}."
+    for odd_name in ("\ud800", "evil\nINFO forged log line", "\x00"):
+        await c.sio.emit(odd_name, {"a": 1})
+        assert (await c.error())["text"] == "Onbekend berichttype: ?."
     for payload in (None, "hoi", 42, [1, 2], b"\x00\x01binary", {"text": "hoi"}):
         await c.sio.emit("user_uttered", payload)
         assert (await c.error())["text"] == BAD_REQUEST_NL, payload
@@ -277,6 +280,8 @@ async def test_malformed_packets_are_logged_once_per_connection_without_tracebac
     assert '42["error_message",{"text":"Onbekend berichttype: hack_the_planet."}]' in got
     # an engine.io frame that is not even a packet ends the connection: still one line, no traceback
     await _raw_socket(stack, ["x"], then_valid=False)
+    # a frame beyond the 64 KB limit closes the connection (no packet, nothing to log)
+    await _raw_socket(stack, ['42["user_uttered",{"message":"' + "x" * 70_000 + '"}]'], then_valid=False)
     await asyncio.sleep(1)
     gateway = logs.new()["gateway.log"]
     lines = [line for line in gateway.splitlines() if "malformed" in line]
@@ -467,6 +472,14 @@ async def test_odd_desk_amounts_are_400_with_a_clear_message_in_both_languages(s
                 body = '{"decision": "payment_arrangement", "amount": 100, "%s": %s}' % (field, value)
                 status, answer = await client.post(f"/desk/api/conversations/{conv}/decide", body.encode())
                 assert (status, answer["error"]) == (400, "bad_field")
+            unreadable = ("Veld '{}' is ongeldig: bevat tekens zonder UTF-8-vorm (zoals een losse surrogaat)."
+                          if lang == "nl" else
+                          "Field '{}' is invalid: contains characters with no UTF-8 form (such as a lone surrogate).")
+            for action, body, field in (("reply", {"text": "hallo \ud800"}, "text"),
+                                        ("transfer", {"note": "\udfff notitie"}, "note"),
+                                        ("decide", {"decision": "goodwill_voucher", "amount": 5, "note": "\ud800"}, "note")):
+                status, answer = await client.post(f"/desk/api/conversations/{conv}/{action}", json.dumps(body).encode())
+                assert (status, answer["error"], answer["message"]) == (400, "bad_field", unreadable.format(field)), action
             # a valid request still gets through to the conversation check
             status, answer = await client.post(f"/desk/api/conversations/{conv}/decide",
                                                b'{"decision": "goodwill_voucher", "amount": 10}')

@@ -41,6 +41,7 @@ from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
 from bot.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
 from bot.records.repository import aware, jsonable
+from bot.safe_input import encodable
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +252,8 @@ def _text(data: dict, field: str, max_chars: int = MAX_NOTE, required: bool = Fa
     if not isinstance(value, str):
         raise _bad(field, "text")
     value = value.replace("\x00", "").strip()
+    if not encodable(value):
+        raise _bad(field, "unreadable")
     if len(value) > max_chars:
         raise _bad(field, "too_long")
     return value
@@ -426,6 +429,8 @@ async def reply(request: web.Request, desk: Desk) -> web.Response:
     if not isinstance(value, str):
         raise _bad("text", "text")
     text = value.replace("\x00", "").strip()
+    if not encodable(text):
+        raise _bad("text", "unreadable")
     if not text:
         raise DeskError(400, "empty_text")
     if len(text.encode("utf-8")) > limit:
