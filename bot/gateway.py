@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
+from channels.socketio_guard import WebChatServer, install_log_filter
 from channels.webchat import WebChat
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
 
-    sio = socketio.AsyncServer(
+    install_log_filter()  # a malformed socket.io packet: one log line per connection, no traceback
+    sio = WebChatServer(
         async_mode="aiohttp",
         cors_allowed_origins="*",
         max_http_buffer_size=64 * 1024,

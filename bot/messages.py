@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Ik kan alleen tekst lezen. Wil je je vraag typen?",
         "en": "I can only read text. Could you type your question?",
     },
+    "unreadable": {
+        "nl": "Je bericht bevat tekens die ik niet kan lezen. Wil je het opnieuw typen?",
+        "en": "Your message contains characters I can't read. Could you type it again?",
+    },
     "emoji_only": {
         "nl": "Leuk! Kun je in woorden vertellen waarmee ik je kan helpen?",
         "en": "Nice! Could you tell me in words what I can help you with?",

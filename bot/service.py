@@ -25,6 +25,7 @@ from bot.hours import describe
 from bot.identity import IdentityPolicy, client_ref
 from bot.inbox import Deferred, current_turn
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.safe_input import encodable
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
@@ -248,6 +249,9 @@ class ConversationService:
         if not isinstance(inbound.text, str):
             return refuse("not_text")
         text = inbound.text.replace("\x00", "").strip()
+        if not encodable(text):  # a lone UTF-16 surrogate: no UTF-8 for Redis, the database or Rasa
+            return refuse("unreadable")
+        inbound.media = [m for m in inbound.media if isinstance(m, str) and encodable(m) and "\x00" not in m]
         if inbound.media and not text:
             await self._log(key, "customer", "", inbound.channel, media=inbound.media, message_id=inbound.message_id)
             if self.handoffs is not None and await self.handoffs.state(key) in ("waiting", "with_agent"):

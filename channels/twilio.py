@@ -57,14 +57,16 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORM = "application/x-www-form-urlencoded"
 
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")       # fullmatch: "$" would let a final newline in
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")          # Twilio's SIDs: "SM" or "MM" and 32 hex digits
+_MEDIA_URL = re.compile(r"https?://[^\x00-\x20\x7f]{1,2040}")
 _SID_CHARS = re.compile(r"[^A-Za-z0-9]")
 
 LastInbound = Callable[[str], Awaitable["float | None"]]
 
 
 def is_e164(number: str) -> bool:
-    return bool(_E164.match(number))
+    return isinstance(number, str) and bool(_E164.fullmatch(number))
 
 
 def _loggable_sid(sid: object) -> str:
@@ -271,6 +273,11 @@ class TwilioWebhook:
         address = sender.removeprefix(WHATSAPP_PREFIX)
         if not is_e164(address):
             return _refuse(400, "From is not an E.164 phone number", sid)
+        if not _SID.fullmatch(sid):
+            return _refuse(400, "MessageSid is not a Twilio SID", sid)
+        to = params.get("To")
+        if to is not None and not is_e164(to.removeprefix(WHATSAPP_PREFIX)):
+            return _refuse(400, "To is not an E.164 phone number", sid)
         if not self.sender.configured(channel):
             return _refuse(503, f"channel {channel} not configured", sid)
 
@@ -307,7 +314,7 @@ def _media(params: MultiDict) -> list[str]:
         count = min(int(params.get("NumMedia", "0") or 0), MAX_MEDIA)
     except ValueError:
         count = 0
-    return [params[f"MediaUrl{i}"] for i in range(count) if params.get(f"MediaUrl{i}")]
+    return [params[f"MediaUrl{i}"] for i in range(count) if _MEDIA_URL.fullmatch(params.get(f"MediaUrl{i}", ""))]
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:

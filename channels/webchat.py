@@ -25,12 +25,13 @@ import socketio
 from bot import language, messages
 from bot.identity import client_ref, verify_web_login
 from bot.rasa_client import RasaUnavailable
+from bot.safe_input import clean_token
 from bot.service import BotMessage, ConversationService, Inbound
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # fullmatch: "$" would let a final newline in
 KNOWN_EVENTS = {"connect", "disconnect", "session_request", "user_uttered", "history_request"}
 
 
@@ -113,9 +114,9 @@ class WebChat:
     async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
         await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)
 
-    async def session_request(self, sid: str, data: Any = None) -> None:
+    async def session_request(self, sid: str, data: Any = None, *_: Any) -> None:
         requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
+        session_id = requested if isinstance(requested, str) and _SESSION_ID.fullmatch(requested) else uuid.uuid4().hex
         conversation = await self.service.conversation_for(CHANNEL, session_id)
         await self.sio.save_session(sid, {"session_id": session_id, "conversation": conversation})
         await self.sio.enter_room(sid, conversation)
@@ -128,7 +129,7 @@ class WebChat:
             return session["session_id"], session["conversation"]
         return None
 
-    async def history_request(self, sid: str, data: Any = None) -> None:
+    async def history_request(self, sid: str, data: Any = None, *_: Any) -> None:
         known = await self._conversation(sid)
         if not known:
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
@@ -158,7 +159,7 @@ class WebChat:
             await self.sio.save_session(sid, {"session_id": session_id, "conversation": current})
         return current
 
-    async def user_uttered(self, sid: str, data: Any = None) -> None:
+    async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> None:
         if not isinstance(data, dict) or "message" not in data:
             log.info("webchat %s: malformed user_uttered (%s)", sid, type(data).__name__)
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
@@ -217,8 +218,9 @@ class WebChat:
         """customData {user_id, user_hash}: the business's site vouches for this visitor."""
         if not (self.identity_secret and isinstance(custom, dict) and custom.get("user_id")):
             return conversation
-        user_id, user_hash = str(custom.get("user_id")), str(custom.get("user_hash") or "")
-        if not verify_web_login(self.identity_secret, user_id, user_hash):
+        user_id = custom.get("user_id")  # a site may pass a number; anything else but text is no login
+        user_id = str(user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else user_id
+        if not verify_web_login(self.identity_secret, user_id, custom.get("user_hash")):
             log.info("webchat %s: identity hash does not match", sid)
             return conversation
         try:
@@ -232,9 +234,10 @@ class WebChat:
             return joined
         return conversation
 
-    async def unknown_event(self, event: str, sid: str, data: Any = None) -> None:
-        log.info("webchat %s: unknown event %r", sid, event[:64])
-        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=event[:64])
+    async def unknown_event(self, event: str, sid: str, *_: Any) -> None:
+        name = event[:64] if clean_token(event, 64) else "?"  # shown and logged: no control characters
+        log.info("webchat %s: unknown event %r", sid, name)
+        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=name)
 
 
 def _session_room(session_id: str) -> str:

@@ -42,6 +42,7 @@ from bot.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
 from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.records.repository import aware, jsonable
+from bot.safe_input import encodable
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY = 64 * 1024          # API request bodies (a 4096-byte reply, JSON-escaped, fits easily)
 MAX_NOTE = 1000               # characters
 MAX_AMOUNT_CENTS = 100_000_000  # €1,000,000: anything above is a typo
-CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,12}$")
 QUEUE_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 EVENT_NAME = re.compile(r"^[a-z_]{1,32}$")
@@ -252,6 +253,8 @@ def _text(data: dict, field: str, max_chars: int = MAX_NOTE, required: bool = Fa
     if not isinstance(value, str):
         raise _bad(field, "text")
     value = value.replace("\x00", "").strip()
+    if not encodable(value):
+        raise _bad(field, "unreadable")
     if len(value) > max_chars:
         raise _bad(field, "too_long")
     return value
@@ -272,6 +275,8 @@ def _cents(value: Any, field: str) -> int | None:
         raise _bad(field, "positive_number") from None
     if not amount.is_finite() or amount <= 0:
         raise _bad(field, "positive_number")
+    if amount * 100 > MAX_AMOUNT_CENTS:  # before quantize: 1e30 has more digits than it can keep
+        raise _bad(field, "too_large")
     if amount != amount.quantize(Decimal("0.01")):
         raise _bad(field, "cents")
     cents = int(amount * 100)
@@ -426,6 +431,8 @@ async def reply(request: web.Request, desk: Desk) -> web.Response:
     if not isinstance(value, str):
         raise _bad("text", "text")
     text = value.replace("\x00", "").strip()
+    if not encodable(text):
+        raise _bad("text", "unreadable")
     if not text:
         raise DeskError(400, "empty_text")
     if len(text.encode("utf-8")) > limit:

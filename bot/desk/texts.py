@@ -55,6 +55,8 @@ ERRORS: dict[str, tuple[str, str]] = {
 WHY: dict[str, tuple[str, str]] = {
     "required": ("verplicht", "required"),
     "text": ("moet tekst zijn", "must be text"),
+    "unreadable": ("bevat tekens zonder UTF-8-vorm (zoals een losse surrogaat)",
+                   "contains characters with no UTF-8 form (such as a lone surrogate)"),
     "too_long": ("te lang", "too long"),
     "positive_number": ("moet een positief getal zijn", "must be a positive number"),
     "cents": ("hooguit twee decimalen", "at most two decimals"),
