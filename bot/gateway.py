@@ -18,12 +18,14 @@ from bot.dev_outbox import RECORDS, outbox_page
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
 from bot.records.repository import Records
 from bot import outbox
+from bot import rasa_client
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
 from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
+from bot.delivery import Delivery, retry_for_from_env
 from channels.webchat import WebChat
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
 SERVICE = web.AppKey("service", ConversationService)
 RASA = web.AppKey("rasa", RasaClient)
+
+# On SIGTERM the gateway is gone within 10 s: open requests (web chat sockets included) get
+# SHUTDOWN_TIMEOUT, then the messages in flight and the replies being delivered DRAIN_SECONDS.
+SHUTDOWN_TIMEOUT = 1.5
+DRAIN_SECONDS = 6.5
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -56,7 +63,9 @@ def create_app(settings: Settings) -> web.Application:
         http = aiohttp.ClientSession()
         engine = create_engine()
         records = Records(engine)
-        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
+        rasa_http = rasa_client.session()  # its own pool: turns queue there, not against the timeout
+        rasa = RasaClient(rasa_http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
+                          probe_session=http)
         service = ConversationService(
             ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
             max_bytes=settings.max_message_bytes,
@@ -70,17 +79,28 @@ def create_app(settings: Settings) -> web.Application:
         if telegram_sender is not None:
             service.senders["telegram"] = telegram_sender
         log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
+
+        async def changed(conversation: str) -> None:  # the desk shows a failed delivery at once
+            await service.handoffs.publish({"type": "message", "conversation": conversation})
+
+        service.delivery = Delivery(service.senders, records, retry_for=retry_for_from_env(), on_change=changed)
         await asyncio.to_thread(language.warm_up)
         app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
         stop = asyncio.Event()
         delivery = asyncio.create_task(outbox.run(records, service.senders, stop))
         yield
+        # SIGTERM: the sites are closed and open requests had SHUTDOWN_TIMEOUT; what is in flight
+        # (turns, replies being delivered) gets until the grace period ends, then is cancelled.
+        grace_ends = asyncio.get_running_loop().time() + DRAIN_SECONDS
         stop.set()
         await delivery
-        await tasks.drain()
+        left = await tasks.drain(grace_ends - asyncio.get_running_loop().time())
+        left += await service.delivery.drain(grace_ends - asyncio.get_running_loop().time())
+        log.info("gateway stopped (%s)", f"{left} unfinished" if left else "nothing left in flight")
         if telegram_sender is not None:
             await telegram_sender.close()
         await http.close()
+        await rasa_http.close()
         await redis.close(close_connection_pool=True)
         await engine.dispose()
 
@@ -113,7 +133,8 @@ def main() -> None:
     # the app from that one module so every part uses the same app keys.
     from bot import gateway
 
-    web.run_app(gateway.create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(gateway.create_app(settings), host=settings.host, port=settings.port, print=None,
+                shutdown_timeout=SHUTDOWN_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Sorry, ik kan op dit moment niet antwoorden. Je bericht is bewaard; probeer het over een minuut nog eens.",
         "en": "Sorry, I can't answer right now. Your message is saved; please try again in a minute.",
     },
+    "busy": {  # channels/webchat.py: a turn still unanswered after BUSY_NOTE_SECONDS
+        "nl": "Het is nu even druk. Je antwoord komt eraan; je hoeft niets opnieuw te sturen.",
+        "en": "It's busy right now. Your answer is on its way; no need to send anything again.",
+    },
     # -- handoff to people (bot/service.py; the numbers come from the live queue) ---------------
     "handoff_start": {
         "nl": "Ik geef je door aan een collega, die ons hele gesprek en je gegevens ziet; je hoeft niets te herhalen.",
