@@ -231,8 +231,8 @@ class Stack:
                 how = f"exit {code}" if code >= 0 else f"signal {-code}"
                 lived = now - self.started.get(name, now)
                 fast_failures[name] = fast_failures.get(name, 0) + 1 if lived < fast else 1
-                if fast_failures[name] > give_up_after:
-                    say(f"{name} stopped unexpectedly ({how}) {fast_failures[name] - 1} times in a row within "
+                if fast_failures[name] >= give_up_after:
+                    say(f"{name} stopped unexpectedly ({how}) {fast_failures[name]} times in a row within "
                         f"{fast:.0f} s of starting; giving up. See {self._log_hint(name)}")
                     raise SystemExit(1)
                 delay = min(max_delay, 2.0 ** (fast_failures[name] - 1))
