@@ -424,17 +424,17 @@ class ConversationService:
         if self.handoffs is not None:
             await self.handoffs.publish({"type": "message", "conversation": key})
 
-    async def _send(self, key: str | None, channel: str, address: str, messages: list[BotMessage],
+    async def _send(self, key: str | None, channel: str, address: str, batch: list[BotMessage],
                     rows: list[int | None] = (), *, wait: bool = True, what: str = "message") -> "delivery.Result":
         """Write first on an outbound channel: through the delivery queue when the gateway has one
         (the result when known within a few seconds, else "pending"); otherwise directly."""
         rows = [r for r in rows if r is not None]
         if self.delivery is not None:
-            future = self.delivery.submit(channel, address, messages, rows=rows, proactive=True,
+            future = self.delivery.submit(channel, address, batch, rows=rows, proactive=True,
                                           conversation=key, what=what)
             return await self.delivery.wait(future) if wait else delivery.Result(delivery.PENDING)
         try:
-            await self.senders[channel].send(address, messages, proactive=True)
+            await self.senders[channel].send(address, batch, proactive=True)
         except Exception as exc:  # DeliveryError and anything the service throws back
             reason = str(exc) or type(exc).__name__
             log.warning("delivery to %s on %s failed: %s", key, channel, type(exc).__name__)
