@@ -207,3 +207,49 @@ async def test_sigterm_finishes_the_reply_in_flight_and_exits_within_10_s(rstack
         if visitor.sio.connected:
             await visitor.sio.disconnect()
         rstack.restart("gateway")
+
+
+async def test_the_desk_shows_an_agent_reply_twilio_refused_as_failed(rstack, fake, people_r):
+    from tests.test_desk_api import Browser
+    from tests.test_handoff_desk import PASSWORD, create_agent
+
+    number = phone()
+    await whatsapp_in(rstack, number, "ik wil een medewerker spreken")
+    await fake.wait_for(f"whatsapp:{number}", count=1, timeout=60)
+    conv = None
+    for _ in range(100):  # this stack serves only these tests: the one waiting is this customer
+        waiting = [i["conversation"] for i in await people_r.waiting() if i.get("channel") == "whatsapp"]
+        if waiting:
+            conv = waiting[-1]
+            break
+        await asyncio.sleep(0.2)
+    assert conv is not None
+    desk = Browser(f"http://127.0.0.1:{rstack.gateway_port}")
+    try:
+        username = create_agent(rstack, "supervisor", skills="general,finance,retention,complaints")
+        assert (await desk.login(username, PASSWORD)).status == 303
+        status, _ = await desk.act(conv, "claim")
+        assert status == 200
+        fake.fail_next(1, status=400, code=21211)
+        status, answer = await desk.act(conv, "reply", {"text": "Hoi, ik help je verder."})
+        assert (status, answer["error"]) == (502, "delivery_failed")
+        status, view = await desk.get(f"/desk/api/conversations/{conv}")
+        [line] = [e for e in view["transcript"] if e["text"] == "Hoi, ik help je verder."]
+        assert line["delivery"] == "failed"
+        assert line["delivery_error"] == "Twilio refused the whatsapp message: HTTP 400, Twilio error 21211"
+        joined = [e for e in view["transcript"] if e["sender"] == "agent" and e["text"].startswith("Je praat nu met")]
+        assert [e["delivery"] for e in joined] == ["sent"]
+    finally:
+        await desk.close()
+        await people_r.finish(conv, None, "closed")
+
+
+@pytest.fixture
+async def people_r(rstack):
+    from redis.asyncio import Redis
+
+    from bot.handoff import HandoffConfig, Handoffs
+
+    redis = Redis.from_url(rstack.redis_url, decode_responses=True)
+    yield Handoffs(redis, rstack.key_prefix, HandoffConfig.load())
+    await redis.close(close_connection_pool=True)
