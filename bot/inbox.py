@@ -59,7 +59,17 @@ MAX_BACKOFF = 10.0           # the longest wait between two attempts at one mess
 MAX_RUNNING = 64             # messages worked on at once in one process
 GIVE_UP_SECONDS = float(os.environ.get("INBOX_GIVE_UP_SECONDS", "3600"))  # then: failed, customer told
 MAX_BUG_ATTEMPTS = 5         # attempts at a message failing on something that is not an outage
-INTERIM_AFTER = 4.0          # seconds after receipt before a slow answer gets an interim message
+INTERIM_AFTER = 4.0          # seconds after receipt before a slow answer gets an interim message (BUSY_NOTE_SECONDS)
+
+
+def interim_after() -> float:
+    """BUSY_NOTE_SECONDS, else INTERIM_AFTER: a turn not answered by then gets one "it takes a bit
+    longer, your message is kept" note (within the issue's 5 s)."""
+    raw = os.environ.get("BUSY_NOTE_SECONDS", "")
+    try:
+        return max(0.0, float(raw)) if raw else INTERIM_AFTER
+    except ValueError:
+        return INTERIM_AFTER
 INTERIM_EVERY = 300.0        # a sender is told "kept" at most once in this many seconds
 KEEP_DONE_SECONDS = 2 * 24 * 3600  # done rows stay this long (they de-duplicate webhook retries)
 

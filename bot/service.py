@@ -23,7 +23,7 @@ from bot.conversations import ConversationStore
 from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
 from bot.hours import describe
 from bot.identity import IdentityPolicy, client_ref
-from bot.inbox import Deferred, current_turn
+from bot.inbox import Deferred, current_turn, interim_after
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.safe_input import encodable
 
@@ -358,7 +358,7 @@ class ConversationService:
             log.warning("action server down: turn of %s kept for later", key)
             raise Deferred(lang, "actions")
         sending = asyncio.ensure_future(self.rasa.send(key, to_rasa, metadata, message_id=message_id))
-        wait = max(0.5, turn.received + 4.0 - time.time())
+        wait = max(0.0, turn.received + interim_after() - time.time())
         done_set, _ = await asyncio.wait({sending}, timeout=wait)
         if not done_set and turn.on_delay is not None:
             try:

@@ -68,7 +68,7 @@ class WebChat:
         self.sio = sio
         # A turn not answered within `busy_after` s (BUSY_NOTE_SECONDS): the customer hears once
         # (per conversation and BUSY_NOTE_EVERY s) that the answer is coming; it still comes.
-        self.busy_after = busy_after if busy_after is not None else float(os.environ.get("BUSY_NOTE_SECONDS", "6"))
+        self.busy_after = busy_after if busy_after is not None else float(os.environ.get("BUSY_NOTE_SECONDS", "4"))
         self._busy_told: dict[str, float] = {}
         self.service = service
         self.identity_secret = identity_secret

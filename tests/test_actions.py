@@ -61,5 +61,13 @@ async def test_rephrase_first_then_offer_a_person():
 async def test_continue_on_channel_asks_which_channel_when_unknown():
     messages, _ = await run(ActionContinueOnChannel(), tracker(slots={"channel": None}))
     assert [m["response"] for m in messages] == ["utter_ask_channel"]
-    messages, _ = await run(ActionContinueOnChannel(), tracker(slots={"channel": "whatsapp"}))
-    assert [m["response"] for m in messages] == ["utter_continue_on_channel"]
+    messages, _ = await run(ActionContinueOnChannel(), tracker(slots={"channel": "whatsapp", "customer_id": "7"}))
+    assert [m["response"] for m in messages] == ["utter_continue_on_channel", None]
+    assert messages[1]["custom"] == {"continue_on": "whatsapp"}
+
+
+async def test_continue_on_another_channel_needs_a_verified_customer():
+    # a claim (or nothing) never makes the bot write to a number or account (config/identity.yml)
+    for channel in ("whatsapp", "sms", "telegram"):
+        messages, _ = await run(ActionContinueOnChannel(), tracker(slots={"channel": channel}))
+        assert [(m["response"], m.get("custom")) for m in messages] == [("utter_continue_needs_verified", None)]
