@@ -14,13 +14,15 @@ from redis.asyncio import Redis
 from bot import language
 from bot.conversations import ConversationStore
 from bot.db import create_engine
-from bot.dev_outbox import RECORDS, outbox_page
+from bot import dev_outbox
+from bot.dev_outbox import RECORDS
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
 from bot.records.repository import Records
 from bot import outbox
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
+from bot.socketio_redis import JsonRedisManager
 from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
@@ -42,9 +44,8 @@ def create_app(settings: Settings) -> web.Application:
         async_mode="aiohttp",
         cors_allowed_origins="*",
         max_http_buffer_size=64 * 1024,
-        client_manager=socketio.AsyncRedisManager(
-            settings.redis_url, channel=f"{settings.key_prefix}:socketio"
-        ),
+        # JSON on the pub/sub channel, never pickle (bot/socketio_redis.py)
+        client_manager=JsonRedisManager(settings.redis_url, channel=f"{settings.key_prefix}:socketio"),
     )
     sio.attach(app)
 
@@ -101,8 +102,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", settings.static_dir)
-    if settings.dev_outbox:
-        app.router.add_get("/dev/outbox", outbox_page)
+    if settings.dev_outbox:  # only with DEV_OUTBOX=1, and behind a desk login
+        dev_outbox.add_routes(app)
     return app
 
 

@@ -4,6 +4,7 @@
     python -m bot.records demo [--reset] [--today DATE]      load the demo data (once; --reset: start over)
     python -m bot.records import FILE [--kind customers|orders]
     python -m bot.records churn [--customer K10004] [--today DATE]
+    python -m bot.records outbox [--last N]                  the latest messages to customers (demo codes)
 
 Every command first applies the migrations (alembic, synchronous, before the event loop starts).
 `import` prints one `line N: reason` per refused row (stderr) and a summary (stdout), and exits
@@ -46,7 +47,41 @@ def _parser() -> argparse.ArgumentParser:
     churn.add_argument("--customer", help="only this customer number")
     churn.add_argument("--today", type=_date, help="pretend today is this date (YYYY-MM-DD)")
     churn.add_argument("--top", type=int, default=10, help="how many of the highest scores to print")
+    outbox = sub.add_parser("outbox", help="print the latest messages to customers (one-time codes in the demo), "
+                                           "newest last, addresses masked")
+    outbox.add_argument("--last", type=int, default=10, metavar="N", help="how many (default 10)")
     return parser
+
+
+def mask(address: str) -> str:
+    """Enough of an address to tell which customer's phone it is, not enough to copy it."""
+    local, at, domain = address.partition("@")
+    if at:
+        return f"{local[:2]}{'*' * max(len(local) - 2, 1)}@{domain}"
+    keep = 3 if len(address) > 8 else 1
+    return address[:keep] + "*" * max(len(address) - keep - 2, 1) + address[-2:]
+
+
+async def _outbox(args) -> int:
+    from bot.records.repository import Records
+
+    if args.last < 1:
+        print("--last must be at least 1", file=sys.stderr)
+        return 2
+    engine = create_engine()
+    try:
+        rows = await Records(engine).outbox(limit=min(args.last, 1000))
+    finally:
+        await engine.dispose()
+    if not rows:
+        print("the outbox is empty")
+        return 0
+    for row in reversed(rows):  # oldest first: the newest code ends up just above the prompt
+        at = row.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        state = "sent" if row.sent_at else "pending"
+        text = " ".join(row.body.split())
+        print(f"{at} UTC  {row.channel:<9} {mask(row.address):<24} {state:<8} {text}")
+    return 0
 
 
 async def _demo(args) -> int:
@@ -119,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         print("database schema is up to date")
         return 0
-    runner = {"demo": _demo, "import": _import, "churn": _churn}[args.command]
+    runner = {"demo": _demo, "import": _import, "churn": _churn, "outbox": _outbox}[args.command]
     return asyncio.run(runner(args))
 
 
