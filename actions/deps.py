@@ -30,3 +30,10 @@ def handoff_config():
     from bot.handoff import HandoffConfig
 
     return HandoffConfig.load(mandates=mandates(), levels=service_levels())
+
+
+@lru_cache(maxsize=1)
+def identity_policy():
+    from bot.identity import IdentityPolicy
+
+    return IdentityPolicy.load()

@@ -63,8 +63,13 @@ class ActionContinueOnChannel(Action):
         if channel not in ("whatsapp", "sms", "telegram", "webchat", "email", "phone"):
             dispatcher.utter_message(response="utter_ask_channel")
             return []
+        if channel in ("whatsapp", "sms", "telegram") and not tracker.get_slot("customer_id"):
+            # Writing first to a number or account means knowing whose it is: only once verified
+            # (config/identity.yml). A claim never sends anything to the customer's channels.
+            dispatcher.utter_message(response="utter_continue_needs_verified")
+            return []
         dispatcher.utter_message(response="utter_continue_on_channel")
-        if channel in ("whatsapp", "sms", "telegram") and tracker.get_slot("customer_id"):
+        if channel in ("whatsapp", "sms", "telegram"):
             # The gateway writes first on the new channel (bot/service.py `_continue_on`).
             dispatcher.utter_message(json_message={"continue_on": channel})
         return []

@@ -19,9 +19,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import fmt
 from actions.common import latest_user_metadata
-from actions.deps import handoff_config, mandates, records, service_levels
+from actions.deps import handoff_config, identity_policy, mandates, records, service_levels
 from actions.dialogue import handoff_payload
-from actions.topics import PER_TOPIC, is_verified
+from actions.topics import PER_TOPIC, is_verified, shows_claimed_order
 from bot import churn
 from bot.hours import describe
 from bot.mandate import MandateRequest, Verdict
@@ -383,6 +383,26 @@ def _score(refreshed: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
+async def claimed_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Order number + postcode: that one order's status (and carrier, expected date: whatever
+    config/identity.yml allows), no name, nothing else. Anything more needs a code."""
+    lang = tracker.get_slot("language") or "nl"
+    order = await records().order_by_number(tracker.get_slot("claim_order"))
+    if order is None:
+        dispatcher.utter_message(response="utter_claim_order_not_found", order_number=tracker.get_slot("claim_order"))
+        return
+    shown = identity_policy().order_postcode
+    parts = {
+        "nl": [f"Bestelling {order.order_number}: {fmt.label(fmt.ORDER_STATUS, order.status, 'nl')}"],
+        "en": [f"Order {order.order_number}: {fmt.label(fmt.ORDER_STATUS, order.status, 'en')}"],
+    }[lang] if "status" in shown else [{"nl": f"Bestelling {order.order_number}", "en": f"Order {order.order_number}"}[lang]]
+    if "carrier" in shown and order.carrier and order.status in ("shipped", "delivered"):
+        parts.append({"nl": f"vervoerder {order.carrier}", "en": f"carrier {order.carrier}"}[lang])
+    if "expected" in shown and order.promised_date and order.status in ("placed", "shipped"):
+        parts.append({"nl": "verwacht ", "en": "expected "}[lang] + fmt.day(order.promised_date, lang))
+    dispatcher.utter_message(response="utter_order_status_claimed", summary=", ".join(parts))
+
+
 HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
     "order_status": order_status,
     "delivery_problem": delivery_problem,
@@ -408,6 +428,9 @@ class ActionTopic(Action):
         if topic is None:  # the customer stopped the question (see ValidateTopicForm.run)
             return reset
         handler = HANDLERS.get(topic)
+        if not customer_id and topic == "order_status" and shows_claimed_order(tracker):
+            await claimed_order_status(dispatcher, tracker)
+            return reset
         if not customer_id or handler is None:
             dispatcher.utter_message(response="utter_not_identified")
             return reset

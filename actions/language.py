@@ -61,7 +61,7 @@ class ValidateSlotMappings(KeepSideSlots, ValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         # Not while a one-time code is asked: a code must never become an order number.
-        if tracker.get_slot("requested_slot") in ("otp_code", "amount", "instalments", "details"):
+        if tracker.get_slot("requested_slot") in ("otp_code", "id_code", "amount", "instalments", "details"):
             return {}
         found = [v for v in entity_values(tracker, "order_number") if ORDER_NUMBER.fullmatch(v)]
         if not found:

@@ -21,9 +21,9 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import fmt
+from actions import fmt, limits
 from actions.common import entity_values, latest_user_metadata
-from actions.deps import records
+from actions.deps import identity_policy, records
 
 CUSTOMER_NUMBER = re.compile(r"\b[kK]\s?-?(\d{5})\b")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
@@ -32,8 +32,8 @@ POSTCODE = re.compile(r"\b([1-9]\d{3})\s?([a-zA-Z]{2})\b")
 CODE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 AMOUNT = re.compile(r"(\d{1,5}(?:[.,]\d{1,2})?)")
 WHOLE = re.compile(r"\b(alles|hele bedrag|volledig|alle|all|everything|full|whole|total)\b", re.I)
-VERIFIED_FOR = 30 * 60  # seconds a one-time code keeps the customer verified
 MAX_ID_ATTEMPTS = 3
+UNKNOWN = "none"  # claimed_id of a claim that matches no customer: treated exactly like a real one
 
 TOPIC_SLOTS: dict[str, list[str]] = {
     "order_status": ["customer_id", "order_number"],
@@ -48,7 +48,8 @@ TOPIC_SLOTS: dict[str, list[str]] = {
     "complaint": ["customer_id", "details"],
 }
 # Slots that belong to one question and are cleared when it is answered.
-PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts"]
+PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
+             "claimed_id", "id_code"]
 
 NUMBER_WORDS = {
     "een": 1, "één": 1, "one": 1, "twee": 2, "two": 2, "drie": 3, "three": 3, "vier": 4, "four": 4,
@@ -127,7 +128,8 @@ class KeepSideSlots:
     slots). Our extractors also set slots on the side (the customer's name, a pending order
     number, attempts, verification time); keep those too."""
 
-    SIDE_SLOTS = ("customer_name", "id_order_number", "id_attempts", "verified_until", "postcode", "order_number")
+    SIDE_SLOTS = ("customer_name", "id_order_number", "id_attempts", "verified_until", "postcode", "order_number",
+                  "claimed_id", "claim_order", "customer_id")
 
     async def get_validation_events(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
         events = await super().get_validation_events(dispatcher, tracker, domain)
@@ -159,54 +161,113 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
     ) -> list[str]:
         topic = tracker.get_slot("topic")
         slots = list(TOPIC_SLOTS.get(topic, ["customer_id"]))
-        if tracker.get_slot("customer_id") is None and tracker.get_slot("id_order_number"):
-            slots.insert(0, "postcode")  # an order number was given: its postcode identifies
+        if tracker.get_slot("customer_id") is None:
+            if topic == "order_status" and shows_claimed_order(tracker):
+                return []  # order number + postcode proved this order: action_topic shows what that allows
+            if tracker.get_slot("claimed_id"):
+                slots.insert(0, "id_code")  # who they say they are, proven by a code sent to the records
+            elif tracker.get_slot("id_order_number"):
+                slots.insert(0, "postcode")  # an order number was given: its postcode identifies
         if "otp_code" in slots:
             needs_code = topic != "update_preferences" or str(tracker.get_slot("preference") or "").startswith(("email=", "phone="))
             if is_verified(tracker) or not needs_code:
                 slots.remove("otp_code")
         return slots
 
-    # -- who is it ---------------------------------------------------------------------------
+    # -- who is it ----------------------------------------------------------------------------
+    # A claim (customer number, email, order number + postcode) proves nothing about who types it.
+    # It never sets customer_id: that needs a one-time code sent to a channel the records hold, and
+    # until then the answers are the same whether the claimed customer exists or not.
     async def extract_customer_id(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("customer_id"):
             return {}
-        asked = tracker.get_slot("requested_slot") in ("customer_id", "postcode")
+        requested = tracker.get_slot("requested_slot")
+        asked = requested in ("customer_id", "postcode")
         text = tracker.latest_message.get("text") or ""
-        repo = records()
-        customer = None
-        found: dict[str, Any] = {}
         number = CUSTOMER_NUMBER.search(text)
         email = EMAIL.search(text)
         order = ORDER_NUMBER.search(text)
         postcode = POSTCODE.search(text)
+        pending_order = tracker.get_slot("id_order_number")
+        if not (number or email or (postcode and (order or pending_order))):
+            if requested == "id_code":
+                return {}  # the code extractor answers
+            if order and asked:
+                # An order number alone is not enough to know who this is: ask the postcode.
+                return {"id_order_number": order.group(1), "order_number": order.group(1)}
+            if not asked:
+                return {}
+            attempts = int(tracker.get_slot("id_attempts") or 0) + 1
+            dispatcher.utter_message(response="utter_identify_give_up" if attempts >= MAX_ID_ATTEMPTS
+                                     else "utter_identify_failed")
+            return {"id_attempts": attempts, "id_order_number": None, "postcode": None}
+        wait = await attempt(tracker)
+        if wait:
+            dispatcher.utter_message(response="utter_identify_limited", minutes=max(1, -(-wait // 60)))
+            return {"id_order_number": None, "postcode": None, "claimed_id": None}
+        repo = records()
+        customer = None
         if number:
             customer = await repo.by_customer_number(f"K{number.group(1)}")
         elif email:
             customer = await repo.by_email(email.group(0))
-        elif postcode and (order or tracker.get_slot("id_order_number")):
-            order_number = order.group(1) if order else tracker.get_slot("id_order_number")
+        else:
+            order_number = order.group(1) if order else pending_order
             customer = await repo.by_order_and_postcode(order_number, postcode.group(0))
-        elif order and asked:
-            # An order number alone is not enough to know who this is: ask the postcode.
-            return {"id_order_number": order.group(1), "order_number": order.group(1)}
-        elif not asked:
-            return {}
+            if tracker.get_slot("topic") == "order_status" and identity_policy().order_postcode:
+                # the claim proves this one order, and no more (see config/identity.yml)
+                if customer is None:
+                    await failed(tracker)
+                    dispatcher.utter_message(response="utter_claim_order_not_found", order_number=order_number)
+                    return {"id_order_number": None, "postcode": None, "order_number": None}
+                return {"claim_order": order_number, "order_number": order_number,
+                        "id_order_number": None, "postcode": None}
         if customer is None:
-            if not asked:
-                return {}
+            await failed(tracker)
+        await send_identification_code(customer, tracker)
+        # Tells the gateway that someone claims an identity (the desk shows the level).
+        dispatcher.utter_message(json_message={"identity": {"level": "claimed"}})
+        return {"claimed_id": str(customer.id) if customer else UNKNOWN, "id_code": None,
+                "id_order_number": None, "postcode": None, "id_attempts": 0}
+
+    async def extract_id_code(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "id_code" or tracker.get_slot("customer_id"):
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        if text.startswith("/"):
+            return {}  # a button or command: the dialogue answers that
+        if CUSTOMER_NUMBER.search(text) or EMAIL.search(text) or POSTCODE.search(text) or ORDER_NUMBER.search(text):
+            return {}  # a new claim instead of a code: extract_customer_id takes it
+        match = CODE.search(text)
+        if not match:
+            dispatcher.utter_message(response="utter_otp_format")
+            return {"id_code": None}
+        claimed = tracker.get_slot("claimed_id")
+        wait = await attempt(tracker)
+        customer = None
+        if not wait and claimed and claimed != UNKNOWN and await records().check_code(int(claimed), match.group(1)):
+            customer = await records().customer(int(claimed))
+        if customer is None:
             attempts = int(tracker.get_slot("id_attempts") or 0) + 1
-            if attempts >= MAX_ID_ATTEMPTS:
-                dispatcher.utter_message(response="utter_identify_give_up")
+            await failed(tracker)
+            if wait:
+                dispatcher.utter_message(response="utter_identify_limited", minutes=max(1, -(-wait // 60)))
+            elif attempts >= identity_policy().wrong_codes:
+                dispatcher.utter_message(response="utter_identify_code_give_up")
             else:
-                dispatcher.utter_message(response="utter_identify_failed")
-            return {"id_attempts": attempts, "id_order_number": None, "postcode": None}
-        found.update(customer_id=str(customer.id), customer_name=customer.name.split()[0],
-                     id_order_number=None, postcode=None)
-        dispatcher.utter_message(response="utter_identified", customer_name=found["customer_name"])
+                dispatcher.utter_message(response="utter_otp_wrong")
+                return {"id_code": None, "id_attempts": attempts}
+            return {"id_code": None, "claimed_id": None, "id_attempts": 0}
+        name = customer.name.split()[0]
+        dispatcher.utter_message(response="utter_identified", customer_name=name)
         # Tells the gateway, which joins this conversation to the customer's on every channel.
-        dispatcher.utter_message(json_message={"identified_customer": customer.id})
-        return found
+        dispatcher.utter_message(json_message={"identified_customer": customer.id, "identity": {"level": "verified",
+                                                                                                  "by": "code"}})
+        return {"id_code": "ok", "customer_id": str(customer.id), "customer_name": name, "claimed_id": None,
+                "verified_until": time.time() + identity_policy().code_seconds, "id_attempts": 0}
+
+    async def validate_id_code(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"id_code": value}
 
     async def validate_id_attempts(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         return {"id_attempts": value}
@@ -253,7 +314,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
             return {"otp_code": None}
         if await records().check_code(int(tracker.get_slot("customer_id")), match.group(1)):
             dispatcher.utter_message(response="utter_otp_verified")
-            return {"otp_code": "ok", "verified_until": time.time() + VERIFIED_FOR}
+            return {"otp_code": "ok", "verified_until": time.time() + identity_policy().code_seconds}
         dispatcher.utter_message(response="utter_otp_wrong")
         return {"otp_code": None}
 
@@ -332,6 +393,63 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         return {"preference": value}
 
 
+def shows_claimed_order(tracker: Tracker) -> bool:
+    """An order number + postcode claim proved `claim_order`; the question is about that order."""
+    claimed = tracker.get_slot("claim_order")
+    return bool(claimed) and tracker.get_slot("order_number") in (None, claimed)
+
+
+def _client(tracker: Tracker) -> str:
+    meta = latest_user_metadata(tracker)
+    return str(meta.get("client") or f"{meta.get('channel')}:{meta.get('address') or tracker.sender_id}")
+
+
+async def attempt(tracker: Tracker) -> int:
+    """Count one identification attempt (a claim, a code) for this conversation; the seconds to wait
+    when the conversation or its client is over its limit (config/identity.yml limits), else 0."""
+    policy = identity_policy()
+    by_client = await limits.blocked("client", _client(tracker), policy.per_client)
+    by_conversation = await limits.hit("conversation", tracker.sender_id, policy.per_conversation)
+    return max(by_conversation, by_client)
+
+
+async def failed(tracker: Tracker) -> None:
+    """A claim that matched nobody, a wrong code: counted per client address, so one visitor
+    cannot try customer after customer in new conversations."""
+    await limits.hit("client", _client(tracker), identity_policy().per_client)
+
+
+async def send_identification_code(customer, tracker: Tracker) -> None:
+    """A one-time code to a channel the records hold for `customer` (None: nobody, silently),
+    at most `codes_per_customer` per window whoever asks."""
+    if customer is None or otp_target(customer) is None:
+        return
+    if await limits.hit("codes", str(customer.id), identity_policy().codes_per_customer):
+        return
+    lang = tracker.get_slot("language") or "nl"
+    channel, address, _ = otp_target(customer)
+    await records().issue_code(customer, channel, address, CODE_TEXT["en" if lang == "en" else "nl"])
+
+
+CODE_TEXT = {
+    "nl": "Je code voor De Webwinkel is {code}. Deze is 10 minuten geldig. Deel hem met niemand.",
+    "en": "Your De Webwinkel code is {code}. It is valid for 10 minutes. Do not share it.",
+}
+
+
+class ActionAskIdCode(Action):
+    """Asks for the identification code: the whole explanation once, after the claim; after a
+    wrong code the extractor's "try again" is enough."""
+
+    def name(self) -> str:
+        return "action_ask_id_code"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        if not int(tracker.get_slot("id_attempts") or 0):
+            dispatcher.utter_message(response="utter_ask_id_code")
+        return []
+
+
 class ActionAskOrderNumber(Action):
     """Asks which order, offering the customer's recent orders as buttons."""
 
@@ -366,11 +484,7 @@ class ActionAskOtpCode(Action):
             dispatcher.utter_message(response="utter_otp_no_channel")
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
         channel, address, masked = target
-        body = {
-            "nl": "Je code voor De Webwinkel is {code}. Deze is 10 minuten geldig. Deel hem met niemand.",
-            "en": "Your De Webwinkel code is {code}. It is valid for 10 minutes. Do not share it.",
-        }["en" if lang == "en" else "nl"]
-        await repo.issue_code(customer, channel, address, body)
+        await repo.issue_code(customer, channel, address, CODE_TEXT["en" if lang == "en" else "nl"])
         dispatcher.utter_message(response="utter_ask_otp_code", channel=fmt.label(fmt.CHANNEL_NAMES, channel, lang),
                                  masked=masked)
         return []

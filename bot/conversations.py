@@ -8,6 +8,8 @@ Keys, all under the configured prefix:
   <p>:seen:<channel>:<message id>   -> set once per channel message (webhook retries), 2 days
   <p>:buttons:<key>:<channel>       -> the buttons last offered (numbered replies on SMS/WhatsApp)
   <p>:link-code:<code>              -> customer id, for one Telegram link (`/start <code>`), 15 minutes
+  <p>:webverified:<session id>      -> customer id a web chat session proved to be (code or signed
+                                       login), for config/identity.yml verified.web_session_hours
 """
 
 from __future__ import annotations
@@ -55,6 +57,15 @@ class ConversationStore:
 
     async def bind(self, channel: str, address: str, key: str) -> None:
         await self._redis.set(self._k("identity", channel, address), key)
+
+    async def unbind(self, channel: str, address: str) -> None:
+        await self._redis.delete(self._k("identity", channel, address))
+
+    async def web_verify(self, session_id: str, customer_id: int, seconds: int) -> None:
+        await self._redis.set(self._k("webverified", session_id), str(customer_id), ex=seconds)
+
+    async def web_verified(self, session_id: str) -> str | None:
+        return await self._redis.get(self._k("webverified", session_id))
 
     async def customer_conversation(self, customer_id: int) -> str | None:
         return await self._redis.get(self._k("customer", str(customer_id)))

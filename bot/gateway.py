@@ -17,7 +17,10 @@ from bot.db import create_engine
 from bot import dev_outbox
 from bot.dev_outbox import RECORDS
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
+from bot.identity import IdentityPolicy
+from bot.inbox import Inbox
 from bot.records.repository import Records
+from bot.records.retention import RETENTION, RetentionJob
 from bot import outbox
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
@@ -26,6 +29,7 @@ from bot.socketio_redis import JsonRedisManager
 from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
+from channels.socketio_guard import WebChatServer, install_log_filter
 from channels.webchat import WebChat
 
 log = logging.getLogger(__name__)
@@ -40,7 +44,8 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
 
-    sio = socketio.AsyncServer(
+    install_log_filter()  # a malformed socket.io packet: one log line per connection, no traceback
+    sio = WebChatServer(
         async_mode="aiohttp",
         cors_allowed_origins="*",
         max_http_buffer_size=64 * 1024,
@@ -57,27 +62,45 @@ def create_app(settings: Settings) -> web.Application:
         http = aiohttp.ClientSession()
         engine = create_engine()
         records = Records(engine)
-        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
+        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
+                          action_health_url=settings.action_health_url)
         service = ConversationService(
             ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
-            max_bytes=settings.max_message_bytes,
+            max_bytes=settings.max_message_bytes, identity=IdentityPolicy.load(),
         )
         service.handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
         app[HANDOFFS] = service.handoffs
         tasks = BackgroundTasks()
-        WebChat(sio, service, settings.webchat_identity_secret)
+        webchat = WebChat(sio, service, settings.webchat_identity_secret)
         service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
         telegram_sender = telegram.setup(app, service, settings, http, tasks, redis)
         if telegram_sender is not None:
             service.senders["telegram"] = telegram_sender
+
+        async def language_of(channel: str, address: str, payload: dict) -> str:
+            key = await service.store.identity(channel, address)
+            lang = (await service.store.get(key)).get("language") if key else None
+            return lang if lang in language.SUPPORTED else payload.get("language_hint") or language.DEFAULT_LANGUAGE
+
+        # every inbound message is stored before its webhook is answered, and handled from there
+        inbox = Inbox(engine, redis, settings.key_prefix, language_of)
+        webchat.use(inbox)
+        for adapter_key in (twilio.TWILIO, telegram.TELEGRAM):
+            if adapter_key in app:
+                app[adapter_key].use(inbox)
         log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
         await asyncio.to_thread(language.warm_up)
         app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
         stop = asyncio.Event()
         delivery = asyncio.create_task(outbox.run(records, service.senders, stop))
+        app[RETENTION] = RetentionJob(engine, redis, settings.key_prefix)  # daily purge (APScheduler)
+        app[RETENTION].start()
+        inbound = asyncio.create_task(inbox.run(stop))
         yield
+        app[RETENTION].stop()
         stop.set()
         await delivery
+        await inbound
         await tasks.drain()
         if telegram_sender is not None:
             await telegram_sender.close()

@@ -59,6 +59,9 @@ _LEXICON = {
 }
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+# Identifiers say nothing about the language they are typed in: "sanne.devries@example.nl" is not English.
+_IDENTIFIERS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+|https?://\S+|www\.\S+|\b[kK]\s?-?\d{5}\b"
+                          r"|\b[1-9]\d{3}\s?[a-zA-Z]{2}\b")
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +95,7 @@ def detect(text: str) -> str | None:
     requested = explicit_request(text)
     if requested:
         return requested
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in _WORD.findall(_IDENTIFIERS.sub(" ", text))]
     if not words:
         return None
     if len(words) <= 2:

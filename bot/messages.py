@@ -15,6 +15,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Ik kan alleen tekst lezen. Wil je je vraag typen?",
         "en": "I can only read text. Could you type your question?",
     },
+    "unreadable": {
+        "nl": "Je bericht bevat tekens die ik niet kan lezen. Wil je het opnieuw typen?",
+        "en": "Your message contains characters I can't read. Could you type it again?",
+    },
     "emoji_only": {
         "nl": "Leuk! Kun je in woorden vertellen waarmee ik je kan helpen?",
         "en": "Nice! Could you tell me in words what I can help you with?",
@@ -58,6 +62,23 @@ TEXTS: dict[str, dict[str, str]] = {
     "bot_unavailable": {
         "nl": "Sorry, ik kan op dit moment niet antwoorden. Je bericht is bewaard; probeer het over een minuut nog eens.",
         "en": "Sorry, I can't answer right now. Your message is saved; please try again in a minute.",
+    },
+    # -- the inbox (bot/inbox.py): a message kept while a service is down or slow -------------
+    "inbox_kept": {
+        "nl": "Je bericht is goed aangekomen en bewaard, maar ik kan het nu even niet beantwoorden door een storing. Je krijgt hier vanzelf antwoord zodra het weer werkt, meestal binnen een paar minuten en uiterlijk binnen een uur. Je hoeft het niet opnieuw te sturen.",
+        "en": "Your message has arrived and is saved, but I can't answer it right now because of a technical problem. You'll get the answer here as soon as it works again, usually within a few minutes and within an hour at the latest. No need to send it again.",
+    },
+    "inbox_slow": {
+        "nl": "Het duurt wat langer dan normaal. Je bericht is bewaard en je krijgt hier vanzelf antwoord, meestal binnen een paar minuten. Je hoeft het niet opnieuw te sturen.",
+        "en": "This is taking longer than usual. Your message is saved and you'll get the answer here, usually within a few minutes. No need to send it again.",
+    },
+    "inbox_failed": {
+        "nl": "Het is ons door een storing niet gelukt je bericht te verwerken. Wil je het nog een keer sturen?",
+        "en": "Because of a technical problem we couldn't process your message. Could you send it again?",
+    },
+    "inbox_not_received": {
+        "nl": "Je laatste bericht is door een storing bij ons niet aangekomen. Wil je het over een moment nog een keer sturen?",
+        "en": "Your last message didn't reach us because of a technical problem on our side. Could you send it again in a moment?",
     },
     # -- handoff to people (bot/service.py; the numbers come from the live queue) ---------------
     "handoff_start": {

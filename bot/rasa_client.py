@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -19,22 +20,36 @@ class RasaRefused(RasaUnavailable):
     """Rasa refused the request (a wrong token, a malformed body): retrying will not help."""
 
 
+class RasaMaybeReached(RasaUnavailable):
+    """The request may have reached Rasa (a timeout, a dropped connection, a 5xx): sending it
+    again could run the turn twice. Look at the tracker first (`replies_for`)."""
+
+
 class RasaClient:
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, token: str, timeout: float = 30.0,
-        attempts: int = 3,
+        attempts: int = 3, action_health_url: str = "",
     ) -> None:
         self._session = session
+        self._base = base_url
         self._url = f"{base_url}/webhooks/gateway/webhook"
         self._status_url = f"{base_url}/status"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._attempts = attempts
+        self._action_health_url = action_health_url
+        self._actions_ok_until = 0.0
 
-    async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """Send one customer message; returns the bot's messages for this turn."""
-        body = {"sender": sender, "message": text, "metadata": metadata}
+    async def send(self, sender: str, text: str, metadata: dict[str, Any],
+                   message_id: str | None = None) -> list[dict[str, Any]]:
+        """Send one customer message; returns the bot's messages for this turn.
+
+        Sent again only when it certainly did not reach Rasa (the connection was refused);
+        otherwise `RasaMaybeReached`."""
+        body: dict[str, Any] = {"sender": sender, "message": text, "metadata": metadata}
+        if message_id:
+            body["message_id"] = message_id
         last_error: Exception | None = None
         for attempt in range(self._attempts):
             try:
@@ -42,20 +57,68 @@ class RasaClient:
                     self._url, json=body, headers=self._headers, timeout=self._timeout
                 ) as resp:
                     if resp.status >= 500:
-                        raise RasaUnavailable(f"Rasa answered {resp.status}")
+                        raise RasaMaybeReached(f"Rasa answered {resp.status}")
                     if resp.status != 200:
                         # Not worth retrying: a wrong token or a request Rasa refuses.
                         raise RasaRefused(f"Rasa refused the message: {resp.status}")
                     return await resp.json()
-            except RasaRefused:
+            except RasaUnavailable:
                 raise
-            except RasaUnavailable as exc:
+            except aiohttp.ClientConnectorError as exc:  # never reached Rasa: safe to send again
                 last_error = exc
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                last_error = exc
+                raise RasaMaybeReached(f"{type(exc).__name__} {exc}".strip()) from exc
             log.warning("rasa attempt %d for %s failed: %r", attempt + 1, sender, last_error)
-            await asyncio.sleep(0.5 * (attempt + 1))
+            if attempt + 1 < self._attempts:
+                await asyncio.sleep(0.5 * (attempt + 1))
         raise RasaUnavailable(str(last_error))
+
+    async def replies_for(self, sender: str, message_id: str) -> list[dict[str, Any]] | None:
+        """The bot's messages of the turn of `message_id` when Rasa already has that turn in the
+        conversation's tracker (rendered as the REST channel does); None when it does not."""
+        try:
+            async with self._session.get(f"{self._base}/conversations/{sender}/tracker",
+                                         params={"token": self._token}, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    raise RasaUnavailable(f"tracker of {sender}: {resp.status}")
+                tracker = await resp.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RasaUnavailable(str(exc)) from exc
+        events = tracker.get("events") or []
+        start = None
+        for i, event in enumerate(events):
+            if event.get("event") == "user" and event.get("message_id") == message_id:
+                start = i
+        if start is None:
+            return None
+        replies = []
+        for event in events[start + 1:]:
+            if event.get("event") == "user":
+                break
+            if event.get("event") != "bot":
+                continue
+            data = event.get("data") or {}
+            item: dict[str, Any] = {"recipient_id": sender}
+            if event.get("text"):
+                item["text"] = event["text"]
+            for name in ("buttons", "image", "custom", "attachment", "quick_replies", "elements"):
+                if data.get(name):
+                    item[name] = data[name]
+            replies.append(item)
+        return replies
+
+    async def actions_ready(self) -> bool:
+        """The action server answers its /health (kept for 2 s); True when no URL is configured."""
+        if not self._action_health_url or time.monotonic() < self._actions_ok_until:
+            return True
+        try:
+            async with self._session.get(self._action_health_url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                ok = resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            ok = False
+        if ok:
+            self._actions_ok_until = time.monotonic() + 2
+        return ok
 
     async def carry_slots(self, source: str, target: str, names: tuple[str, ...],
                           state: tuple[str, ...] = ()) -> None:

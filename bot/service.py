@@ -22,7 +22,10 @@ from bot import language, messages
 from bot.conversations import ConversationStore
 from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
 from bot.hours import describe
+from bot.identity import IdentityPolicy, client_ref
+from bot.inbox import Deferred, current_turn
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.safe_input import encodable
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
@@ -71,6 +74,7 @@ class Inbound:
     media: list[str] = field(default_factory=list)  # URLs of images, voice notes, ...
     contact_phone: str | None = None   # a phone number the sender proved is theirs (Telegram contact)
     link_code: str | None = None       # a one-time link code (Telegram `/start <code>`)
+    client: str | None = None          # where it came from (a web visitor's IP address), for rate limits
 
 
 @dataclass
@@ -109,9 +113,10 @@ def _is_emoji_only(text: str) -> bool:
 class ConversationService:
     def __init__(
         self, store: ConversationStore, rasa: RasaClient, records: "Records | None" = None,
-        max_bytes: int = 4096,
+        max_bytes: int = 4096, identity: IdentityPolicy | None = None,
     ) -> None:
         self.store = store
+        self.identity = identity or IdentityPolicy()
         self.rasa = rasa
         self.records = records
         self.max_bytes = max_bytes
@@ -125,8 +130,13 @@ class ConversationService:
 
     # -- identity -------------------------------------------------------------------------------
     async def conversation_for(self, channel: str, address: str) -> str:
-        """The customer's one conversation when the address is known, else a provisional one."""
+        """The customer's one conversation when the address proves who it is, else a provisional one."""
         known = await self.store.identity(channel, address)
+        if known and channel == "webchat" and not await self._web_session_holds(address, known):
+            # the session's proof lapsed: it gets a fresh conversation, never the customer's
+            await self.store.unbind(channel, address)
+            log.info("web session of %s no longer verified: a new conversation", known)
+            known = None
         if known:
             return known
         customer_id = None
@@ -137,14 +147,29 @@ class ConversationService:
             key = await self.store.customer_conversation(customer_id) or await self.store.key_for(channel, address)
             key = await self.store.claim_customer(customer_id, key)  # two channels at once: one wins
             await self.store.bind(channel, address, key)
-            await self.store.update(key, customer_id=str(customer_id))
+            await self.store.update(key, customer_id=str(customer_id), level="verified", verified_by=channel)
             return key
         return await self.store.key_for(channel, address)
 
-    async def link(self, key: str, customer_id: int, channel: str, address: str) -> str:
-        """The conversation `key` turned out to be `customer_id`'s: join it to theirs."""
+    async def _web_session_holds(self, session_id: str, key: str) -> bool:
+        """A web chat session may stay in a customer's conversation only while it is verified for
+        that customer (a code typed in it, or a signed login)."""
+        customer_id = (await self.store.get(key)).get("customer_id")
+        return not customer_id or await self.store.web_verified(session_id) == customer_id
+
+    async def identity_level(self, key: str) -> dict[str, str]:
+        """anonymous | claimed | verified, and how it was verified (for the desk)."""
+        conv = await self.store.get(key)
+        level = conv.get("level") or ("verified" if conv.get("customer_id") else "anonymous")
+        return {"level": level, "by": conv.get("verified_by", "") if level == "verified" else ""}
+
+    async def link(self, key: str, customer_id: int, channel: str, address: str, by: str = "code") -> str:
+        """The conversation `key` proved to be `customer_id`'s: join it to theirs. Only ever called
+        once the customer is verified (config/identity.yml): a claim never joins."""
+        if channel == "webchat":
+            await self.store.web_verify(address, customer_id, self.identity.web_session_seconds)
         canonical = await self.store.claim_customer(customer_id, key)
-        await self.store.update(canonical, customer_id=str(customer_id))
+        await self.store.update(canonical, customer_id=str(customer_id), level="verified", verified_by=by)
         if canonical == key:
             return key
         # the customer's latest language is the one they use here, not the one of their last chat
@@ -168,14 +193,18 @@ class ConversationService:
             return None
         key = await self.conversation_for(channel, address)
         if (await self.store.get(key)).get("customer_id") == str(customer.id):
+            await self.store.web_verify(address, customer.id, self.identity.web_session_seconds)
             return key
-        key = await self.link(key, customer.id, channel, address)
+        key = await self.link(key, customer.id, channel, address, by="login")
         await self.rasa.set_slots(key, {"customer_id": str(customer.id), "customer_name": customer.name.split()[0]})
         return key
 
     # -- messages ------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
-        if inbound.message_id and not await self.store.first_time(inbound.channel, inbound.message_id):
+        # A message from the inbox (bot/inbox.py) was de-duplicated when it was stored, and may be
+        # a retry of a turn that failed half-way: it must not be taken for a duplicate here.
+        durable = current_turn() is not None
+        if inbound.message_id and not durable and not await self.store.first_time(inbound.channel, inbound.message_id):
             log.info("duplicate %s message %s ignored", inbound.channel, inbound.message_id)
             key = await self.store.identity(inbound.channel, inbound.address) or ""
             return Outcome(key, language.DEFAULT_LANGUAGE, [], duplicate=True)
@@ -185,6 +214,12 @@ class ConversationService:
 
     async def _log(self, key: str, sender: str, text: str, channel: str, **data: Any) -> None:
         data = {k: v for k, v in data.items() if v}
+        turn = current_turn()
+        if sender == "customer" and data.get("message_id") and turn is not None and turn.retry:
+            # a retried turn: the customer's message may be in the transcript already
+            if any(e.get("message_id") == data["message_id"] and e.get("sender") == "customer"
+                   for e in await self.history(key, 50)):
+                return
         if self.records is not None:
             conv = await self.store.get(key)
             customer_id = int(conv["customer_id"]) if conv.get("customer_id") else None
@@ -214,6 +249,9 @@ class ConversationService:
         if not isinstance(inbound.text, str):
             return refuse("not_text")
         text = inbound.text.replace("\x00", "").strip()
+        if not encodable(text):  # a lone UTF-16 surrogate: no UTF-8 for Redis, the database or Rasa
+            return refuse("unreadable")
+        inbound.media = [m for m in inbound.media if isinstance(m, str) and encodable(m) and "\x00" not in m]
         if inbound.media and not text:
             await self._log(key, "customer", "", inbound.channel, media=inbound.media, message_id=inbound.message_id)
             if self.handoffs is not None and await self.handoffs.state(key) in ("waiting", "with_agent"):
@@ -248,13 +286,22 @@ class ConversationService:
         return await self._ask_rasa(key, inbound, to_rasa, lang)
 
     async def _ask_rasa(self, key: str, inbound: Inbound, to_rasa: str, lang: str) -> Outcome:
-        metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang}
+        metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang,
+                                    "client": client_ref(inbound.client or f"{inbound.channel}:{inbound.address}")}
         if inbound.channel in IDENTIFYING_CHANNELS:
             metadata["address"] = inbound.address
+        turn = current_turn()
         try:
-            raw = await self.rasa.send(key, to_rasa, metadata)
+            if turn is None:
+                raw = await self.rasa.send(key, to_rasa, metadata)
+            else:
+                raw = await self._turn_in_rasa(key, inbound, to_rasa, metadata, lang, turn)
+        except Deferred:
+            raise
         except RasaUnavailable as exc:
             log.error("rasa unavailable for %s: %s", key, exc)
+            if turn is not None:  # the inbox keeps the message and tries again
+                raise Deferred(lang, "rasa") from exc
             return Outcome(key, lang, [BotMessage(messages.text("bot_unavailable", lang), is_error=True)])
 
         replies: list[BotMessage] = []
@@ -265,8 +312,12 @@ class ConversationService:
             if custom.get("set_language") in language.SUPPORTED:
                 lang = custom["set_language"]
                 await self.store.update(key, language=lang)
+            level = custom.get("identity") if isinstance(custom.get("identity"), dict) else {}
+            if level.get("level") == "claimed" and not (await self.store.get(key)).get("customer_id"):
+                await self.store.update(key, level="claimed")
             if custom.get("identified_customer"):
-                key = await self.link(key, int(custom["identified_customer"]), inbound.channel, inbound.address)
+                key = await self.link(key, int(custom["identified_customer"]), inbound.channel, inbound.address,
+                                      by=str(level.get("by") or "code"))
             if custom.get("continue_on"):
                 follow_ups.append(custom)
             if isinstance(custom.get("handoff"), dict):
@@ -287,6 +338,29 @@ class ConversationService:
         if handoff is not None and self.handoffs is not None:
             replies.extend(await self._start_handoff(key, inbound.channel, handoff, lang))
         return Outcome(key, lang, replies)
+
+    async def _turn_in_rasa(self, key: str, inbound: Inbound, to_rasa: str, metadata: dict[str, Any],
+                            lang: str, turn: Any) -> list[dict[str, Any]]:
+        """One stored message's turn, never run twice: Rasa gets the message id, a retry first
+        looks in the tracker for it, and a turn that cannot run now raises `Deferred`."""
+        message_id = f"{inbound.channel}:{inbound.message_id}" if inbound.message_id else None
+        if turn.retry and message_id:
+            done = await self.rasa.replies_for(key, message_id)
+            if done is not None:
+                log.info("turn %s of %s found in the tracker: its replies, not sent again", message_id, key)
+                return done
+        if not await self.rasa.actions_ready():
+            log.warning("action server down: turn of %s kept for later", key)
+            raise Deferred(lang, "actions")
+        sending = asyncio.ensure_future(self.rasa.send(key, to_rasa, metadata, message_id=message_id))
+        wait = max(0.5, turn.received + 4.0 - time.time())
+        done_set, _ = await asyncio.wait({sending}, timeout=wait)
+        if not done_set and turn.on_delay is not None:
+            try:
+                await turn.on_delay(lang)
+            except Exception as exc:  # the interim message is a courtesy; the answer still comes
+                log.warning("interim message for %s failed: %s", key, type(exc).__name__)
+        return await sending  # RasaMaybeReached: the retry looks in the tracker first
 
     # -- people --------------------------------------------------------------------------------
     async def _with_people(self, key: str, inbound: Inbound, text: str, lang: str) -> Outcome | None:
@@ -516,7 +590,8 @@ class ConversationService:
         """The sender proved to be `customer_id`: join their conversation and greet them there."""
         await self.records.add_identity(customer_id, inbound.channel, inbound.address)
         await self.store.update(key, language=lang)
-        key = await self.link(key, customer_id, inbound.channel, inbound.address)
+        key = await self.link(key, customer_id, inbound.channel, inbound.address,
+                              by="contact" if inbound.contact_phone else "link_code")
         # Rasa learns who it is from the channel address on the next turn: say hello through it.
         return await self._ask_rasa(key, inbound, "/greet", lang)
 

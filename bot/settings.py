@@ -70,6 +70,14 @@ class Settings:
     telegram_webhook_secret: str = ""
     telegram_bot_username: str = ""  # for t.me links (one-time link codes); without it, the code alone
     telegram_api_url: str = "https://api.telegram.org"
+    action_endpoint_url: str = ""  # Rasa's action endpoint; its /health is checked before a turn
+
+    @property
+    def action_health_url(self) -> str:
+        url = self.action_endpoint_url.rstrip("/")
+        if not url:
+            return ""
+        return (url[: -len("/webhook")] if url.endswith("/webhook") else url) + "/health"
 
     @property
     def twilio_enabled(self) -> bool:
@@ -113,4 +121,5 @@ class Settings:
             telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""),
             telegram_bot_username=os.environ.get("TELEGRAM_BOT_USERNAME", "").removeprefix("@"),
             telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
+            action_endpoint_url=os.environ.get("ACTION_ENDPOINT_URL", ""),
         )

@@ -26,6 +26,9 @@ the body is an Update (400), answers 200 at once and handles the update in the b
   without being parsed: PTB insists on the newest Bot API fields of every type, and an update we
   ignore anyway must not be refused (Telegram would retry it). Only updates carrying a message,
   an edited message or a callback query are refused (400) when PTB cannot parse them.
+In the gateway a parsed update is first stored in the inbox (bot/inbox.py, keyed on update_id)
+and handled from there; when it cannot be stored the webhook answers 503 and Telegram sends it
+again.
 
 Outbound (`TelegramSender.send`): one Telegram message per BotMessage, buttons as an inline
 keyboard (one button a row). Telegram limits callback data to 64 bytes: a longer payload (or
@@ -65,6 +68,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 
 from bot import language, messages
+from bot.safe_input import clean_token, encodable, nesting_within
 from bot.service import BotMessage, Button, ConversationService, Inbound, KeyedLocks, Outcome
 from bot.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError
@@ -86,9 +90,11 @@ MAX_RETRY_AFTER = 30.0            # flood control asking for a longer wait is no
 HANDLED_KINDS = frozenset({"message", "edited_message", "callback_query"})
 MEDIA_KINDS = ("photo", "voice", "document", "sticker", "video", "video_note", "audio", "animation")
 NON_TEXT_KINDS = ("location", "venue", "poll", "dice")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_KIND = re.compile(r"^[a-z_]{1,40}$")
-_CHAT_ID = re.compile(r"^-?[1-9]\d{0,19}$")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")             # fullmatch ("$" lets a final newline in)
+_KIND = re.compile(r"[a-z_]{1,40}")
+_CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
+MAX_NESTING = 32                  # a real update nests about 8 deep
+MAX_ID = 2**63 - 1                # Telegram's ids fit in a signed 64-bit integer
 
 # What the Telegram adapter itself says (the gateway's shared texts are in bot/messages.py).
 TEXTS: dict[str, dict[str, str]] = {
@@ -147,7 +153,92 @@ def e164(phone: str) -> str | None:
     digits = re.sub(r"[\s().-]", "", phone or "")
     if not digits.startswith("+"):
         digits = "+" + digits
-    return digits if _E164.match(digits) else None
+    return digits if _E164.fullmatch(digits) else None
+
+
+# -- the shape of an update ------------------------------------------------------------------
+# PTB builds its objects from whatever JSON it gets (a text that is a number, an id that is a
+# list), and the handling below would then fail in the background. The fields the adapter reads
+# are checked first; a malformed update is refused (400) at the edge like one PTB cannot parse.
+
+def _is_id(value: Any, low: int = -MAX_ID) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_ID
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and encodable(value)
+
+
+def _user_problem(user: Any) -> str | None:
+    if not isinstance(user, dict):
+        return "not an object"
+    if not _is_id(user.get("id"), 1):
+        return "id"
+    if not isinstance(user.get("is_bot", False), bool):
+        return "is_bot"
+    if user.get("language_code") is not None and not isinstance(user["language_code"], str):
+        return "language_code"
+    return None
+
+
+def _chat_problem(chat: Any) -> str | None:
+    if not isinstance(chat, dict):
+        return "not an object"
+    if not _is_id(chat.get("id")):
+        return "id"
+    return None if isinstance(chat.get("type"), str) else "type"
+
+
+def _message_problem(message: Any) -> str | None:
+    if not isinstance(message, dict):
+        return "not an object"
+    if "from" in message and (problem := _user_problem(message["from"])):
+        return f"from {problem}"
+    if problem := _chat_problem(message.get("chat")):
+        return f"chat {problem}"
+    for name in ("text", "caption"):
+        if message.get(name) is not None and not isinstance(message[name], str):
+            return name  # a lone surrogate is allowed here: the service answers it
+    for name in ("entities", "caption_entities"):
+        if message.get(name) is not None and not (
+                isinstance(message[name], list) and all(isinstance(e, dict) for e in message[name])):
+            return name
+    contact = message.get("contact")
+    if contact is not None:
+        if not isinstance(contact, dict) or not isinstance(contact.get("phone_number"), str):
+            return "contact"
+        if contact.get("user_id") is not None and not _is_id(contact["user_id"], 1):
+            return "contact user_id"
+    for kind in MEDIA_KINDS:
+        item = message.get(kind)
+        if item is None:
+            continue
+        items = item if kind == "photo" else [item]
+        if not isinstance(items, list) or not items or not all(
+                isinstance(i, dict) and clean_token(i.get("file_id"), 256) for i in items):
+            return kind
+    return None
+
+
+def malformed(data: dict[str, Any]) -> str | None:
+    """What is wrong with an update carrying a message or callback query, or None."""
+    if not _is_id(data.get("update_id"), 0):
+        return "update_id"
+    for kind in ("message", "edited_message"):
+        if kind in data and (problem := _message_problem(data[kind])):
+            return f"{kind} {problem}"
+    if "callback_query" in data:
+        query = data["callback_query"]
+        if not isinstance(query, dict) or not isinstance(query.get("id"), str):
+            return "callback_query"
+        if problem := _user_problem(query.get("from")):
+            return f"callback_query from {problem}"
+        if query.get("data") is not None and not _is_text(query["data"]):
+            return "callback_query data"
+        message = query.get("message")
+        if message is not None and (not isinstance(message, dict) or _chat_problem(message.get("chat"))):
+            return "callback_query message"
+    return None
 
 
 def language_hint(user: telegram.User | None) -> str | None:
@@ -239,7 +330,7 @@ class TelegramSender:
         await self._call("sendMessage", chat_id, self.bot.send_message, text=cut(body), reply_markup=reply_markup)
 
     async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
-        if not isinstance(address, str) or not _CHAT_ID.match(address):
+        if not isinstance(address, str) or not _CHAT_ID.fullmatch(address):
             raise DeliveryError("telegram: the address is not a chat id")
         chat_id = int(address)
         for message in messages:
@@ -281,6 +372,18 @@ class TelegramAdapter:
         self.tasks = tasks
         # Handling and replying in order per customer (Telegram may deliver updates in parallel).
         self._locks = KeyedLocks()
+        self.inbox = None  # bot.inbox.Inbox, see `use`
+
+    def use(self, inbox) -> None:
+        """Store every update in the inbox before answering 200; handle it from there."""
+        self.inbox = inbox
+        inbox.register(CHANNEL, self.process_stored, self.notify)
+
+    async def process_stored(self, payload: dict) -> None:
+        await self.process(Update.de_json(payload["update"], self.bot))
+
+    async def notify(self, address: str, payload: dict, body: str, lang: str) -> None:
+        await self.sender.send(address, [BotMessage(body)])
 
     # -- the edge -----------------------------------------------------------------------------
 
@@ -298,21 +401,28 @@ class TelegramAdapter:
                 return web.Response(status=413, text="too large")
         try:
             data = json.loads(bytes(body))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep for the parser
             log.info("telegram webhook: body is not JSON")
             return web.Response(status=400, text="not json")
         if not isinstance(data, dict):
             log.info("telegram webhook: body is not a JSON object")
             return web.Response(status=400, text="not an object")
+        if not nesting_within(data, MAX_NESTING):
+            log.info("telegram webhook: JSON nested deeper than %d", MAX_NESTING)
+            return web.Response(status=400, text="nested too deep")
         update_id = data.get("update_id")
         update_id = update_id if isinstance(update_id, int) and not isinstance(update_id, bool) else None
         kinds = sorted(k for k in data if k != "update_id")
         if update_id is not None and kinds and not HANDLED_KINDS.intersection(kinds):
             # Not parsed at all: PTB requires the newest Bot API fields of every type, and an
             # update we ignore anyway must not be refused (Telegram would retry it).
-            named = [k if _KIND.match(k) else "?" for k in kinds[:5]]
+            named = [k if _KIND.fullmatch(k) else "?" for k in kinds[:5]]
             log.info("telegram update %s ignored: %s", update_id, ",".join(named))
             return web.Response(status=200, text="ok")
+        problem = malformed(data)
+        if problem is not None:
+            log.info("telegram webhook: invalid update %s (%s)", update_id, problem)
+            return web.Response(status=400, text="invalid update")
         try:
             update = Update.de_json(data, self.bot)
             if update is None or update_id is None:
@@ -320,6 +430,14 @@ class TelegramAdapter:
         except Exception as exc:  # whatever PTB raises on a malformed update
             log.info("telegram webhook: invalid update %s (%s)", update_id, type(exc).__name__)
             return web.Response(status=400, text="invalid update")
+        if self.inbox is not None:
+            user = update.effective_user
+            sender = str(user.id) if user is not None else str(update.effective_chat.id if update.effective_chat else "-")
+            stored = await self.inbox.store(CHANNEL, str(update_id), sender, {"update": data})
+            if not stored.ok:
+                log.warning("telegram update %s not stored: 503, Telegram sends it again", update_id)
+                return web.Response(status=503, text="not stored, try again")
+            return web.Response(status=200, text="ok")
         self.tasks.spawn(self.process(update), f"telegram update {update_id}")
         return web.Response(status=200, text="ok")
 

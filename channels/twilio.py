@@ -4,7 +4,9 @@ Inbound: Twilio posts each message form-encoded to POST /webhooks/twilio (From, 
 MessageSid, NumMedia, MediaUrl0.., WhatsApp numbers carry a `whatsapp:` prefix). The webhook is
 checked at the edge (size 413, content type 415, X-Twilio-Signature 403, fields 400), answered at
 once with an empty TwiML response, and handed to `ConversationService.handle` in the background;
-the replies go back through the REST API.
+the replies go back through the REST API. In the gateway the message is first stored in the inbox
+(bot/inbox.py) and handled from there; when it cannot be stored the webhook answers 503, so
+Twilio may send it again.
 
 Outbound: `TwilioSender.send` renders per channel: SMS puts a whole turn into one message
 (buttons as one numbered list), WhatsApp sends each bot message on its own. Twilio accepts at
@@ -55,14 +57,16 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 FORM = "application/x-www-form-urlencoded"
 
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")       # fullmatch: "$" would let a final newline in
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")          # Twilio's SIDs: "SM" or "MM" and 32 hex digits
+_MEDIA_URL = re.compile(r"https?://[^\x00-\x20\x7f]{1,2040}")
 _SID_CHARS = re.compile(r"[^A-Za-z0-9]")
 
 LastInbound = Callable[[str], Awaitable["float | None"]]
 
 
 def is_e164(number: str) -> bool:
-    return bool(_E164.match(number))
+    return isinstance(number, str) and bool(_E164.fullmatch(number))
 
 
 def _loggable_sid(sid: object) -> str:
@@ -226,6 +230,22 @@ class TwilioWebhook:
         self.window = window
         self.tasks = tasks
         self.validator = RequestValidator(settings.twilio_auth_token)
+        self.inbox = None  # bot.inbox.Inbox, see `use`
+
+    def use(self, inbox) -> None:
+        """Store every message in the inbox before answering; handle it from there."""
+        self.inbox = inbox
+        for channel in CHANNELS:
+            if self.sender.configured(channel):
+                inbox.register(channel, self.process_stored, self.notify)
+
+    async def process_stored(self, payload: dict) -> None:
+        inbound = Inbound(payload["channel"], payload["address"], payload.get("text", ""),
+                          message_id=payload["message_id"], media=list(payload.get("media") or []))
+        await self.process(inbound, float(payload["received"]))
+
+    async def notify(self, address: str, payload: dict, text: str, lang: str) -> None:
+        await self.sender.send(address, [BotMessage(text)], channel=payload["channel"])
 
     async def handle(self, request: web.Request) -> web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -253,10 +273,22 @@ class TwilioWebhook:
         address = sender.removeprefix(WHATSAPP_PREFIX)
         if not is_e164(address):
             return _refuse(400, "From is not an E.164 phone number", sid)
+        if not _SID.fullmatch(sid):
+            return _refuse(400, "MessageSid is not a Twilio SID", sid)
+        to = params.get("To")
+        if to is not None and not is_e164(to.removeprefix(WHATSAPP_PREFIX)):
+            return _refuse(400, "To is not an E.164 phone number", sid)
         if not self.sender.configured(channel):
             return _refuse(503, f"channel {channel} not configured", sid)
 
         inbound = Inbound(channel, address, params.get("Body", ""), message_id=sid, media=_media(params))
+        if self.inbox is not None:
+            stored = await self.inbox.store(channel, sid, address, {
+                "channel": channel, "address": address, "text": inbound.text, "message_id": sid,
+                "media": inbound.media, "received": time.time()})
+            if not stored.ok:
+                return _refuse(503, "message not stored, send it again", sid)
+            return web.Response(text=EMPTY_TWIML, content_type="text/xml")
         self.tasks.spawn(self.process(inbound, time.time()), f"twilio {channel} message {_loggable_sid(sid)}")
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
@@ -282,7 +314,7 @@ def _media(params: MultiDict) -> list[str]:
         count = min(int(params.get("NumMedia", "0") or 0), MAX_MEDIA)
     except ValueError:
         count = 0
-    return [params[f"MediaUrl{i}"] for i in range(count) if params.get(f"MediaUrl{i}")]
+    return [params[f"MediaUrl{i}"] for i in range(count) if _MEDIA_URL.fullmatch(params.get(f"MediaUrl{i}", ""))]
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:

@@ -6,6 +6,11 @@ Server -> client: `session_confirm <session_id>`, `bot_uttered {text, quick_repl
 `history {messages}`, `error_message {text}`.
 A browser's session id maps to one conversation, so a reload or a restart of any process
 continues the same conversation.
+
+With an inbox (bot/inbox.py, always in the gateway) every `user_uttered` gets a message id and is
+stored before anything else happens; the turn runs from the inbox and its replies go to the
+browser's sockets (room `session:<session id>`, and the conversation's room for `bot_uttered`).
+When the message cannot be stored, the visitor gets an `error_message` to send it again.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ from typing import Any
 import socketio
 
 from bot import language, messages
-from bot.identity import verify_web_login
+from bot.identity import client_ref, verify_web_login
 from bot.rasa_client import RasaUnavailable
+from bot.safe_input import clean_token
 from bot.service import BotMessage, ConversationService, Inbound
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
-_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # fullmatch: "$" would let a final newline in
 KNOWN_EVENTS = {"connect", "disconnect", "session_request", "user_uttered", "history_request"}
 
 
@@ -57,6 +63,7 @@ class WebChat:
         self.sio = sio
         self.service = service
         self.identity_secret = identity_secret
+        self.inbox: Any = None  # bot.inbox.Inbox, see `use`
         sio.on("session_request", self.session_request)
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
@@ -68,15 +75,52 @@ class WebChat:
         in any gateway process (the socket.io Redis manager relays it)."""
         await self.sio.emit("bot_uttered", render(message), room=conversation)
 
+    def use(self, inbox: Any) -> None:
+        """Take every message through the inbox (durable first, processed from there)."""
+        self.inbox = inbox
+        inbox.register(CHANNEL, self.process_stored, self.notify_session)
+
+    async def _emit_to(self, room: str, event: str, data: dict[str, Any]) -> None:
+        """To a room in every gateway process. The manager hands it to this process's sockets
+        before it publishes to Redis, so they get it even while Redis is away."""
+        await self.sio.emit(event, data, room=room)
+
+    async def notify_session(self, session_id: str, payload: dict[str, Any], text: str, lang: str) -> None:
+        await self._emit_to(_session_room(session_id), "error_message", {"text": text})
+
+    async def process_stored(self, payload: dict[str, Any]) -> None:
+        """One stored web chat message: the turn, then its replies to the browser."""
+        session_id = payload["session_id"]
+        outcome = await self.service.handle(Inbound(
+            CHANNEL, session_id, payload.get("text"), language_hint=payload.get("language_hint"),
+            message_id=payload.get("message_id"), client=payload.get("client"),
+        ))
+        room = _session_room(session_id)
+        conversation = outcome.conversation
+        for sid, _ in list(self.sio.manager.get_participants("/", room)):
+            # identified in the chat: this browser now belongs to the customer's conversation
+            session = await self.sio.get_session(sid)
+            if conversation and session.get("conversation") != conversation:
+                if session.get("conversation"):
+                    await self.sio.leave_room(sid, session["conversation"])
+                await self.sio.enter_room(sid, conversation)
+                await self.sio.save_session(sid, {**session, "conversation": conversation})
+        for reply in outcome.replies:
+            if reply.is_error:
+                await self._emit_to(room, "error_message", {"text": reply.text})
+            else:
+                await self._emit_to(conversation or room, "bot_uttered", render(reply))
+
     async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
         await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)
 
-    async def session_request(self, sid: str, data: Any = None) -> None:
+    async def session_request(self, sid: str, data: Any = None, *_: Any) -> None:
         requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = requested if isinstance(requested, str) and _SESSION_ID.match(requested) else uuid.uuid4().hex
+        session_id = requested if isinstance(requested, str) and _SESSION_ID.fullmatch(requested) else uuid.uuid4().hex
         conversation = await self.service.conversation_for(CHANNEL, session_id)
         await self.sio.save_session(sid, {"session_id": session_id, "conversation": conversation})
         await self.sio.enter_room(sid, conversation)
+        await self.sio.enter_room(sid, _session_room(session_id))
         await self.sio.emit("session_confirm", session_id, to=sid)
 
     async def _conversation(self, sid: str) -> tuple[str, str] | None:
@@ -85,12 +129,15 @@ class WebChat:
             return session["session_id"], session["conversation"]
         return None
 
-    async def history_request(self, sid: str, data: Any = None) -> None:
+    async def history_request(self, sid: str, data: Any = None, *_: Any) -> None:
         known = await self._conversation(sid)
         if not known:
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
             return
-        entries = await self.service.history(known[1])
+        # Only the socket holding this session's id asks, and only for the conversation the session
+        # may see now: a customer's joined conversation only while the session is verified for them.
+        conversation = await self._current(sid, *known)
+        entries = await self.service.history(conversation)
         out = []
         for entry in entries:
             sender = "user" if entry["sender"] == "customer" else entry["sender"]
@@ -103,7 +150,16 @@ class WebChat:
             out.append(item)
         await self.sio.emit("history", {"messages": out}, to=sid)
 
-    async def user_uttered(self, sid: str, data: Any = None) -> None:
+    async def _current(self, sid: str, session_id: str, conversation: str) -> str:
+        """The session's conversation as of now (its verification may have lapsed since connecting)."""
+        current = await self.service.conversation_for(CHANNEL, session_id)
+        if current != conversation:
+            await self.sio.leave_room(sid, conversation)
+            await self.sio.enter_room(sid, current)
+            await self.sio.save_session(sid, {"session_id": session_id, "conversation": current})
+        return current
+
+    async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> None:
         if not isinstance(data, dict) or "message" not in data:
             log.info("webchat %s: malformed user_uttered (%s)", sid, type(data).__name__)
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
@@ -114,9 +170,13 @@ class WebChat:
             await self.session_request(sid, {"session_id": data.get("session_id")})
             known = await self._conversation(sid)
         session_id, conversation = known
+        if self.inbox is not None:
+            await self._store(sid, session_id, conversation, data)
+            return
         conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
+        conversation = await self._current(sid, session_id, conversation)
         outcome = await self.service.handle(
-            Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data))
+            Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data), client=self._client(sid))
         )
         if outcome.conversation and outcome.conversation != conversation:
             # identified in the chat: this browser now belongs to the customer's conversation
@@ -130,12 +190,37 @@ class WebChat:
             else:
                 await self.sio.emit("bot_uttered", render(reply), room=conversation)
 
+    def _client(self, sid: str) -> str | None:
+        """A one-way reference of the visitor's IP address (for rate limits only)."""
+        request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
+        remote = getattr(request, "remote", None)  # engine.io's REMOTE_ADDR is always 127.0.0.1
+        return client_ref(remote) if remote else None
+    async def _store(self, sid: str, session_id: str, conversation: str, data: dict[str, Any]) -> None:
+        from bot.inbox import Stored
+
+        try:
+            await self._signed_login(sid, session_id, conversation, data.get("customData"))
+        except Exception as exc:  # Redis or the database down: the message itself still counts
+            log.warning("webchat %s: signed login not checked now: %s", sid, type(exc).__name__)
+        text, hint = data.get("message"), _hint(data)
+        if not isinstance(text, (str, type(None))):
+            text = None  # binary or structured: not text (the service says so); stored as nothing
+        message_id = uuid.uuid4().hex  # web chat messages have no id of their own: one at receipt
+        stored = await self.inbox.store(CHANNEL, message_id, session_id, {
+            "session_id": session_id, "text": text, "language_hint": hint, "message_id": message_id,
+            "client": self._client(sid)})
+        if stored is Stored.FAILED:
+            lang = language.choose(text, hint or language.DEFAULT_LANGUAGE) if isinstance(text, str) and text.strip() \
+                else (hint or language.DEFAULT_LANGUAGE)
+            await self._notify(sid, "inbox_not_received", lang)
+
     async def _signed_login(self, sid: str, session_id: str, conversation: str, custom: Any) -> str:
         """customData {user_id, user_hash}: the business's site vouches for this visitor."""
         if not (self.identity_secret and isinstance(custom, dict) and custom.get("user_id")):
             return conversation
-        user_id, user_hash = str(custom.get("user_id")), str(custom.get("user_hash") or "")
-        if not verify_web_login(self.identity_secret, user_id, user_hash):
+        user_id = custom.get("user_id")  # a site may pass a number; anything else but text is no login
+        user_id = str(user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else user_id
+        if not verify_web_login(self.identity_secret, user_id, custom.get("user_hash")):
             log.info("webchat %s: identity hash does not match", sid)
             return conversation
         try:
@@ -149,6 +234,11 @@ class WebChat:
             return joined
         return conversation
 
-    async def unknown_event(self, event: str, sid: str, data: Any = None) -> None:
-        log.info("webchat %s: unknown event %r", sid, event[:64])
-        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=event[:64])
+    async def unknown_event(self, event: str, sid: str, *_: Any) -> None:
+        name = event[:64] if clean_token(event, 64) else "?"  # shown and logged: no control characters
+        log.info("webchat %s: unknown event %r", sid, name)
+        await self._notify(sid, "unknown_event", language.DEFAULT_LANGUAGE, event=name)
+
+
+def _session_room(session_id: str) -> str:
+    return f"session:{session_id}"

@@ -36,7 +36,7 @@ from rasa.core.tracker_store import RedisTrackerStore as StockStore  # noqa: E40
 from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
 
-from bench_latency import play_chat  # noqa: E402  (the same scripted web chat visitor)
+from bench_latency import bench_identity_env, play_chat  # noqa: E402  (the same scripted web chat visitor)
 from bot.rasa_tracker_store import RedisTrackerStore  # noqa: E402
 from bot.records.demo import demo_database  # noqa: E402
 from bot.run import Stack, free_port  # noqa: E402
@@ -78,10 +78,10 @@ async def in_process(redis_url: str, prefix: str) -> list[tuple[int, int, int, f
     return rows
 
 
-async def chats(port: int, n: int) -> list[float]:
+async def chats(port: int, n: int, database_url: str) -> list[float]:
     medians = []
     for _ in range(n):
-        medians.append(statistics.median(await play_chat(port, "K10006", timeout=60)))
+        medians.append(statistics.median(await play_chat(port, "K10006", database_url, timeout=60)))
         print(f"  chat {len(medians)}: median {medians[-1]:.0f} ms", flush=True)
     return medians
 
@@ -89,10 +89,11 @@ async def chats(port: int, n: int) -> list[float]:
 def through_stack(redis_url: str, prefix: str, endpoints: str, n: int) -> list[float]:
     stack = Stack(gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(), redis_url=redis_url,
                   database_url=demo_database(ROOT / "var" / "bench" / f"{prefix}.db"), key_prefix=prefix,
-                  model=ensure_model(), endpoints=endpoints, log_dir=ROOT / "var" / "bench-logs")
+                  model=ensure_model(), endpoints=endpoints, log_dir=ROOT / "var" / "bench-logs",
+                  extra_env=bench_identity_env())
     stack.start()
     try:
-        return asyncio.run(chats(stack.gateway_port, n))
+        return asyncio.run(chats(stack.gateway_port, n, stack.database_url))
     finally:
         stack.stop()
 

@@ -182,6 +182,51 @@ def texts(messages: list[dict]) -> str:
     return "\n".join(m.get("text", "") for m in messages)
 
 
+CODE_PROMPT = {"nl": "Om je gegevens te beschermen bevestig je eerst met een code",
+               "en": "To protect your details, please confirm with a code first"}
+
+
+def stack_sql(stack, sql: str, *params) -> list[tuple]:
+    """Read the running stack's records database (SQLite) directly."""
+    import sqlite3
+
+    with sqlite3.connect(stack.database_url.removeprefix("sqlite:///")) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _codes(stack, customer_number: str) -> list[tuple[int, str]]:
+    import re
+
+    rows = stack_sql(stack, "select o.id, o.body from outbox o join customers c on c.id = o.customer_id "
+                            "where c.customer_number = ? and o.kind = 'one_time_code' order by o.id", customer_number)
+    return [(row_id, re.search(r"\b(\d{4})\b", body).group(1)) for row_id, body in rows]
+
+
+def latest_code(stack, customer_number: str) -> str | None:
+    """The last one-time code the shop sent this customer (what arrives on their phone)."""
+    codes = _codes(stack, customer_number)
+    return codes[-1][1] if codes else None
+
+
+async def verify_in_chat(c: "ChatClient", stack, claim: str, customer_number: str, lang: str = "nl") -> list[dict]:
+    """Identify in the chat as the real customer would: say who you are, get the one-time code on
+    the phone (the records' outbox), type it back. Returns the bot's answer to the code."""
+    sent_before = len(_codes(stack, customer_number))
+    asked = texts(await c.say(claim))
+    assert CODE_PROMPT[lang] in asked, asked
+    codes = _codes(stack, customer_number)
+    assert len(codes) == sent_before + 1, "exactly one new code was sent"
+    # wait until the outbox delivered it (SMS/WhatsApp reach the fake Twilio), so a test counting
+    # the customer's phone messages afterwards does not count the code as a reply
+    for _ in range(100):
+        [(sent, channel)] = stack_sql(stack, "select sent_at, channel from outbox where id = ?", codes[-1][0])
+        if sent or channel not in ("sms", "whatsapp", "telegram"):
+            break
+        await asyncio.sleep(0.1)
+    return await c.say(codes[-1][1])
+    return await c.say(code)
+
+
 @pytest.fixture
 async def chat(stack):
     clients: list[ChatClient] = []
@@ -292,7 +337,8 @@ async def people(stack):
 @pytest.fixture(autouse=True)
 async def _nobody_left_waiting(request):
     """Tests share the demo customers: a conversation a test handed to people is back with the
-    bot before the next test starts (as if an agent closed it)."""
+    bot before the next test starts (as if an agent closed it), and the identification limits
+    (config/identity.yml) start afresh."""
     yield
     if "stack" not in request.fixturenames:
         return
@@ -303,6 +349,9 @@ async def _nobody_left_waiting(request):
     stack = request.getfixturevalue("stack")
     redis = Redis.from_url(stack.redis_url, decode_responses=True)
     try:
+        # every test starts with fresh identification limits (they all come from 127.0.0.1)
+        async for key in redis.scan_iter(f"{stack.key_prefix}:idlimit:*"):
+            await redis.delete(key)
         store = Handoffs(redis, stack.key_prefix, HandoffConfig.load())
         async for key in redis.scan_iter(f"{stack.key_prefix}:handoff:c*"):
             item = await store.get(key.rsplit(":", 1)[1])

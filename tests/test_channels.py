@@ -11,7 +11,7 @@ import uuid
 
 import aiohttp
 
-from tests.conftest import texts
+from tests.conftest import texts, verify_in_chat
 from tests.fake_telegram import contact_update, text_update
 from tests.fake_twilio import inbound_params, signed_post_args
 
@@ -59,7 +59,7 @@ async def test_one_conversation_across_web_chat_whatsapp_and_telegram(chat, stac
     # Web chat: identify and ask about an order.
     c = await chat()
     await c.say("waar is mijn bestelling")
-    assert "Sanne" in texts(await c.say("K10001"))
+    assert "Sanne" in texts(await verify_in_chat(c, stack, "K10001", "K10001"))
     assert "104233" in texts(await c.say("104233"))
 
     # WhatsApp from her number: she is known, and so is the order she asked about.
@@ -123,7 +123,7 @@ async def test_media_gets_a_polite_text_only_answer(stack, fake_twilio):
 async def test_continue_on_whatsapp_makes_the_bot_write_first_with_a_template(chat, stack, fake_twilio):
     c = await chat()
     await c.say("i want to see my loyalty points")
-    assert "Emma" in texts(await c.say("K10003"))
+    assert "Emma" in texts(await verify_in_chat(c, stack, "K10003", "K10003", "en"))
     before = len([m for m in fake_twilio.messages if m["To"] == f"whatsapp:{EMMA_PHONE}"])
     await c.say('/continue_on_channel{"channel": "whatsapp"}')
     got = await fake_twilio.wait_for(f"whatsapp:{EMMA_PHONE}", count=before + 1, timeout=60)
@@ -196,7 +196,7 @@ async def test_joining_a_conversation_keeps_the_language_the_customer_speaks_now
     assert "order" in (await whatsapp(stack, fake_twilio, phone, "where is my order please")).lower()
     c = await chat()
     await c.say("waar is mijn bestelling")
-    assert "Sem" in texts(await c.say("K10024"))
+    assert "Sem" in texts(await verify_in_chat(c, stack, "K10024", "K10024"))
     answer = texts(await c.say("195430"))  # only digits: the conversation's language decides
     assert "Bestelling 195430" in answer, answer
 
@@ -207,7 +207,7 @@ async def test_a_one_time_link_code_brings_the_conversation_to_telegram(chat, st
     The code works once."""
     c = await chat()
     await c.say("waar is mijn bestelling")
-    assert "Sophie" in texts(await c.say("K10019"))
+    assert "Sophie" in texts(await verify_in_chat(c, stack, "K10019", "K10019"))
     assert "138018" in texts(await c.say("138018"))
     told = texts(await c.say('/continue_on_channel{"channel": "telegram"}'))
     link = re.search(r"https://t\.me/DeWebwinkelTestBot\?start=([A-Z2-9]{8})\b", told)

@@ -435,6 +435,25 @@ async def test_conversation_has_transcript_and_customer_record_and_script_stays_
     assert isinstance(c["churn"]["score"], int) and isinstance(c["churn"]["reasons"], list)
 
 
+async def test_the_agent_sees_how_sure_we_are_who_the_customer_is(env):
+    verified = await env.waiting()
+    await env.service.store.update(verified, level="verified", verified_by="whatsapp")
+    claimed = await env.service.store.key_for("webchat", uuid.uuid4().hex)
+    await env.service.store.update(claimed, level="claimed", language="nl", last_channel="webchat")
+    await env.handoffs.enqueue(claimed, reason="asked", language="nl", channel="webchat")
+    anonymous = await env.service.store.key_for("webchat", uuid.uuid4().hex)
+    await env.handoffs.enqueue(anonymous, reason="asked", language="nl", channel="webchat")
+    b = await env.logged_in()
+    seen = {}
+    for name, conv in (("verified", verified), ("claimed", claimed), ("anonymous", anonymous)):
+        status, body = await b.get(f"/desk/api/conversations/{conv}")
+        assert status == 200
+        seen[name] = (body["identity"], body["customer"])
+    assert seen["verified"][0] == {"level": "verified", "by": "whatsapp"} and seen["verified"][1]["number"] == "K10002"
+    assert seen["claimed"] == ({"level": "claimed", "by": ""}, None)  # no customer record for a mere claim
+    assert seen["anonymous"] == ({"level": "anonymous", "by": ""}, None)
+
+
 async def test_someone_elses_conversation_is_not_shown(env):
     conv = await env.waiting()
     owner, other = await env.logged_in(), await env.logged_in()

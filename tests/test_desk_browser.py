@@ -117,6 +117,9 @@ async def test_handoff_shows_up_live_and_the_agent_talks_to_the_customer_on_what
         await expect(desk.mine_item_of(conv)).to_be_visible()
         await expect(desk.queue_item_of(conv)).to_have_count(0)
         await expect(desk.by("conv-state")).to_have_attribute("data-state", "with_agent")
+        # Daan wrote from the WhatsApp number in his record: the agent sees he is verified, and how
+        await expect(desk.by("conv-identity")).to_have_text("Bevestigd via het WhatsApp-nummer")
+        await expect(desk.by("conv-identity")).to_have_attribute("data-level", "verified")
 
         # The customer's HTML is shown as the text they typed, and never runs.
         shown = desk.by("transcript-entry").filter(has_text=XSS).last

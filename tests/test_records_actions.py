@@ -40,7 +40,8 @@ FORM = "topic_form"
 DOMAIN = {"slots": {}, "forms": {FORM: {"required_slots": ["customer_id"]}}}
 # the slots action_topic clears after every answered question
 RESET = [SlotSet(slot, None) for slot in
-         ("details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts")]
+         ("details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
+          "claimed_id", "id_code")]
 
 
 # -- trackers and running actions -------------------------------------------------------------
@@ -144,88 +145,171 @@ async def known_code(engine, customer: int, code: str) -> None:
 
 # == 1. who is it ================================================================================
 
-@pytest.mark.parametrize("text", ["K10001", "mijn klantnummer is k 10001", "klant K-10001 hier"])
-async def test_identified_by_customer_number(shop, text):
+@pytest.fixture(autouse=True)
+def _fresh_identification_limits(monkeypatch):
+    """Without REDIS_URL the limits (actions/limits.py) count in this process: start each test afresh."""
+    from actions import limits
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    limits._redis.cache_clear()
+    limits._local.clear()
+    yield
+    limits._local.clear()
+
+
+async def codes_sent(engine, customer: int) -> list[dict]:
+    return await rows(engine, Outbox, Outbox.customer_id == customer, Outbox.kind == "one_time_code")
+
+
+CLAIMED = {"id_code": None, "id_order_number": None, "postcode": None, "id_attempts": 0}
+
+
+@pytest.mark.parametrize("text", ["K10001", "mijn klantnummer is k 10001", "klant K-10001 hier",
+                                  "sanne.devries@example.nl", "Mijn mail is SANNE.DeVries@Example.NL graag"])
+async def test_a_claim_sends_a_code_and_identifies_nobody_yet(shop, text):
     sanne = await cid(shop, "K10001")
     dispatcher = CollectingDispatcher()
     found = await ValidateTopicForm().extract_customer_id(
         dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
-    assert found == {"customer_id": str(sanne), "customer_name": "Sanne", "id_order_number": None, "postcode": None}
+    assert found == {"claimed_id": str(sanne), **CLAIMED}
+    assert "customer_id" not in found and "customer_name" not in found
+    assert dispatcher.messages[0]["custom"] == {"identity": {"level": "claimed"}}
+    [code] = await codes_sent(shop, sanne)
+    assert (code["channel"], code["address"]) == ("whatsapp", "+31612345601")  # a channel in her records
+
+
+async def test_a_claim_of_nobody_looks_exactly_the_same(shop):
+    dispatcher = CollectingDispatcher()
+    found = await ValidateTopicForm().extract_customer_id(
+        dispatcher, tracker("K99999", slots={"requested_slot": "customer_id"}), DOMAIN)
+    assert found == {"claimed_id": "none", **CLAIMED}
+    assert dispatcher.messages[0]["custom"] == {"identity": {"level": "claimed"}}
+    assert await rows(shop, Outbox) == [] or all(r["kind"] != "one_time_code" for r in await rows(shop, Outbox))
+
+
+async def test_the_code_from_the_records_verifies_and_joins(shop):
+    sanne = await cid(shop, "K10001")
+    await known_code(shop, sanne, "4821")
+    form = ValidateTopicForm()
+    slots = {"requested_slot": "id_code", "claimed_id": str(sanne), "topic": "order_status"}
+    assert await form.required_slots([], CollectingDispatcher(), tracker(slots=slots), DOMAIN) == [
+        "id_code", "customer_id", "order_number"]
+    dispatcher = CollectingDispatcher()
+    found = await form.extract_id_code(dispatcher, tracker("4821", slots=slots), DOMAIN)
+    assert found["customer_id"] == str(sanne) and found["customer_name"] == "Sanne" and found["id_code"] == "ok"
+    assert found["claimed_id"] is None and found["verified_until"] > time.time() + 29 * 60
     assert [(m["response"], m.get("customer_name")) for m in dispatcher.messages] == [
         ("utter_identified", "Sanne"), (None, None)]
-    assert dispatcher.messages[1]["custom"] == {"identified_customer": sanne}
+    assert dispatcher.messages[1]["custom"] == {"identified_customer": sanne,
+                                                "identity": {"level": "verified", "by": "code"}}
 
 
-@pytest.mark.parametrize("text", ["sanne.devries@example.nl", "Mijn mail is SANNE.DeVries@Example.NL graag"])
-async def test_identified_by_email_whatever_the_case(shop, text):
+async def test_wrong_codes_are_answered_alike_and_the_third_ends_the_claim(shop):
     sanne = await cid(shop, "K10001")
+    await known_code(shop, sanne, "4821")
+    form = ValidateTopicForm()
+    from actions import limits
+
+    for claimed in (str(sanne), "none"):
+        limits._local.clear()  # another conversation
+        slots = {"requested_slot": "id_code", "claimed_id": claimed, "id_attempts": 0}
+        said = []
+        for text in ("1111", "2222", "3333"):
+            dispatcher = CollectingDispatcher()
+            found = await form.extract_id_code(dispatcher, tracker(text, slots=slots), DOMAIN)
+            said += responses(dispatcher.messages)
+            slots = {**slots, **found}
+            assert "customer_id" not in found
+        assert said == ["utter_otp_wrong", "utter_otp_wrong", "utter_identify_code_give_up"]
+        assert slots["claimed_id"] is None
+
+
+async def test_order_number_and_postcode_prove_that_order_for_an_order_status_question(shop):
+    form = ValidateTopicForm()
     dispatcher = CollectingDispatcher()
-    found = await ValidateTopicForm().extract_customer_id(
-        dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
-    assert found["customer_id"] == str(sanne) and found["customer_name"] == "Sanne"
-    assert responses(dispatcher.messages) == ["utter_identified", "identified_customer"]
+    slots = {"requested_slot": "customer_id", "topic": "order_status"}
+    found = await form.extract_customer_id(dispatcher, tracker("bestelling 104233, postcode 1012 ab", slots=slots), DOMAIN)
+    assert found == {"claim_order": "104233", "order_number": "104233", "id_order_number": None, "postcode": None}
+    assert dispatcher.messages == []
+    slots.update(found)
+    assert await form.required_slots([], dispatcher, tracker(slots=slots), DOMAIN) == []
+    messages, _ = await run(ActionTopic(), tracker(slots={**slots, "language": "nl"}))
+    assert [(m["response"], m.get("summary")) for m in messages] == [
+        ("utter_order_status_claimed", "Bestelling 104233: onderweg, vervoerder PostNL")]
+    # another order, or another question, needs the customer verified
+    other = {**slots, "order_number": "104100"}
+    assert await form.required_slots([], dispatcher, tracker(slots=other), DOMAIN) == ["customer_id", "order_number"]
 
 
-@pytest.mark.parametrize("text", ["104233 1012AB", "bestelling 104233, postcode 1012 ab"])
-async def test_identified_by_order_number_and_postcode_in_one_message(shop, text):
+async def test_order_number_and_postcode_for_any_other_question_need_a_code(shop):
     sanne = await cid(shop, "K10001")
-    dispatcher = CollectingDispatcher()
     found = await ValidateTopicForm().extract_customer_id(
-        dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
-    assert found == {"customer_id": str(sanne), "customer_name": "Sanne", "id_order_number": None, "postcode": None}
-    assert responses(dispatcher.messages) == ["utter_identified", "identified_customer"]
+        CollectingDispatcher(), tracker("104233 1012AB", slots={"requested_slot": "customer_id",
+                                                                "topic": "return_item"}), DOMAIN)
+    assert found == {"claimed_id": str(sanne), **CLAIMED}
 
 
-async def test_order_number_alone_asks_for_the_postcode_which_then_identifies(shop):
-    sanne = await cid(shop, "K10001")
+async def test_order_number_alone_asks_for_the_postcode(shop):
     form = ValidateTopicForm()
     first = CollectingDispatcher()
     found = await form.extract_customer_id(first, tracker("104233", slots={"requested_slot": "customer_id"}), DOMAIN)
     assert found == {"id_order_number": "104233", "order_number": "104233"}
     assert first.messages == []  # nobody identified yet, and nothing said: the form asks the postcode
-    assert await form.required_slots([], first, tracker(slots={"topic": "order_status", **found}), DOMAIN) == [
+    assert await form.required_slots([], first, tracker(slots={"topic": "return_item", **found}), DOMAIN) == [
         "postcode", "customer_id", "order_number"]
-
-    second = CollectingDispatcher()
-    found = await form.extract_customer_id(
-        second, tracker("1012 ab", slots={"requested_slot": "postcode", "id_order_number": "104233"}), DOMAIN)
-    assert found == {"customer_id": str(sanne), "customer_name": "Sanne", "id_order_number": None, "postcode": None}
-    assert responses(second.messages) == ["utter_identified", "identified_customer"]
 
 
 @pytest.mark.parametrize("text", ["104233 9999ZZ", "118902 1012AB"], ids=["wrong-postcode", "someone-elses-order"])
-async def test_order_number_with_a_postcode_that_does_not_match_identifies_nobody(shop, text):
+async def test_order_number_with_a_postcode_that_does_not_match_shows_nothing(shop, text):
     dispatcher = CollectingDispatcher()
     found = await ValidateTopicForm().extract_customer_id(
-        dispatcher, tracker(text, slots={"requested_slot": "customer_id"}), DOMAIN)
-    assert found == {"id_attempts": 1, "id_order_number": None, "postcode": None}
-    assert responses(dispatcher.messages) == ["utter_identify_failed"]
+        dispatcher, tracker(text, slots={"requested_slot": "customer_id", "topic": "order_status"}), DOMAIN)
+    assert found == {"id_order_number": None, "postcode": None, "order_number": None}
+    assert responses(dispatcher.messages) == ["utter_claim_order_not_found"]
 
 
-async def test_unknown_customer_counts_the_attempts_and_gives_up_on_the_third(shop):
+async def test_no_claim_at_all_counts_the_attempts_and_gives_up_on_the_third(shop):
     form = ValidateTopicForm()
     attempts = None
     said = []
-    for text in ("K99999", "nobody@example.nl", "K88888"):
+    for text in ("weet ik niet", "geen idee", "hmm"):
         dispatcher = CollectingDispatcher()
         found = await form.extract_customer_id(
             dispatcher, tracker(text, slots={"requested_slot": "customer_id", "id_attempts": attempts}), DOMAIN)
         attempts = found["id_attempts"]
         said += responses(dispatcher.messages)
-        assert "customer_id" not in found
     assert attempts == 3
     assert said == ["utter_identify_failed", "utter_identify_failed", "utter_identify_give_up"]
 
 
-async def test_customer_number_volunteered_unasked_identifies_and_small_talk_does_not(shop):
+async def test_claims_per_conversation_are_limited(shop):
+    form = ValidateTopicForm()
+    said = []
+    for n in range(1, 8):
+        dispatcher = CollectingDispatcher()
+        await form.extract_customer_id(dispatcher, tracker(f"K1000{n}", slots={"requested_slot": "customer_id"}), DOMAIN)
+        said.append(responses(dispatcher.messages))
+    assert said[:5] == [["identity"]] * 5
+    assert said[5:] == [["utter_identify_limited"]] * 2
+
+
+async def test_codes_per_customer_are_limited_whoever_asks(shop):
     sanne = await cid(shop, "K10001")
     form = ValidateTopicForm()
-    dispatcher = CollectingDispatcher()
-    found = await form.extract_customer_id(dispatcher, tracker("Hoi, ik ben K10001"), DOMAIN)
-    assert found["customer_id"] == str(sanne)
+    for n in range(5):  # five strangers, five conversations, five client addresses
+        t = tracker("K10001", slots={"requested_slot": "customer_id"}, metadata={"client": f"visitor-{n}"})
+        t.sender_id = f"c-stranger-{n}"
+        await form.extract_customer_id(CollectingDispatcher(), t, DOMAIN)
+    assert len(await codes_sent(shop, sanne)) == 3  # config/identity.yml codes_per_customer
+
+
+async def test_a_customer_number_volunteered_unasked_starts_the_claim_and_small_talk_does_not(shop):
+    sanne = await cid(shop, "K10001")
+    form = ValidateTopicForm()
+    found = await form.extract_customer_id(CollectingDispatcher(), tracker("Hoi, ik ben K10001"), DOMAIN)
+    assert found["claimed_id"] == str(sanne) and "customer_id" not in found
     quiet = CollectingDispatcher()
     assert await form.extract_customer_id(quiet, tracker("waar blijft mijn pakket?"), DOMAIN) == {}
-    assert await form.extract_customer_id(quiet, tracker("K99999"), DOMAIN) == {}  # unasked: no complaint either
     assert await form.extract_customer_id(quiet, tracker("K10002", slots={"customer_id": str(sanne)}), DOMAIN) == {}
     assert quiet.messages == []
 
@@ -266,27 +350,34 @@ async def test_customer_known_by_channel_is_greeted_by_name(shop):
     assert [(m["response"], m.get("customer_name")) for m in messages] == [("utter_greet_known", "Sanne")]
 
 
-async def test_form_order_number_then_postcode_identifies_through_the_form(shop):
+async def test_form_order_number_then_postcode_then_code_identifies_through_the_form(shop):
     sanne = await cid(shop, "K10001")
-    slots = {"topic": "order_status", "requested_slot": "customer_id", "language": "nl"}
+    slots = {"topic": "return_item", "requested_slot": "customer_id", "language": "nl"}
     _, events = await run(ValidateTopicForm(), tracker("104233", slots=slots, active_loop=FORM))
     slots = slots_after(slots, events)
     assert slots["requested_slot"] == "postcode"
     # utter_ask_postcode says "bestelling {id_order_number}": the slot must be there
     assert slots.get("id_order_number") == "104233"
     messages, events = await run(ValidateTopicForm(), tracker("1012 AB", slots=slots, active_loop=FORM))
+    assert responses(messages) == ["identity"]
+    slots = slots_after(slots, events)
+    assert slots["requested_slot"] == "id_code" and slots.get("customer_id") is None
+    [sent] = await codes_sent(shop, sanne)
+    await known_code(shop, sanne, "5931")  # the newest code is the one checked
+    messages, events = await run(ValidateTopicForm(), tracker("5931", slots=slots, active_loop=FORM))
     assert responses(messages) == ["utter_identified", "identified_customer"]
     assert slots_after(slots, events)["customer_id"] == str(sanne)
 
 
-async def test_form_gives_up_after_three_failed_identifications(shop):
+async def test_form_gives_up_after_three_wrong_codes(shop):
     slots = {"topic": "complaint", "requested_slot": "customer_id", "language": "nl"}
     said = []
-    for text in ("K99999", "K88888", "K77777"):
+    for text in ("K99999", "1234", "2345", "3456"):
         messages, events = await run(ValidateTopicForm(), tracker(text, slots=slots, active_loop=FORM))
         said += responses(messages)
         slots = slots_after(slots, events)
-    assert said == ["utter_identify_failed", "utter_identify_failed", "utter_identify_give_up"]
+    assert said == ["identity", "utter_otp_wrong", "utter_otp_wrong", "utter_identify_code_give_up"]
+    assert slots["requested_slot"] == "customer_id" and slots.get("customer_id") is None
 
 
 # == 2. what the form asks, per topic ===============================================================
@@ -813,10 +904,10 @@ async def test_verified_email_change_updates_customer_and_identity(shop):
     form = ValidateTopicForm()
     found = await form.extract_customer_id(
         CollectingDispatcher(), tracker("sanne.nieuw@example.nl", slots={"requested_slot": "customer_id"}), DOMAIN)
-    assert found["customer_id"] == str(sanne)
+    assert found["claimed_id"] == str(sanne)
     gone = await form.extract_customer_id(
         CollectingDispatcher(), tracker("sanne.devries@example.nl", slots={"requested_slot": "customer_id"}), DOMAIN)
-    assert "customer_id" not in gone
+    assert gone["claimed_id"] == "none"
 
 
 async def test_email_of_another_account_is_refused_and_nothing_changes(shop):

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import texts
+from tests.conftest import texts, verify_in_chat
 
 
 async def test_dutch_greeting_gets_dutch_answer_with_quick_replies(chat):
@@ -25,10 +25,10 @@ async def test_english_customer_is_answered_in_english(chat):
     assert "klantnummer" not in texts(replies)
 
 
-async def test_identified_once_and_order_remembered(chat):
+async def test_identified_once_and_order_remembered(chat, stack):
     c = await chat()
     assert "klantnummer" in texts(await c.say("waar blijft mijn bestelling"))
-    asked = await c.say("K10001")
+    asked = await verify_in_chat(c, stack, "K10001", "K10001")
     assert "Sanne" in texts(asked)
     offered = [q["payload"] for m in asked for q in m.get("quick_replies", [])]
     assert "104233" in offered  # her own orders are offered as quick replies
@@ -40,10 +40,10 @@ async def test_identified_once_and_order_remembered(chat):
     assert "klantnummer" not in later
 
 
-async def test_invalid_order_number_is_explained(chat):
+async def test_invalid_order_number_is_explained(chat, stack):
     c = await chat()
     await c.say("waar is mijn pakket")
-    await c.say("daan.jansen@example.nl")
+    await verify_in_chat(c, stack, "daan.jansen@example.nl", "K10002")
     assert "6 cijfers" in texts(await c.say("12345"))
 
 
@@ -79,10 +79,10 @@ async def test_unclear_twice_offers_a_person(chat):
     assert "collega" in texts(await c.say("ja graag"))
 
 
-async def test_conversation_survives_a_page_reload(chat):
+async def test_conversation_survives_a_page_reload(chat, stack):
     c = await chat()
     await c.say("where is order 126354?")
-    assert "Emma" in texts(await c.say("emma.clarke@example.co.uk"))
+    assert "Emma" in texts(await verify_in_chat(c, stack, "emma.clarke@example.co.uk", "K10003", "en"))
     session = c.session_id
     await c.close()
 
@@ -90,7 +90,8 @@ async def test_conversation_survives_a_page_reload(chat):
     assert again.session_id == session
     await again.sio.emit("history_request", {"session_id": session})
     history = (await asyncio.wait_for(again.history.get(), 10))["messages"]
-    # The history is the customer's whole conversation (other channels and earlier visits too).
+    # The session verified for Emma: its history is her whole conversation (other channels and
+    # earlier visits too).
     asked = history.index({"sender": "user", "text": "where is order 126354?"})
     assert any("126354" in m["text"] for m in history[asked:] if m["sender"] == "bot")
     later = texts(await again.say("i want to return it"))
@@ -100,7 +101,7 @@ async def test_conversation_survives_a_page_reload(chat):
 async def test_conversation_survives_a_gateway_restart(chat, stack):
     c = await chat()
     await c.say("waar is bestelling 118902")
-    assert "Daan" in texts(await c.say("K10002"))
+    assert "Daan" in texts(await verify_in_chat(c, stack, "K10002", "K10002"))
     session = c.session_id
     await c.close()
     stack.stop_process("gateway")

@@ -43,7 +43,9 @@ from bot.forwarded import client_address, client_key, is_https
 from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
 from bot.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
+from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.records.repository import aware, jsonable
+from bot.safe_input import encodable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ CSRF_HEADER = "X-CSRF-Token"
 MAX_BODY = 64 * 1024          # API request bodies (a 4096-byte reply, JSON-escaped, fits easily)
 MAX_NOTE = 1000               # characters
 MAX_AMOUNT_CENTS = 100_000_000  # €1,000,000: anything above is a typo
-CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,12}$")
 QUEUE_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 EVENT_NAME = re.compile(r"^[a-z_]{1,32}$")
@@ -254,6 +256,8 @@ def _text(data: dict, field: str, max_chars: int = MAX_NOTE, required: bool = Fa
     if not isinstance(value, str):
         raise _bad(field, "text")
     value = value.replace("\x00", "").strip()
+    if not encodable(value):
+        raise _bad(field, "unreadable")
     if len(value) > max_chars:
         raise _bad(field, "too_long")
     return value
@@ -274,6 +278,8 @@ def _cents(value: Any, field: str) -> int | None:
         raise _bad(field, "positive_number") from None
     if not amount.is_finite() or amount <= 0:
         raise _bad(field, "positive_number")
+    if amount * 100 > MAX_AMOUNT_CENTS:  # before quantize: 1e30 has more digits than it can keep
+        raise _bad(field, "too_large")
     if amount != amount.quantize(Decimal("0.01")):
         raise _bad(field, "cents")
     cents = int(amount * 100)
@@ -405,7 +411,8 @@ async def conversation(request: web.Request, desk: Desk) -> web.Response:
     customer = None
     if item.get("customer_id") is not None:
         customer = await customer_record(desk.records, int(item["customer_id"]), desk.lang)
-    return _json({"item": item, "transcript": transcript, "customer": customer})
+    identity = await desk.service.identity_level(conv)
+    return _json({"item": item, "transcript": transcript, "customer": customer, "identity": identity})
 
 
 @api
@@ -427,6 +434,8 @@ async def reply(request: web.Request, desk: Desk) -> web.Response:
     if not isinstance(value, str):
         raise _bad("text", "text")
     text = value.replace("\x00", "").strip()
+    if not encodable(text):
+        raise _bad("text", "unreadable")
     if not text:
         raise DeskError(400, "empty_text")
     if len(text.encode("utf-8")) > limit:
@@ -596,6 +605,36 @@ async def escalate(request: web.Request, desk: Desk) -> web.Response:
     item = await desk.service.transfer(conv, desk.info, role=role, note=note, request=wanted)
     log.info("desk: %s escalated %s to %s (%s)", desk.agent.username, conv, role, wanted["decision"])
     return _json(item)
+
+
+ERASE_ROLE = "supervisor"  # who may erase a customer's personal data from the desk (GDPR art. 17)
+
+
+@api
+async def erase(request: web.Request, desk: Desk) -> web.Response:
+    """Erase a customer everywhere (bot/records/personal.py). Supervisors only; the body must
+    repeat the customer number: {"confirm": "K10001"}."""
+    raw = request.match_info.get("customer", "")
+    if not raw.isdigit() or len(raw) > 12:
+        raise DeskError(404, "not_found")
+    if desk.agent.role != ERASE_ROLE:
+        log.info("desk: %s (%s) may not erase customer ref %s", desk.agent.username, desk.agent.role, raw)
+        raise DeskError(403, "erase_forbidden")
+    data = await _body(request, ("confirm",))
+    confirm = _text(data, "confirm", 40, required=True)
+    customer = await desk.records.customer(int(raw))
+    if customer is None or customer.customer_number.startswith(TOMBSTONE_PREFIX):
+        raise DeskError(404, "not_found")
+    if confirm.strip().upper() != customer.customer_number.upper():
+        raise DeskError(400, "erase_confirm")
+    redis, _, settings = _shared(desk.app)
+    try:
+        result = await erase_customer(desk.records.engine, customer.id, redis, settings.key_prefix,
+                                      actor_role=desk.agent.role, actor=desk.agent.username)
+    except NoSuchCustomer:  # erased by someone else a moment ago
+        raise DeskError(404, "not_found") from None
+    log.info("desk: %s erased customer ref %s (erase %s)", desk.agent.username, result.customer_ref, result.erase_id)
+    return _json(result.as_dict())
 
 
 # ----------------------------------------------------------------------------- events (SSE)
@@ -832,6 +871,7 @@ def setup(app: web.Application) -> None:
     for action, handler in (("claim", claim), ("reply", reply), ("transfer", transfer), ("handback", handback),
                             ("close", close), ("decide", decide), ("escalate", escalate)):
         r.add_post(f"/desk/api/conversations/{{conv}}/{action}", handler)
+    r.add_post("/desk/api/customers/{customer}/erase", erase)
     if STATIC_DIR.is_dir():
         r.add_static("/desk/static/", STATIC_DIR)
     else:

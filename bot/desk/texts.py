@@ -45,6 +45,9 @@ ERRORS: dict[str, tuple[str, str]] = {
              "A decision for this conversation is already being processed; try again in a moment."),
     "beyond_mandate": ("Dit valt buiten je mandaat: {explanation}.", "This is beyond your mandate: {explanation}."),
     "not_found": ("Niet gevonden.", "Not found."),
+    "erase_forbidden": ("Alleen een teamleider mag klantgegevens wissen.", "Only a supervisor may erase customer data."),
+    "erase_confirm": ("Typ het klantnummer ter bevestiging; het klopt niet.",
+                      "Type the customer number to confirm; it does not match."),
     "internal": ("Er ging iets mis aan onze kant.", "Something went wrong on our side."),
 }
 
@@ -52,6 +55,8 @@ ERRORS: dict[str, tuple[str, str]] = {
 WHY: dict[str, tuple[str, str]] = {
     "required": ("verplicht", "required"),
     "text": ("moet tekst zijn", "must be text"),
+    "unreadable": ("bevat tekens zonder UTF-8-vorm (zoals een losse surrogaat)",
+                   "contains characters with no UTF-8 form (such as a lone surrogate)"),
     "too_long": ("te lang", "too long"),
     "positive_number": ("moet een positief getal zijn", "must be a positive number"),
     "cents": ("hooguit twee decimalen", "at most two decimals"),

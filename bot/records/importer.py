@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, exc, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.safe_input import encodable
 from bot.records.models import ContactIdentity, Customer, Order, OrderLine
 
 LOCAL_TZ = ZoneInfo("Europe/Amsterdam")
@@ -142,6 +143,8 @@ def _text(value: Any) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not text")
+    if "\x00" in value or not encodable(value):  # PostgreSQL refuses NUL; a lone surrogate has no UTF-8
+        raise ValueError("contains a NUL byte or a character with no UTF-8 form")
     value = value.strip()
     return value or None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint,
+    JSON, Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -281,3 +281,30 @@ class Feedback(Base):
     score = Column(Integer)
     comment = Column(Text, nullable=False, default="")
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class InboxMessage(Base):
+    """An inbound message, stored before its webhook is answered and processed from here
+    (bot/inbox.py). Unique per (channel, message id): a webhook retry is not stored twice.
+    Times are seconds since the epoch (float), so ordering and leases compare exactly on
+    every database. The payload (the message itself) is emptied once the message is done."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "message_id", name="uq_inbox_channel_message"),
+        Index("ix_inbox_stream", "channel", "address", "status"),
+        Index("ix_inbox_status_lease", "status", "lease_until"),
+    )
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    message_id = Column(String(80), nullable=False)
+    address = Column(String(80), nullable=False)   # the sender: messages of one sender keep their order
+    payload = Column(JSON, nullable=False, default=dict)
+    received_at = Column(Float, nullable=False)
+    status = Column(String(12), nullable=False, default="pending")  # pending, done, failed
+    attempts = Column(Integer, nullable=False, default=0)
+    lease_owner = Column(String(40))
+    lease_until = Column(Float)   # while pending: leased until, or not to be tried before
+    interim_at = Column(Float)    # when the customer was told the message is kept
+    last_error = Column(String(200))
+    done_at = Column(Float)

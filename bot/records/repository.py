@@ -169,6 +169,12 @@ class Records:
             )
             return row.scalars().first()
 
+    async def order_by_number(self, order_number: str) -> Order | None:
+        """An order by its number alone: only for what an order number + postcode claim may see."""
+        async with self.session() as s:
+            row = await s.execute(select(Order).where(Order.order_number == order_number).limit(1))
+            return row.scalars().first()
+
     async def order_exists(self, order_number: str) -> bool:
         async with self.session() as s:
             row = await s.execute(select(Order.id).where(Order.order_number == order_number))

@@ -19,6 +19,10 @@
       cannot_claim: "Niet voor jou", needs_role: "Alleen voor {role} of hoger",
       needs_skill: "Vraagt vaardigheid {skill}", needs_language: "Klant spreekt {lang}",
       claimed_by: "Opgepakt door {name}",
+      id_anonymous: "Anoniem (niet geïdentificeerd)", id_claimed: "Zegt wie hij/zij is, niet bevestigd",
+      id_verified: "Bevestigd", id_by_code: "met een code", id_by_login: "via de inlog op de site",
+      id_by_contact: "via het eigen Telegram-nummer", id_by_link_code: "via een eenmalige link",
+      id_by_whatsapp: "via het WhatsApp-nummer", id_by_sms: "via het telefoonnummer", id_by_telegram: "via Telegram",
       request_title: "Voorgesteld besluit:", note_from_colleague: "Notitie:",
       reply_label: "Antwoord", reply_placeholder: "Typ je antwoord aan de klant…",
       reply_hint: "Enter verstuurt, Shift+Enter is een nieuwe regel.", send: "Versturen",
@@ -60,6 +64,12 @@
       refusal_fallback: "Dit valt buiten jouw mandaat.",
       o_placed: "geplaatst", o_shipped: "verzonden", o_delivered: "bezorgd", o_cancelled: "geannuleerd",
       o_returned: "geretourneerd", i_paid: "betaald", i_open: "open", i_overdue: "te laat", i_partly_paid: "deels betaald",
+      erase: "Klantgegevens wissen (AVG)",
+      erase_hint: "Op verzoek van de klant (AVG): verwijdert alle gegevens van deze klant overal; facturen blijven anoniem bewaard.",
+      erase_prompt: "Alle gegevens van {name} ({number}) worden overal gewist. Dit kan niet ongedaan worden gemaakt. Typ het klantnummer {number} ter bevestiging:",
+      erase_cancelled: "Niet gewist: het klantnummer klopte niet.",
+      erased: "Klantgegevens gewist (wis-id {id}).",
+      erased_partly: "Database gewist (wis-id {id}), maar Redis niet: vraag een beheerder het wissen af te maken.",
     },
     en: {
       title: "Customer contact desk", language: "Language", logout: "Log out",
@@ -69,6 +79,10 @@
       cannot_claim: "Not for you", needs_role: "Only for {role} or higher",
       needs_skill: "Needs skill {skill}", needs_language: "Customer speaks {lang}",
       claimed_by: "Claimed by {name}",
+      id_anonymous: "Anonymous (not identified)", id_claimed: "Says who they are, not verified",
+      id_verified: "Verified", id_by_code: "with a code", id_by_login: "by the site's login",
+      id_by_contact: "by their own Telegram number", id_by_link_code: "by a one-time link",
+      id_by_whatsapp: "by the WhatsApp number", id_by_sms: "by the phone number", id_by_telegram: "by Telegram",
       request_title: "Proposed decision:", note_from_colleague: "Note:",
       reply_label: "Reply", reply_placeholder: "Type your reply to the customer…",
       reply_hint: "Enter sends, Shift+Enter starts a new line.", send: "Send",
@@ -110,6 +124,12 @@
       refusal_fallback: "This is beyond your mandate.",
       o_placed: "placed", o_shipped: "shipped", o_delivered: "delivered", o_cancelled: "cancelled",
       o_returned: "returned", i_paid: "paid", i_open: "open", i_overdue: "overdue", i_partly_paid: "partly paid",
+      erase: "Erase customer data (GDPR)",
+      erase_hint: "At the customer's request (GDPR): removes everything about this customer everywhere; invoices are kept anonymised.",
+      erase_prompt: "All data of {name} ({number}) will be erased everywhere. This cannot be undone. Type the customer number {number} to confirm:",
+      erase_cancelled: "Not erased: the customer number did not match.",
+      erased: "Customer data erased (erase id {id}).",
+      erased_partly: "Database erased (erase id {id}), but not Redis: ask an administrator to finish the erase.",
     },
   };
 
@@ -532,6 +552,10 @@
     const meta = [label("r", item.reason), roleLabel(item.role), queueLabel(item.queue), (item.language || "").toUpperCase(),
       channelLabel(item.channel), item.claimed_by ? t("claimed_by", { name: item.claimed_by }) : ""].filter(Boolean);
     $("conv-meta").textContent = meta.join(" · ");
+    const identity = (data && data.identity) || { level: "anonymous" };
+    const level = $("conv-identity");
+    level.textContent = t("id_" + identity.level) + (identity.by ? " " + t("id_by_" + identity.by) : "");
+    level.dataset.level = identity.level;
 
     const req = item.request;
     show($("item-request"), Boolean(req));
@@ -580,9 +604,32 @@
     return "";
   }
 
+  async function eraseCustomer() {
+    const customer = state.conv && state.conv.customer;
+    if (!customer || customer.id === undefined) return;
+    const number = String(customer.number || customer.customer_number || "");
+    const typed = window.prompt(t("erase_prompt", { name: customer.name || "", number }));
+    if (typed === null) return;
+    if (typed.trim().toUpperCase() !== number.toUpperCase()) { setStatus(t("erase_cancelled"), "error"); return; }
+    const button = $("erase-customer");
+    button.disabled = true;
+    try {
+      const data = await api("POST", `/desk/api/customers/${encodeURIComponent(customer.id)}/erase`, { confirm: typed.trim() });
+      closeView();
+      setStatus(t(data && data.complete ? "erased" : "erased_partly", { id: (data && data.erase_id) || "" }),
+        data && data.complete ? "ok" : "error");
+      await refreshQueue();
+    } catch (err) {
+      showError(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   function renderRecord(customer) {
     show($("no-record"), !customer);
     show($("record"), Boolean(customer));
+    show($("erase-box"), Boolean(customer && state.me && state.me.role === "supervisor"));
     if (!customer) {
       $("no-record").textContent = state.open && state.conv ? t("unknown_customer") : t("no_record");
       return;
@@ -992,6 +1039,7 @@
     $("decide-kind").addEventListener("change", renderDecideFields);
     $("decide-form").addEventListener("submit", submitDecision);
     $("escalate").addEventListener("click", escalate);
+    $("erase-customer").addEventListener("click", eraseCustomer);
     setInterval(tickWaits, 5000);
     setInterval(() => { if (!state.es || state.es.readyState !== EventSource.OPEN) refreshQueue(); }, 30000);
   }
