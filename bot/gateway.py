@@ -22,6 +22,7 @@ from bot.inbox import Inbox
 from bot.records.repository import Records
 from bot.records.retention import RETENTION, RetentionJob
 from bot import outbox
+from bot import rasa_client
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
@@ -30,6 +31,7 @@ from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
 from channels.socketio_guard import WebChatServer, install_log_filter
+from bot.delivery import Delivery, retry_for_from_env
 from channels.webchat import WebChat
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
 SERVICE = web.AppKey("service", ConversationService)
 RASA = web.AppKey("rasa", RasaClient)
+
+# On SIGTERM the gateway is gone within 10 s: open requests (web chat sockets included) get
+# SHUTDOWN_TIMEOUT, then the messages in flight and the replies being delivered DRAIN_SECONDS.
+SHUTDOWN_TIMEOUT = 1.5
+DRAIN_SECONDS = 6.5
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -62,8 +69,9 @@ def create_app(settings: Settings) -> web.Application:
         http = aiohttp.ClientSession()
         engine = create_engine()
         records = Records(engine)
-        rasa = RasaClient(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
-                          action_health_url=settings.action_health_url)
+        rasa_http = rasa_client.session()  # its own pool: turns queue there, not against the timeout
+        rasa = RasaClient(rasa_http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
+                          action_health_url=settings.action_health_url, probe_session=http)
         service = ConversationService(
             ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
             max_bytes=settings.max_message_bytes, identity=IdentityPolicy.load(),
@@ -89,6 +97,11 @@ def create_app(settings: Settings) -> web.Application:
             if adapter_key in app:
                 app[adapter_key].use(inbox)
         log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
+
+        async def changed(conversation: str) -> None:  # the desk shows a failed delivery at once
+            await service.handoffs.publish({"type": "message", "conversation": conversation})
+
+        service.delivery = Delivery(service.senders, records, retry_for=retry_for_from_env(), on_change=changed)
         await asyncio.to_thread(language.warm_up)
         app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
         stop = asyncio.Event()
@@ -98,13 +111,24 @@ def create_app(settings: Settings) -> web.Application:
         inbound = asyncio.create_task(inbox.run(stop))
         yield
         app[RETENTION].stop()
+        # SIGTERM: the sites are closed and open requests had SHUTDOWN_TIMEOUT; what is in flight
+        # (stored messages being handled, turns, replies being delivered) gets until the grace
+        # period ends, then is cancelled (a stored message's lease runs out and another process,
+        # or this one after a restart, takes it up: the tracker check keeps it from running twice).
+        grace_ends = asyncio.get_running_loop().time() + DRAIN_SECONDS
         stop.set()
         await delivery
-        await inbound
-        await tasks.drain()
+        try:
+            await asyncio.wait_for(inbound, max(0.5, grace_ends - asyncio.get_running_loop().time()))
+        except asyncio.TimeoutError:
+            log.warning("inbox: messages still running at shutdown are taken up again after a restart")
+        left = await tasks.drain(grace_ends - asyncio.get_running_loop().time())
+        left += await service.delivery.drain(grace_ends - asyncio.get_running_loop().time())
+        log.info("gateway stopped (%s)", f"{left} unfinished" if left else "nothing left in flight")
         if telegram_sender is not None:
             await telegram_sender.close()
         await http.close()
+        await rasa_http.close()
         await redis.close(close_connection_pool=True)
         await engine.dispose()
 
@@ -137,7 +161,8 @@ def main() -> None:
     # the app from that one module so every part uses the same app keys.
     from bot import gateway
 
-    web.run_app(gateway.create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(gateway.create_app(settings), host=settings.host, port=settings.port, print=None,
+                shutdown_timeout=SHUTDOWN_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import re
 import logging
 import os
 import time
@@ -113,14 +114,31 @@ class Handler:
     notify: Notify       # tells the sender something from the gateway (kept, failed)
 
 
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_KEPT_SURROGATES = re.compile("[\U000f0000-\U000f07ff]")  # plane-15 private use: never typed by customers
+
+
 def _clean(value: Any) -> Any:
-    """Strings a database takes: no NUL characters, no lone UTF-16 surrogates."""
+    """Strings a database takes: no NUL characters, and lone UTF-16 surrogates (which have no
+    UTF-8) kept as private-use characters, so `_restore` gives the handler the message as it came
+    and the service can tell the customer it cannot read it."""
     if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+        value = value.replace("\x00", "")
+        return _SURROGATES.sub(lambda m: chr(0xF0000 + ord(m.group()) - 0xD800), value)
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
+    return value
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, str):
+        return _KEPT_SURROGATES.sub(lambda m: chr(0xD800 + ord(m.group()) - 0xF0000), value)
+    if isinstance(value, dict):
+        return {_restore(k): _restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
     return value
 
 
@@ -336,7 +354,7 @@ class Inbox:
                     on_delay=lambda lang: self._tell_kept(row, payload, lang, "inbox_slow"))
         token = TURN.set(turn)
         try:
-            await handler.process(payload)
+            await handler.process(_restore(payload))
         except Exception as exc:
             keeper.cancel()
             try:

@@ -80,6 +80,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Je laatste bericht is door een storing bij ons niet aangekomen. Wil je het over een moment nog een keer sturen?",
         "en": "Your last message didn't reach us because of a technical problem on our side. Could you send it again in a moment?",
     },
+    "busy": {  # channels/webchat.py: a turn still unanswered after BUSY_NOTE_SECONDS
+        "nl": "Het is nu even druk. Je antwoord komt eraan; je hoeft niets opnieuw te sturen.",
+        "en": "It's busy right now. Your answer is on its way; no need to send anything again.",
+    },
     # -- handoff to people (bot/service.py; the numbers come from the live queue) ---------------
     "handoff_start": {
         "nl": "Ik geef je door aan een collega, die ons hele gesprek en je gegevens ziet; je hoeft niets te herhalen.",

@@ -1,10 +1,19 @@
-"""The gateway's only way to Rasa: its token-protected REST channel on localhost."""
+"""The gateway's only way to Rasa: its token-protected REST channel on localhost.
+
+Under load the gateway queues, Rasa does not: the session given here has a pool of
+`POOL_SIZE` connections (RASA_POOL_SIZE), so at most that many requests are at Rasa at once and
+the others wait their turn for a connection, in order, without a time limit. The timeout
+(RASA_TIMEOUT, 30 s) starts when a request has its connection: it bounds how long Rasa takes to
+answer (no bytes for that long), never the wait in the queue. A busy bot answers late, never
+drops a message for being busy (the web chat tells the customer the answer is coming).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+import os
 from typing import Any
 
 import aiohttp
@@ -25,18 +34,46 @@ class RasaMaybeReached(RasaUnavailable):
     again could run the turn twice. Look at the tracker first (`replies_for`)."""
 
 
+POOL_SIZE = 32        # requests at Rasa at once; more only queue inside Rasa's single event loop
+CONNECT_TIMEOUT = 5.0
+
+
+def pool_size_from_env() -> int:
+    raw = os.environ.get("RASA_POOL_SIZE", "")
+    try:
+        size = int(raw) if raw else POOL_SIZE
+    except ValueError as exc:
+        raise SystemExit(f"RASA_POOL_SIZE must be a whole number, got {raw!r}") from exc
+    if size < 1:
+        raise SystemExit("RASA_POOL_SIZE must be at least 1")
+    return size
+
+
+def session(pool_size: int | None = None) -> aiohttp.ClientSession:
+    """The gateway's HTTP session to Rasa: its own pool, so no other traffic (Twilio, Telegram)
+    takes Rasa's connections and Rasa's queue never holds up a delivery."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=pool_size or pool_size_from_env()))
+
+
+def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """`seconds` for Rasa to answer once the request is sent; the wait for a pooled connection
+    is not limited (total and connect include it in aiohttp, so they are off)."""
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_connect=CONNECT_TIMEOUT, sock_read=seconds)
+
+
 class RasaClient:
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, token: str, timeout: float = 30.0,
-        attempts: int = 3, action_health_url: str = "",
+        attempts: int = 3, action_health_url: str = "", probe_session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._session = session
+        self._probe = probe_session or session  # /status for health checks: not behind the turns
         self._base = base_url
         self._url = f"{base_url}/webhooks/gateway/webhook"
         self._status_url = f"{base_url}/status"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = request_timeout(timeout)
         self._attempts = attempts
         self._action_health_url = action_health_url
         self._actions_ok_until = 0.0
@@ -112,7 +149,7 @@ class RasaClient:
         if not self._action_health_url or time.monotonic() < self._actions_ok_until:
             return True
         try:
-            async with self._session.get(self._action_health_url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
+            async with self._probe.get(self._action_health_url, timeout=aiohttp.ClientTimeout(total=2)) as resp:
                 ok = resp.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             ok = False
@@ -171,7 +208,7 @@ class RasaClient:
 
     async def ready(self) -> bool:
         try:
-            async with self._session.get(
+            async with self._probe.get(
                 self._status_url, params={"token": self._token},
                 timeout=aiohttp.ClientTimeout(total=5),
             ) as resp:

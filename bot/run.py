@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +26,9 @@ from bot.settings import PROJECT_ROOT, RedisAddress
 from bot.train import ensure_model, rasa_env, rasa_executable
 
 VAR = PROJECT_ROOT / "var"
+FAST_FAILURE = 60.0      # a process that dies within this many seconds of starting failed fast
+GIVE_UP_AFTER = 5        # fast failures in a row before `make run` gives up
+MAX_RESTART_DELAY = 30.0
 
 
 def free_port() -> int:
@@ -105,7 +109,9 @@ class Stack:
     redis_password_file: Path = VAR / "redis.password"  # the embedded Redis's password (mode 0600)
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    started: dict[str, float] = field(default_factory=dict)
     _logs: list = field(default_factory=list)
+    _embedded_redis: bool = False
 
     # -- environment -------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -138,6 +144,7 @@ class Stack:
             stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, start_new_session=True,
         )
         self.processes[name] = proc
+        self.started[name] = time.monotonic()
         if stdin is not None:
             proc.stdin.write(stdin)
             proc.stdin.close()
@@ -145,8 +152,9 @@ class Stack:
 
     # -- processes -----------------------------------------------------------------------------
     def start_redis(self) -> None:
-        if self.redis_url:
+        if self.redis_url and not self._embedded_redis:
             return
+        self._embedded_redis = True
         port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6399"))
         data = Path(os.environ.get("EMBEDDED_REDIS_DIR") or VAR / "redis")
         data.mkdir(parents=True, exist_ok=True)
@@ -226,6 +234,63 @@ class Stack:
             if proc.poll() is not None:
                 return name
         return None
+
+    def restart(self, name: str) -> None:
+        """Start one process of the stack again (after it died)."""
+        self.stop_process(name)
+        {"redis": self.start_redis, "actions": self.start_actions, "rasa": self.start_rasa,
+         "gateway": self.start_gateway}[name]()
+
+    def supervise(self, stop: "threading.Event | None" = None, console=None, *, fast: float = FAST_FAILURE,
+                  give_up_after: int = GIVE_UP_AFTER, max_delay: float = MAX_RESTART_DELAY) -> None:
+        """Watch the processes; restart one that dies, after 1, 2, 4 ... `max_delay` s, saying so
+        on `console`. A process that dies within `fast` s of its start counts as a fast failure;
+        after `give_up_after` of those in a row it raises SystemExit (a process that cannot run).
+        Returns when `stop` is set."""
+        console = console or sys.stderr
+        fast_failures: dict[str, int] = {}
+        due: dict[str, float] = {}
+
+        def say(text: str) -> None:
+            print(text, file=console, flush=True)
+
+        while stop is None or not stop.is_set():
+            now = time.monotonic()
+            for name, proc in list(self.processes.items()):
+                if name in due or proc.poll() is None:
+                    continue
+                code = proc.returncode
+                how = f"exit {code}" if code >= 0 else f"signal {-code}"
+                lived = now - self.started.get(name, now)
+                fast_failures[name] = fast_failures.get(name, 0) + 1 if lived < fast else 1
+                if fast_failures[name] >= give_up_after:
+                    say(f"{name} stopped unexpectedly ({how}) {fast_failures[name]} times in a row within "
+                        f"{fast:.0f} s of starting; giving up. See {self._log_hint(name)}")
+                    raise SystemExit(1)
+                delay = min(max_delay, 2.0 ** (fast_failures[name] - 1))
+                say(f"{name} stopped unexpectedly ({how}); restarting in {delay:.0f} s (see {self._log_hint(name)})")
+                due[name] = now + delay
+            for name, when in sorted(due.items(), key=lambda item: item[1]):
+                if time.monotonic() < when or (stop is not None and stop.is_set()):
+                    continue
+                del due[name]
+                try:
+                    self.restart(name)
+                    say(f"{name} is running again")
+                except (RuntimeError, TimeoutError, OSError) as exc:
+                    say(f"{name} did not come back: {exc}")
+                    self.started[name] = time.monotonic()  # counts as a fast failure on the next round
+            if stop is not None:
+                stop.wait(0.5)
+            else:
+                time.sleep(0.5)
+
+    def _log_hint(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        try:
+            return str(path.relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(path)
 
 
 def channel_summary() -> str:
@@ -325,12 +390,7 @@ def main() -> None:
         stack.start()
         host = "localhost" if os.environ.get("GATEWAY_HOST", "127.0.0.1") in ("127.0.0.1", "0.0.0.0") else os.environ["GATEWAY_HOST"]
         print(banner(host, stack.gateway_port), flush=True)
-        while True:
-            name = stack.dead()
-            if name:
-                print(f"{name} stopped unexpectedly; see var/log/{name}.log", file=sys.stderr)
-                raise SystemExit(1)
-            time.sleep(1)
+        stack.supervise()
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
     finally:

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from actions.fmt import CHANNEL_NAMES, label
-from bot import language, messages
+from bot import delivery, language, messages
 from bot.conversations import ConversationStore
 from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
 from bot.hours import describe
@@ -124,6 +124,8 @@ class ConversationService:
         self.handoffs: Handoffs | None = None  # people: the queue and the desk (bot/handoff.py)
         # emits a message to every open web chat of a conversation (set by channels.webchat)
         self.webchat_emit: Callable[[str, BotMessage], Awaitable[None]] | None = None
+        # SMS, WhatsApp and Telegram messages: in order per customer, retried, transcript marked
+        self.delivery: delivery.Delivery | None = None
         # Keeps one conversation's messages in order within this process; Rasa's Redis lock
         # store does the same across processes.
         self._locks = KeyedLocks()
@@ -212,7 +214,8 @@ class ConversationService:
         async with self._locks.hold(key):
             return await self._handle(key, inbound)
 
-    async def _log(self, key: str, sender: str, text: str, channel: str, **data: Any) -> None:
+    async def _log(self, key: str, sender: str, text: str, channel: str, **data: Any) -> int | None:
+        """One transcript row; its id (None without a records database), noted for bot/delivery.py."""
         data = {k: v for k, v in data.items() if v}
         turn = current_turn()
         if sender == "customer" and data.get("message_id") and turn is not None and turn.retry:
@@ -223,9 +226,11 @@ class ConversationService:
         if self.records is not None:
             conv = await self.store.get(key)
             customer_id = int(conv["customer_id"]) if conv.get("customer_id") else None
-            await self.records.add_transcript(key, customer_id, sender, channel, text, data)
-        else:
-            await self.store.append(key, sender, text, channel, **data)
+            row = await self.records.add_transcript(key, customer_id, sender, channel, text, data)
+            delivery.note(row, sender, channel, text)
+            return row
+        await self.store.append(key, sender, text, channel, **data)
+        return None
 
     async def history(self, key: str, limit: int = 200) -> list[dict[str, Any]]:
         if self.records is not None:
@@ -453,38 +458,66 @@ class ConversationService:
         return channel
 
     async def _deliver(self, key: str, text: str, sender: str, agent: AgentInfo | None) -> str:
-        """A person's message to the customer, on the channel they last used."""
+        """A person's message to the customer, on the channel they last used. On SMS, WhatsApp and
+        Telegram it goes through the delivery queue (in order, retried): HandoffError
+        "delivery_failed" when it failed for good within a few seconds; still being retried, the
+        transcript row says "pending" until it went out or failed."""
         conv = await self.store.get(key)
         channel = conv.get("last_channel") or "webchat"
         message = BotMessage(text)
-        used = channel
+        who = dict(agent=agent.username if agent else None, agent_name=agent.name if agent else None)
         if channel == "webchat":
             if self.webchat_emit is not None:
                 await self.webchat_emit(key, message)
+            used = channel
             if conv.get("away") == "1":  # we said the answer comes on their preferred channel
                 target = await self._answer_channel(key, channel)
                 if target != channel:
                     customer = await self.records.customer(int(conv["customer_id"]))
-                    try:
-                        await self.senders[target].send(address_on(customer, target), [message], proactive=True)
-                        used = target
-                    except Exception as exc:  # the web chat still has it
-                        log.warning("delivery to %s on %s failed: %s", key, target, type(exc).__name__)
-        else:
-            channel_sender, address = self.senders.get(channel), conv.get("last_address")
-            if channel_sender is None or not address:
-                raise HandoffError("unreachable", channel)
-            try:
-                await channel_sender.send(address, [message], proactive=True)
-            except Exception as exc:  # DeliveryError and anything the service throws back
-                await self._log(key, sender, text, channel, agent=agent.username if agent else None,
-                                agent_name=agent.name if agent else None, failed=True)
-                raise HandoffError("delivery_failed", f"{channel}: {type(exc).__name__}") from exc
-        await self._log(key, sender, text, used, agent=agent.username if agent else None,
-                        agent_name=agent.name if agent else None)
+                    row = await self._log(key, sender, text, target, **who)
+                    result = await self._send(key, target, address_on(customer, target), [message], [row],
+                                              what="agent message")
+                    used = target if result.status != delivery.FAILED else channel
+                    if used == target:
+                        await self._changed(key)
+                        return used
+            await self._log(key, sender, text, used, **who)
+            await self._changed(key)
+            return used
+        channel_sender, address = self.senders.get(channel), conv.get("last_address")
+        if channel_sender is None or not address:
+            raise HandoffError("unreachable", channel)
+        row = await self._log(key, sender, text, channel, **who)
+        result = await self._send(key, channel, address, [message], [row], what="agent message")
+        await self._changed(key)
+        if result.status == delivery.FAILED:
+            raise HandoffError("delivery_failed", f"{channel}: {result.reason}")
+        return channel
+
+    async def _changed(self, key: str) -> None:
         if self.handoffs is not None:
             await self.handoffs.publish({"type": "message", "conversation": key})
-        return used
+
+    async def _send(self, key: str | None, channel: str, address: str, batch: list[BotMessage],
+                    rows: list[int | None] = (), *, wait: bool = True, what: str = "message") -> "delivery.Result":
+        """Write first on an outbound channel: through the delivery queue when the gateway has one
+        (the result when known within a few seconds, else "pending"); otherwise directly."""
+        rows = [r for r in rows if r is not None]
+        if self.delivery is not None:
+            future = self.delivery.submit(channel, address, batch, rows=rows, proactive=True,
+                                          conversation=key, what=what)
+            return await self.delivery.wait(future) if wait else delivery.Result(delivery.PENDING)
+        try:
+            await self.senders[channel].send(address, batch, proactive=True)
+        except Exception as exc:  # DeliveryError and anything the service throws back
+            reason = str(exc) or type(exc).__name__
+            log.warning("delivery to %s on %s failed: %s", key, channel, type(exc).__name__)
+            if rows and self.records is not None:
+                await self.records.mark_delivery(rows, delivery.FAILED, reason)
+            return delivery.Result(delivery.FAILED, reason)
+        if rows and self.records is not None:
+            await self.records.mark_delivery(rows, delivery.SENT)
+        return delivery.Result(delivery.SENT)
 
     def _people(self) -> Handoffs:
         if self.handoffs is None:
@@ -536,10 +569,7 @@ class ConversationService:
             return
         channel_sender, address = self.senders.get(channel), conv.get("last_address")
         if channel_sender is not None and address:
-            try:
-                await channel_sender.send(address, [message], proactive=True)
-            except Exception as exc:
-                log.warning("delivery to %s on %s failed: %s", key, channel, type(exc).__name__)
+            await self._send(key, channel, address, [message], wait=False, what="wait message")
 
     async def hand_back(self, key: str, agent: AgentInfo) -> None:
         """The bot answers again. Rasa was never told about the handoff (the gateway held the
@@ -610,13 +640,12 @@ class ConversationService:
             return [BotMessage(messages.text("channel_unavailable", lang, channel=channel))]
         first_name = customer.name.split()[0]
         hello = BotMessage(messages.text("continue_here", lang, name=first_name))
-        try:
-            await sender.send(address, [hello], proactive=True)
-        except Exception as exc:  # DeliveryError and anything the service throws back
-            log.warning("continue on %s for %s failed: %s", channel, key, type(exc).__name__)
+        row = await self._log(key, "bot", hello.text, channel)
+        result = await self._send(key, channel, address, [hello], [row], what="continue-here message")
+        if result.status == delivery.FAILED:  # still retrying ("pending"): it will most likely arrive
+            log.warning("continue on %s for %s failed", channel, key)
             return [BotMessage(messages.text("channel_unavailable", lang, channel=channel))]
         await self.store.bind(channel, address, key)
-        await self._log(key, "bot", hello.text, channel)
         return []
 
     async def notify(self, customer_id: int, text_by_language: dict[str, str], channel: str | None = None) -> str:
@@ -633,10 +662,11 @@ class ConversationService:
             raise LookupError(f"cannot reach the customer on {channel}")
         lang = customer.language if customer.language in text_by_language else "nl"
         message = BotMessage(text_by_language[lang])
-        await sender.send(address, [message], proactive=True)
         key = await self.store.customer_conversation(customer_id)
-        if key:
-            await self._log(key, "bot", message.text, channel)
+        row = await self._log(key, "bot", message.text, channel) if key else None
+        result = await self._send(key, channel, address, [message], [row], what="notification")
+        if result.status == delivery.FAILED:
+            raise LookupError(f"not delivered on {channel}: {result.reason}")
         return channel
 
 

@@ -30,7 +30,17 @@ class Sender(Protocol):
 
 
 class DeliveryError(Exception):
-    """The channel's service did not accept the message (after retries)."""
+    """The channel's service did not accept the message (after the sender's quick retries).
+
+    `final`: trying again will not help (a 4xx such as an invalid number, a blocked bot, no
+    template outside the WhatsApp window); otherwise bot/delivery.py tries again later.
+    `delivered`: how many of the messages handed to `send` went out before this one failed.
+    """
+
+    def __init__(self, message: str, *, final: bool = False, delivered: int = 0) -> None:
+        super().__init__(message)
+        self.final = final
+        self.delivered = delivered
 
 
 def render_numbered(messages: list[BotMessage], limit: int, separator: str = "\n\n") -> str:
@@ -66,6 +76,18 @@ class BackgroundTasks:
 
         task.add_done_callback(done)
 
-    async def drain(self, timeout: float = 30) -> None:
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float = 30) -> int:
+        """Wait at most `timeout` s for the work in flight; cancel what is left. Returns how many
+        tasks were cancelled."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks), timeout=max(0.0, timeout))
+        left = list(self._tasks)
+        for task in left:
+            task.cancel()
+        if left:
+            log.warning("shutdown: %d background task(s) cancelled after %.0f s", len(left), timeout)
+            await asyncio.wait(left, timeout=1)
+        return len(left)

@@ -67,7 +67,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot import language, messages
+from bot import delivery, language, messages
 from bot.safe_input import clean_token, encodable, nesting_within
 from bot.service import BotMessage, Button, ConversationService, Inbound, KeyedLocks, Outcome
 from bot.settings import Settings
@@ -300,10 +300,10 @@ class TelegramSender:
                 return await method(chat_id=chat_id, **kwargs)
             except Forbidden as exc:
                 log.warning("telegram %s to chat %s refused: forbidden (blocked bot?)", what, chat_id)
-                raise DeliveryError(f"telegram {what} to {chat_id}: forbidden") from exc
+                raise DeliveryError(f"telegram {what} to {chat_id}: forbidden", final=True) from exc
             except BadRequest as exc:  # a NetworkError subclass: must come first
                 log.warning("telegram %s to chat %s refused: bad request", what, chat_id)
-                raise DeliveryError(f"telegram {what} to {chat_id}: bad request") from exc
+                raise DeliveryError(f"telegram {what} to {chat_id}: bad request", final=True) from exc
             except RetryAfter as exc:
                 with warnings.catch_warnings():  # PTB 22: int now, timedelta in a later version
                     warnings.simplefilter("ignore", DeprecationWarning)
@@ -323,7 +323,7 @@ class TelegramSender:
                 await asyncio.sleep(BACKOFF[attempt - 1])
             except TelegramError as exc:  # InvalidToken, ChatMigrated, Conflict, ...
                 log.error("telegram %s to chat %s refused: %s", what, chat_id, type(exc).__name__)
-                raise DeliveryError(f"telegram {what} to {chat_id}: {type(exc).__name__}") from exc
+                raise DeliveryError(f"telegram {what} to {chat_id}: {type(exc).__name__}", final=True) from exc
         raise AssertionError("unreachable")
 
     async def send_text(self, chat_id: int, body: str, reply_markup: Any = None) -> None:
@@ -331,22 +331,29 @@ class TelegramSender:
 
     async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
         if not isinstance(address, str) or not _CHAT_ID.fullmatch(address):
-            raise DeliveryError("telegram: the address is not a chat id")
+            raise DeliveryError("telegram: the address is not a chat id", final=True)
         chat_id = int(address)
-        for message in messages:
-            markup = await self.keyboard(message.buttons)
-            body = message.text or ""
-            if message.image:
-                fits = _utf16_len(body) <= CAPTION_LIMIT
-                await self._call(
-                    "sendPhoto", chat_id, self.bot.send_photo, photo=message.image,
-                    caption=(body or None) if fits else None, reply_markup=markup if fits else None,
-                )
-                if fits:
-                    continue
-            if not body and not markup:
-                continue
-            await self.send_text(chat_id, body or text("buttons_only", "nl"), markup)
+        for done, message in enumerate(messages):
+            try:
+                await self._send_one(chat_id, message)
+            except DeliveryError as exc:
+                exc.delivered = done  # the ones before went out: never send them twice
+                raise
+
+    async def _send_one(self, chat_id: int, message: BotMessage) -> None:
+        markup = await self.keyboard(message.buttons)
+        body = message.text or ""
+        if message.image:
+            fits = _utf16_len(body) <= CAPTION_LIMIT
+            await self._call(
+                "sendPhoto", chat_id, self.bot.send_photo, photo=message.image,
+                caption=(body or None) if fits else None, reply_markup=markup if fits else None,
+            )
+            if fits:
+                return
+        if not body and not markup:
+            return
+        await self.send_text(chat_id, body or text("buttons_only", "nl"), markup)
 
     async def answer_callback(self, query: telegram.CallbackQuery) -> None:
         try:
@@ -524,9 +531,15 @@ class TelegramAdapter:
             one_time_keyboard=True, resize_keyboard=True,
         )
         async with self._locks.hold(address):
-            outcome = await self.service.handle(inbound)
+            with delivery.collect() as turn:
+                outcome = await self.service.handle(inbound)
             if outcome.duplicate:
                 log.info("telegram update %s: duplicate, nothing sent", update.update_id)
+                return
+            welcome = BotMessage(text("welcome", "nl"))
+            if self._outbound(address, [welcome], what=f"welcome {update.update_id}",
+                              send=lambda _batch: self.sender.send_text(int(address), welcome.text, keyboard)):
+                self._reply(address, outcome, turn, update.update_id)
                 return
             try:
                 await self.sender.send_text(int(address), text("welcome", "nl"), keyboard)
@@ -534,11 +547,29 @@ class TelegramAdapter:
             except DeliveryError as exc:
                 log.warning("telegram update %s: reply to user %s not delivered: %s", update.update_id, address, exc)
 
+    def _outbound(self, address: str, messages: list[BotMessage], **job: Any) -> bool:
+        """Queue on the gateway's delivery queue (in order per customer, retried, transcript
+        marked); False when the service has none (then the caller sends directly)."""
+        outbound = getattr(self.service, "delivery", None)
+        if outbound is None:
+            return False
+        outbound.submit(CHANNEL, address, messages, **job)
+        return True
+
+    def _reply(self, address: str, outcome: Outcome, turn: delivery.Collected, update_id: Any) -> None:
+        if outcome.replies:
+            self._outbound(address, outcome.replies, rows=turn.rows_for(outcome.replies, CHANNEL),
+                           conversation=outcome.conversation, what=f"reply to update {update_id}")
+
     async def _handle(self, inbound: Inbound) -> Outcome:
         async with self._locks.hold(inbound.address):
-            outcome = await self.service.handle(inbound)
+            with delivery.collect() as turn:
+                outcome = await self.service.handle(inbound)
             if outcome.duplicate:
                 log.info("telegram update %s: duplicate, nothing sent", inbound.message_id)
+                return outcome
+            if getattr(self.service, "delivery", None) is not None:
+                self._reply(inbound.address, outcome, turn, inbound.message_id)
                 return outcome
             try:
                 await self.sender.send(inbound.address, outcome.replies)
@@ -556,6 +587,9 @@ class TelegramAdapter:
 
     async def _say(self, address: str, key: str, hint: str | None) -> None:
         lang = await self._language(address, hint)
+        notice = BotMessage(text(key, lang))
+        if self._outbound(address, [notice], what=f"notice {key}"):
+            return
         try:
             await self.sender.send_text(int(address), text(key, lang))
         except DeliveryError as exc:

@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
+from bot import delivery
 from bot.service import BotMessage, ConversationService, Inbound
 from bot.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError, render_numbered
@@ -110,7 +111,9 @@ class TwilioSender:
         last_inbound: LastInbound,
         *,
         backoff: tuple[float, ...] = BACKOFF,
+        timeout: aiohttp.ClientTimeout = TIMEOUT,
     ) -> None:
+        self.timeout = timeout
         self.http = http
         self.settings = settings
         self.last_inbound = last_inbound
@@ -138,10 +141,10 @@ class TwilioSender:
             raise ValueError(f"unknown Twilio channel {channel!r}")
         number = self._numbers[channel]
         if not number:
-            raise DeliveryError(f"no Twilio {channel} number configured")
+            raise DeliveryError(f"no Twilio {channel} number configured", final=True)
         address = address.removeprefix(WHATSAPP_PREFIX)
         if not is_e164(address):
-            raise DeliveryError(f"{channel} address is not an E.164 phone number")
+            raise DeliveryError(f"{channel} address is not an E.164 phone number", final=True)
 
         if channel == "sms":
             body = render_numbered(messages, SMS_LIMIT)
@@ -153,7 +156,7 @@ class TwilioSender:
         if proactive and not await self.in_window(address):
             template = self.settings.twilio_whatsapp_template_sid
             if not template:
-                raise DeliveryError("outside the WhatsApp 24-hour window and no template configured")
+                raise DeliveryError("outside the WhatsApp 24-hour window and no template configured", final=True)
             # A template variable may hold no newlines, tabs or runs of spaces.
             text = " ".join(render_numbered(messages, TEMPLATE_LIMIT).split())
             if text:
@@ -162,10 +165,14 @@ class TwilioSender:
                     "ContentVariables": json.dumps({"1": text}, ensure_ascii=False),
                 })
             return
-        for message in messages:
+        for done, message in enumerate(messages):
             body = render_numbered([message], WHATSAPP_LIMIT)
             if body:
-                await self._post(channel, {"To": to, "From": sender, "Body": body})
+                try:
+                    await self._post(channel, {"To": to, "From": sender, "Body": body})
+                except DeliveryError as exc:
+                    exc.delivered = done  # the ones before went out: never send them twice
+                    raise
 
     async def in_window(self, address: str) -> bool:
         last = await self.last_inbound(address)
@@ -176,13 +183,13 @@ class TwilioSender:
         reason = ""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with self.http.post(self.url, data=form, auth=self._auth, timeout=TIMEOUT) as resp:
+                async with self.http.post(self.url, data=form, auth=self._auth, timeout=self.timeout) as resp:
                     if resp.status < 300:
                         return
                     code = await _error_code(resp)
                     reason = f"HTTP {resp.status}, Twilio error {code}"
                     if resp.status != 429 and resp.status < 500:
-                        raise DeliveryError(f"Twilio refused the {channel} message: {reason}")
+                        raise DeliveryError(f"Twilio refused the {channel} message: {reason}", final=True)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 reason = f"{type(exc).__name__} {exc}".strip()
             if attempt < ATTEMPTS:
@@ -299,8 +306,16 @@ class TwilioWebhook:
             except RedisError as exc:  # the message still gets its answer; only the window is unknown
                 log.error("whatsapp message %s: window not recorded: %s",
                           _loggable_sid(inbound.message_id), type(exc).__name__)
-        outcome = await self.service.handle(inbound)
+        with delivery.collect() as turn:
+            outcome = await self.service.handle(inbound)
         if outcome.duplicate or not outcome.replies:
+            return
+        outbound = getattr(self.service, "delivery", None)
+        if outbound is not None:  # in order per customer, retried, the transcript rows marked
+            address, channel = inbound.address, inbound.channel
+            outbound.submit(channel, address, outcome.replies, rows=turn.rows_for(outcome.replies, channel),
+                            conversation=outcome.conversation, what=f"reply to {_loggable_sid(inbound.message_id)}",
+                            send=lambda batch: self.sender.send(address, batch, channel=channel))
             return
         try:
             await self.sender.send(inbound.address, outcome.replies, channel=inbound.channel)

@@ -15,8 +15,11 @@ When the message cannot be stored, the visitor gets an `error_message` to send i
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
+import time
 import uuid
 from typing import Any
 
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # fullmatch: "$" would let a final newline in
+BUSY_NOTE_EVERY = 60.0  # seconds: at most one busy note per conversation in this time
 KNOWN_EVENTS = {"connect", "disconnect", "session_request", "user_uttered", "history_request"}
 
 
@@ -59,8 +63,13 @@ def _hint(data: dict[str, Any]) -> str | None:
 
 
 class WebChat:
-    def __init__(self, sio: socketio.AsyncServer, service: ConversationService, identity_secret: str = "") -> None:
+    def __init__(self, sio: socketio.AsyncServer, service: ConversationService, identity_secret: str = "",
+                 busy_after: float | None = None) -> None:
         self.sio = sio
+        # A turn not answered within `busy_after` s (BUSY_NOTE_SECONDS): the customer hears once
+        # (per conversation and BUSY_NOTE_EVERY s) that the answer is coming; it still comes.
+        self.busy_after = busy_after if busy_after is not None else float(os.environ.get("BUSY_NOTE_SECONDS", "6"))
+        self._busy_told: dict[str, float] = {}
         self.service = service
         self.identity_secret = identity_secret
         self.inbox: Any = None  # bot.inbox.Inbox, see `use`
@@ -110,6 +119,15 @@ class WebChat:
                 await self._emit_to(room, "error_message", {"text": reply.text})
             else:
                 await self._emit_to(conversation or room, "bot_uttered", render(reply))
+    async def _busy(self, conversation: str, hint: str | None) -> None:
+        now = time.monotonic()
+        if now - self._busy_told.get(conversation, -BUSY_NOTE_EVERY) < BUSY_NOTE_EVERY:
+            return
+        self._busy_told = {k: v for k, v in self._busy_told.items() if now - v < BUSY_NOTE_EVERY}
+        self._busy_told[conversation] = now
+        lang = (await self.service.store.get(conversation)).get("language") or hint or language.DEFAULT_LANGUAGE
+        lang = lang if lang in language.SUPPORTED else language.DEFAULT_LANGUAGE
+        await self.sio.emit("bot_uttered", {"text": messages.text("busy", lang)}, room=conversation)
 
     async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
         await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)
@@ -175,9 +193,12 @@ class WebChat:
             return
         conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
         conversation = await self._current(sid, session_id, conversation)
-        outcome = await self.service.handle(
+        turn = asyncio.ensure_future(self.service.handle(
             Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data), client=self._client(sid))
-        )
+        ))
+        if not (await asyncio.wait({turn}, timeout=self.busy_after))[0]:
+            await self._busy(conversation, _hint(data))
+        outcome = await turn
         if outcome.conversation and outcome.conversation != conversation:
             # identified in the chat: this browser now belongs to the customer's conversation
             await self.sio.leave_room(sid, conversation)

@@ -42,7 +42,9 @@ class FakeTwilio:
         self.base_url = ""
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
-        self._failures: list[tuple[int, int | None]] = []
+        self._failures: list[tuple[int, int | None] | None] = []
+        self._slow: list[tuple[str | None, float, bool]] = []  # (only to, seconds, then answer 504)
+        self.arrived: list[dict[str, Any]] = []  # every POST when it came in, before it is answered
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -64,11 +66,37 @@ class FakeTwilio:
         with self._lock:
             self._requests.clear()
             self._failures.clear()
+            self._slow.clear()
+            self.arrived.clear()
 
-    def fail_next(self, n: int, status: int = 503, code: int | None = None) -> None:
-        """Answer the next `n` POSTs with `status` (and Twilio error `code`), as in an outage."""
+    def fail_next(self, n: int, status: int = 503, code: int | None = None, after: int = 0) -> None:
+        """Answer the next `n` POSTs with `status` (and Twilio error `code`), as in an outage;
+        with `after`, only once that many more POSTs were answered normally."""
         with self._lock:
-            self._failures.extend([(status, code)] * n)
+            self._failures.extend([None] * after + [(status, code)] * n)
+
+    def hang_next(self, n: int, seconds: float = 15.0, to: str | None = None) -> None:
+        """The next `n` POSTs (to `to` only, when given) get no answer for `seconds`, then 504:
+        a provider that hangs (the client's timeout fires first). Recorded with status 0."""
+        with self._lock:
+            self._slow.extend([(to, seconds, True)] * n)
+
+    def delay_next(self, n: int, seconds: float, to: str | None = None) -> None:
+        """The next `n` POSTs (to `to`) are accepted normally, but only after `seconds`."""
+        with self._lock:
+            self._slow.extend([(to, seconds, False)] * n)
+
+    async def wait_arrived(self, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
+        """Every POST that came in so far (answered or not), once there are `count`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                got = [dict(r) for r in self.arrived]
+            if len(got) >= count:
+                return got
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"expected {count} request(s) within {timeout} s, got {len(got)}")
+            await asyncio.sleep(0.02)
 
     async def wait_for(self, to: str, count: int = 1, timeout: float = 30) -> list[dict[str, Any]]:
         """The accepted messages to `to` (e.g. "+316..." or "whatsapp:+316..."), once there are `count`."""
@@ -91,6 +119,18 @@ class FakeTwilio:
             "auth_user": None,
             **{k: form.get(k) for k in ("To", "From", "Body", "ContentSid", "ContentVariables")},
         }
+        with self._lock:
+            self.arrived.append({k: record[k] for k in ("To", "Body", "ContentSid")})
+            slow = next((item for item in self._slow if item[0] in (None, record["To"])), None)
+            if slow is not None:
+                self._slow.remove(slow)
+        if slow is not None:
+            await asyncio.sleep(slow[1])
+            if slow[2]:
+                record["status"] = 0  # the client gave up long before: nothing was accepted
+                with self._lock:
+                    self._requests.append(record)
+                return _error(504, 20504, "Gateway Timeout")
         response = self._answer(request, record)
         record["status"] = response.status
         with self._lock:

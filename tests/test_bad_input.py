@@ -499,13 +499,12 @@ async def test_no_message_text_in_any_log_even_when_rasa_is_cancelled(chat, stac
     await sms(stack, fake_twilio, phone(), f"sms over {marker}")
     user = telegram_user()
     await telegram_answer(stack, fake_telegram, user, text_update(next(_update_ids), user, f"telegram {marker}"))
-    # A request to Rasa cancelled half-way (as a gateway timeout or shutdown does): Rasa logs
-    # the event at ERROR, with the text unless it is redacted.
+    # Requests to Rasa cancelled half-way (as a gateway timeout or shutdown does): Rasa's own REST
+    # channel logged the event at ERROR with the text; the gateway's channel (bot/rasa_channel.py)
+    # logs ids only, and the redaction step in bot/rasa_server.py covers Rasa's other log lines.
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/gateway/webhook"
     headers = {"Authorization": f"Bearer {stack.rasa_token}"}
-    deadline = time.monotonic() + 60
-    while "rest.message.received.timeout" not in logs.new().get("rasa.log", ""):
-        assert time.monotonic() < deadline, "Rasa never logged a cancelled request"
+    for _ in range(3):
         async with aiohttp.ClientSession() as http:
             try:
                 await http.post(url, json={"sender": "fuzz" + uuid.uuid4().hex, "message": f"rasa {marker}"},
@@ -513,6 +512,7 @@ async def test_no_message_text_in_any_log_even_when_rasa_is_cancelled(chat, stac
             except asyncio.TimeoutError:
                 pass
         await asyncio.sleep(1)
+    assert logs.new().get("rasa.log"), "Rasa logged nothing at all: the check below would prove nothing"
     for name, text in logs.new().items():
         assert marker not in text, f"{name} logged a message text"
     logs.assert_no_traceback()

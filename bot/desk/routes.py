@@ -404,7 +404,7 @@ async def conversation(request: web.Request, desk: Desk) -> web.Response:
             at = datetime.fromtimestamp(float(entry["ts"])).astimezone().isoformat()
         row = {"sender": entry.get("sender"), "channel": entry.get("channel"), "text": entry.get("text", ""),
                "at": at, "agent": entry.get("agent_name") or entry.get("agent")}
-        for extra in ("buttons", "media", "image"):
+        for extra in ("buttons", "media", "image", "delivery", "delivery_error"):
             if entry.get(extra):
                 row[extra] = entry[extra]
         transcript.append(row)

@@ -142,10 +142,29 @@ class Records:
 
     # -- transcript ------------------------------------------------------------------------------
     async def add_transcript(self, conversation: str, customer_id: int | None, sender: str, channel: str,
-                             text: str, data: dict | None = None) -> None:
+                             text: str, data: dict | None = None) -> int:
+        """Write one transcript row; returns its id."""
         async with self.session() as s, s.begin():
-            s.add(TranscriptEntry(conversation=conversation, customer_id=customer_id, sender=sender,
-                                  channel=channel, text=text, data=data or {}))
+            entry = TranscriptEntry(conversation=conversation, customer_id=customer_id, sender=sender,
+                                    channel=channel, text=text, data=data or {})
+            s.add(entry)
+            await s.flush()
+            return entry.id
+
+    async def mark_delivery(self, ids: Iterable[int], status: str, reason: str = "") -> None:
+        """Record on transcript rows whether they reached the customer (bot/delivery.py):
+        data.delivery = pending | sent | failed, data.delivery_error = the reason of a failure."""
+        ids = list(ids)
+        if not ids:
+            return
+        async with self.session() as s, s.begin():
+            rows = await s.execute(select(TranscriptEntry).where(TranscriptEntry.id.in_(ids)))
+            for entry in rows.scalars():
+                data = {k: v for k, v in (entry.data or {}).items() if k not in ("delivery", "delivery_error")}
+                data["delivery"] = status
+                if reason:
+                    data["delivery_error"] = reason[:300]
+                entry.data = data
 
     async def transcript(self, conversation: str, limit: int = 200) -> list[dict[str, Any]]:
         async with self.session() as s:

@@ -49,6 +49,8 @@
       role_agent: "medewerker", role_senior_agent: "senior medewerker", role_supervisor: "teamleider",
       role_bot: "bot",
       sender_customer: "Klant", sender_bot: "Bot", sender_agent: "Medewerker", sender_system: "Systeem",
+      delivery_failed: "Niet afgeleverd", delivery_pending: "Nog niet afgeleverd (wordt opnieuw geprobeerd)",
+      delivery_reason: "reden: {reason}",
       lang_nl: "Nederlands", lang_en: "Engels",
       live_on: "Live verbonden", live_off: "Verbinding weg, opnieuw verbinden…", live_connecting: "Verbinden…",
       online: "{n} online",
@@ -109,6 +111,8 @@
       role_agent: "agent", role_senior_agent: "senior agent", role_supervisor: "supervisor",
       role_bot: "bot",
       sender_customer: "Customer", sender_bot: "Bot", sender_agent: "Agent", sender_system: "System",
+      delivery_failed: "Not delivered", delivery_pending: "Not delivered yet (being retried)",
+      delivery_reason: "reason: {reason}",
       lang_nl: "Dutch", lang_en: "English",
       live_on: "Live", live_off: "Connection lost, reconnecting…", live_connecting: "Connecting…",
       online: "{n} online",
@@ -518,8 +522,10 @@
 
   function transcriptEntry(entry) {
     const sender = entry.sender === "user" ? "customer" : (entry.sender || "system");
-    const li = el("li", { class: `entry from-${sender}`, testid: "transcript-entry",
-      "data-sender": sender, "data-channel": entry.channel || "" });
+    const delivery = entry.delivery === "failed" || entry.delivery === "pending" ? entry.delivery : "";
+    const li = el("li", { class: `entry from-${sender}${delivery ? ` delivery-${delivery}` : ""}`,
+      testid: "transcript-entry", "data-sender": sender, "data-channel": entry.channel || "",
+      "data-delivery": entry.delivery || "" });
     const who = sender === "agent" && entry.agent
       ? `${label("sender", "agent")} · ${typeof entry.agent === "object" ? (entry.agent.name || entry.agent.username || "") : entry.agent}`
       : label("sender", sender);
@@ -535,6 +541,10 @@
       li.append(el("p", { class: "extra", text: `${t("media")}: ${entry.media.map((m) => (typeof m === "string" ? m : m.url || "")).join(", ")}` }));
     }
     if (entry.image) li.append(el("p", { class: "extra", text: `${t("media")}: ${entry.image}` }));
+    if (delivery) {
+      const why = delivery === "failed" && entry.delivery_error ? ` · ${t("delivery_reason", { reason: entry.delivery_error })}` : "";
+      li.append(el("p", { class: `delivery ${delivery}`, testid: "entry-delivery", text: `${t(`delivery_${delivery}`)}${why}` }));
+    }
     return li;
   }
 
