@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT, RedisAddress
-from bot.train import ensure_model, rasa_env, rasa_executable
+from bot.train import ensure_model, rasa_env
 
 VAR = PROJECT_ROOT / "var"
 FAST_FAILURE = 60.0      # a process that dies within this many seconds of starting failed fast

@@ -110,3 +110,17 @@ def test_the_running_rasa_keeps_its_token_off_the_command_line(stack):
     assert refused.value.code == 401
     with urllib.request.urlopen(f"{base}?token={stack.rasa_token}", timeout=10) as ok:
         assert ok.status == 200
+
+
+def test_make_run_serves_no_outbox_unless_dev_outbox_is_set_and_then_warns():
+    """`make run` used to switch DEV_OUTBOX on for the demo shop: /dev/outbox for anyone."""
+    import inspect
+
+    from bot import run
+
+    assert "setdefault(\"DEV_OUTBOX\"" not in inspect.getsource(run.main)
+    quiet = run.banner("localhost", 8080, {"LOAD_DEMO_DATA": "1"})
+    assert "/dev/outbox" not in quiet and "WARNING" not in quiet
+    assert "python -m bot.records outbox" in quiet  # how to read a code in the demo instead
+    loud = run.banner("localhost", 8080, {"DEV_OUTBOX": "1"})
+    assert "http://localhost:8080/dev/outbox" in loud and "WARNING: DEV_OUTBOX=1" in loud
