@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 from bot import language
 from bot.conversations import ConversationStore
 from bot.db import create_engine
-from bot.dev_outbox import RECORDS, outbox_page
+from bot import dev_outbox
+from bot.dev_outbox import RECORDS
 from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
 from bot.identity import IdentityPolicy
 from bot.inbox import Inbox
@@ -25,6 +26,7 @@ from bot import rasa_client
 from bot.rasa_client import RasaClient
 from bot.service import ConversationService
 from bot.settings import Settings
+from bot.socketio_redis import JsonRedisManager
 from bot.desk import routes as desk
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
@@ -54,9 +56,8 @@ def create_app(settings: Settings) -> web.Application:
         async_mode="aiohttp",
         cors_allowed_origins="*",
         max_http_buffer_size=64 * 1024,
-        client_manager=socketio.AsyncRedisManager(
-            settings.redis_url, channel=f"{settings.key_prefix}:socketio"
-        ),
+        # JSON on the pub/sub channel, never pickle (bot/socketio_redis.py)
+        client_manager=JsonRedisManager(settings.redis_url, channel=f"{settings.key_prefix}:socketio"),
     )
     sio.attach(app)
 
@@ -148,8 +149,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", index)
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", settings.static_dir)
-    if settings.dev_outbox:
-        app.router.add_get("/dev/outbox", outbox_page)
+    if settings.dev_outbox:  # only with DEV_OUTBOX=1, and behind a desk login
+        dev_outbox.add_routes(app)
     return app
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT, RedisAddress
-from bot.train import ensure_model, rasa_env, rasa_executable
+from bot.train import ensure_model, rasa_env
 
 VAR = PROJECT_ROOT / "var"
 FAST_FAILURE = 60.0      # a process that dies within this many seconds of starting failed fast
@@ -73,6 +73,25 @@ def _wait_port(port: int, timeout: float, proc: subprocess.Popen) -> None:
     raise TimeoutError(f"port {port} did not open within {timeout:.0f}s")
 
 
+def redis_password(path: Path) -> str:
+    """The embedded Redis's password: made once (random), kept in `path` with mode 0600, reused
+    on every later start (the data in var/redis/ stays readable to the same processes)."""
+    try:
+        password = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        password = ""
+    if password:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        return password
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_hex(32)  # hex: safe in a URL and in a Redis config line
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(password + "\n")
+    return password
+
+
 @dataclass
 class Stack:
     gateway_port: int = 8080
@@ -85,6 +104,9 @@ class Stack:
     model: Path | None = None
     endpoints: str = "endpoints.yml"  # Rasa's endpoints file (a benchmark compares another)
     rasa_token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
+    # the shared secret Rasa sends the action server (endpoints.yml), never on a command line
+    action_token: str = field(default_factory=lambda: os.environ.get("ACTION_SERVER_TOKEN") or secrets.token_urlsafe(32))
+    redis_password_file: Path = VAR / "redis.password"  # the embedded Redis's password (mode 0600)
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     started: dict[str, float] = field(default_factory=dict)
@@ -101,6 +123,7 @@ class Stack:
         env.update(
             RASA_KEY_PREFIX=self.key_prefix, KEY_PREFIX=self.key_prefix,
             RASA_TOKEN=self.rasa_token, RASA_URL=f"http://127.0.0.1:{self.rasa_port}",
+            ACTION_SERVER_TOKEN=self.action_token,
             ACTION_ENDPOINT_URL=f"http://127.0.0.1:{self.action_port}/webhook",
             GATEWAY_PORT=str(self.gateway_port), SANIC_HOST="127.0.0.1",
             PYTHONUNBUFFERED="1",
@@ -110,16 +133,21 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], stdin: bytes | None = None) -> subprocess.Popen:
+        """Start a process; `stdin`, when given, is written to it and closed (secrets go that way,
+        never in the arguments: `ps` shows those to every user)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         self._logs.append(log)
         proc = subprocess.Popen(
             args, cwd=PROJECT_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, start_new_session=True,
         )
         self.processes[name] = proc
         self.started[name] = time.monotonic()
+        if stdin is not None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
         return proc
 
     # -- processes -----------------------------------------------------------------------------
@@ -130,16 +158,20 @@ class Stack:
         port = int(os.environ.get("EMBEDDED_REDIS_PORT", "6399"))
         data = Path(os.environ.get("EMBEDDED_REDIS_DIR") or VAR / "redis")
         data.mkdir(parents=True, exist_ok=True)
+        password = redis_password(self.redis_password_file)
+        # `redis-server -` reads more configuration from stdin: the password (requirepass) stays
+        # off the command line
         proc = self._spawn("redis", [
-            embedded_redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+            embedded_redis_binary(), "-", "--port", str(port), "--bind", "127.0.0.1",
             "--dir", str(data), "--appendonly", "yes", "--save", "60 1",
-        ])
+        ], stdin=f"requirepass {password}\n".encode())
         _wait_port(port, 20, proc)
-        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        self.redis_url = f"redis://:{password}@127.0.0.1:{port}/0"
 
     def start_actions(self) -> None:
+        # rasa_sdk's server behind the shared secret (ACTION_SERVER_TOKEN), bound to 127.0.0.1
         proc = self._spawn("actions", [
-            rasa_executable(), "run", "actions", "--actions", "actions", "-p", str(self.action_port),
+            sys.executable, "-m", "bot.action_server", "--actions", "actions", "-p", str(self.action_port),
         ])
         _wait_http(f"http://127.0.0.1:{self.action_port}/health", 120, proc)
 
@@ -275,6 +307,32 @@ def channel_summary() -> str:
     return "\n".join(lines)
 
 
+DEV_OUTBOX_WARNING = (
+    "WARNING: DEV_OUTBOX=1: {url} shows every message to customers, one-time codes included,\n"
+    "         to every logged-in desk agent. For a local demo only; never where real customers are.\n"
+    "         Without it, read the codes with: .venv/bin/python -m bot.records outbox --last 5"
+)
+
+
+def banner(host: str, port: int, environ=os.environ) -> str:
+    """What `make run` prints once everything is up (the outbox line only when DEV_OUTBOX=1)."""
+    base = f"http://{host}:{port}"
+    outbox = environ.get("DEV_OUTBOX") == "1"
+    lines = [f"  Chat with the bot: {base}"]
+    if outbox:
+        lines.append(f"  Demo outbox (codes sent to customers, desk login needed): {base}/dev/outbox")
+    else:
+        lines.append("  One-time codes in the demo: .venv/bin/python -m bot.records outbox --last 5")
+    lines += [f"  Agent desk: {base}/desk   (create an agent: .venv/bin/python -m bot.desk create-agent "
+              f"--username anna --name 'Anna de Boer' --role senior_agent "
+              f"--skills general,finance,retention,complaints --languages nl,en)",
+              f"  Logs: var/log/   Stop: Ctrl-C"]
+    text = "\n" + "\n".join(lines) + "\n"
+    if outbox:
+        text += "\n" + DEV_OUTBOX_WARNING.format(url=f"{base}/dev/outbox") + "\n"
+    return text
+
+
 def prepare_records() -> None:
     """Apply migrations; on first start load the demo web shop so every flow can be tried."""
     import asyncio
@@ -318,23 +376,20 @@ def main() -> None:
             raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
-    os.environ.setdefault("DEV_OUTBOX", os.environ.get("LOAD_DEMO_DATA", "1"))
+    # DEV_OUTBOX is never switched on here: only an explicit DEV_OUTBOX=1 serves /dev/outbox
+    if os.environ.get("DEV_OUTBOX") == "1":
+        print(DEV_OUTBOX_WARNING.format(url="/dev/outbox"), file=sys.stderr, flush=True)
     try:
         prepare_records()
         model = ensure_model()
         stack.model = model
-        print("redis:   " + ("embedded, data in var/redis" if not stack.redis_url else "REDIS_URL"), flush=True)
+        print("redis:   " + ("embedded, data in var/redis, password in var/redis.password (mode 0600)"
+                             if not stack.redis_url else "REDIS_URL"), flush=True)
         print(channel_summary(), flush=True)
         print("starting the action server, Rasa (loading the model) and the gateway ...", flush=True)
         stack.start()
         host = "localhost" if os.environ.get("GATEWAY_HOST", "127.0.0.1") in ("127.0.0.1", "0.0.0.0") else os.environ["GATEWAY_HOST"]
-        outbox = f"  Demo outbox (codes sent to customers): http://{host}:{stack.gateway_port}/dev/outbox\n" \
-            if os.environ.get("DEV_OUTBOX") == "1" else ""
-        print(f"\n  Chat with the bot: http://{host}:{stack.gateway_port}\n{outbox}"
-              f"  Agent desk: http://{host}:{stack.gateway_port}/desk   (create an agent: "
-              f".venv/bin/python -m bot.desk create-agent --username anna --name 'Anna de Boer' "
-              f"--role senior_agent --skills general,finance,retention,complaints --languages nl,en)\n"
-              f"  Logs: {stack.log_dir.relative_to(PROJECT_ROOT)}/   Stop: Ctrl-C\n", flush=True)
+        print(banner(host, stack.gateway_port), flush=True)
         stack.supervise()
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)

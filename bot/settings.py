@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bot.forwarded import parse_networks
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,6 +54,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     dev_outbox: bool = False
+    trusted_proxies: tuple = ()  # networks whose X-Forwarded-For/-Proto are believed (bot.forwarded)
     max_message_bytes: int = 4096
     history_limit: int = 200
     static_dir: Path = PROJECT_ROOT / "channels" / "static"
@@ -105,6 +108,7 @@ class Settings:
             host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
             port=_int("GATEWAY_PORT", 8080),
             dev_outbox=os.environ.get("DEV_OUTBOX", "0") == "1",
+            trusted_proxies=parse_networks(os.environ.get("TRUSTED_PROXIES", "")),
             public_base_url=os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
             webchat_identity_secret=os.environ.get("WEBCHAT_IDENTITY_SECRET", ""),
             twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),

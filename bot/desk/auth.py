@@ -7,8 +7,12 @@ Redis contents cannot be replayed as cookies.
 
 Redis keys, under the gateway's key prefix:
   <p>:desk:session:<sha256(token)>   hash: agent_id, csrf, stamp, created (TTL 8 h)
-  <p>:desk:loginfail:<sha256(user)>  login attempts of one username since the last success
+  <p>:desk:login:pair:<sha256(user, client)>  hash n, last: attempts of one username from one
+                                     client since its last success (TTL 1 h from the last)
+  <p>:desk:login:client:<sha256(client)>  failed attempts from one client, any username
                                      (TTL 15 min from the first)
+  <p>:desk:login:user:<sha256(user)>  attempts on one username from anywhere since its last
+                                     success (TTL 15 min from the last)
 """
 
 from __future__ import annotations
@@ -39,8 +43,17 @@ if TYPE_CHECKING:
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024          # longer is refused before hashing (hashing is the expensive part)
 SESSION_TTL = 8 * 3600
-LOGIN_WINDOW = 15 * 60
-LOGIN_MAX_FAILURES = 5
+# Login throttling (LoginThrottle): slows guessing without letting a stranger lock an agent out.
+LOGIN_PAIR_FREE = 5             # attempts of one username from one client before it must wait
+LOGIN_PAIR_WAIT = 60            # seconds the pair waits after that, doubling per further failure ...
+LOGIN_PAIR_MAX_WAIT = 15 * 60   # ... up to this
+LOGIN_PAIR_TTL = 3600           # a pair's count is forgotten an hour after its last attempt
+LOGIN_CLIENT_MAX = 30           # failed attempts from one client, any usernames, per window
+LOGIN_CLIENT_WINDOW = 15 * 60
+LOGIN_USER_FREE = 4             # attempts on one username from anywhere before each is slowed ...
+LOGIN_USER_DELAY = 0.5          # ... by this, doubling per further attempt ...
+LOGIN_USER_MAX_DELAY = 5.0      # ... up to this; never refused: the agent can always log in
+LOGIN_USER_TTL = 15 * 60
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 NAME_LIST = re.compile(r"^[a-z0-9_]{1,32}$")
 UI_LANGUAGES = ("nl", "en")
@@ -262,26 +275,98 @@ class Sessions:
         await self.redis.delete(self._key(session.token_hash))
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """The throttle's verdict on one login attempt."""
+
+    allowed: bool
+    retry_after: int = 0        # seconds, when refused
+    delay: float = 0.0          # seconds to wait before checking the password, when allowed
+    reason: str = ""            # "client" or "pair" when refused (for the log; ids only)
+
+
+# One round trip, atomic: parallel guesses count as much as sequential ones.
+# KEYS: pair, client, user. ARGV: now, pair_free, pair_wait, pair_max_wait, pair_ttl,
+# client_max, client_window, user_ttl. Returns {state, retry_after, user_attempts_before}
+# with state 0 = go on, 1 = client refused, 2 = pair refused.
+_ATTEMPT = """
+local now = tonumber(ARGV[1])
+local client = tonumber(redis.call('GET', KEYS[2]) or '0')
+if client >= tonumber(ARGV[6]) then
+  return {1, math.max(redis.call('TTL', KEYS[2]), 1), 0}
+end
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+local free = tonumber(ARGV[2])
+if n >= free then
+  local wait = math.min(tonumber(ARGV[3]) * 2 ^ (n - free), tonumber(ARGV[4]))
+  local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+  if now < last + wait then
+    return {2, math.ceil(last + wait - now), 0}
+  end
+end
+redis.call('HSET', KEYS[1], 'n', n + 1, 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
+if redis.call('INCR', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[7]))
+end
+local before = redis.call('INCR', KEYS[3]) - 1
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
+return {0, 0, before}
+"""
+
+
+def user_delay(attempts_before: int) -> float:
+    """The wait before checking a password, from the attempts on that username (any client)
+    since its last success: none for the first few, then growing, never above the bound."""
+    if attempts_before < LOGIN_USER_FREE:
+        return 0.0
+    return min(LOGIN_USER_DELAY * 2 ** (attempts_before - LOGIN_USER_FREE), LOGIN_USER_MAX_DELAY)
+
+
 class LoginThrottle:
-    """At most LOGIN_MAX_FAILURES failed logins per username per LOGIN_WINDOW seconds."""
+    """Slows password guessing three ways, none of which lets a stranger lock an agent out:
+
+    - per (username, client): LOGIN_PAIR_FREE attempts, then that pair waits LOGIN_PAIR_WAIT
+      seconds, doubling with each further failure up to LOGIN_PAIR_MAX_WAIT (429 meanwhile);
+    - per client, over all usernames: at most LOGIN_CLIENT_MAX failures per LOGIN_CLIENT_WINDOW
+      (429 after that), so one address cannot try many usernames;
+    - per username, over all clients: only a growing delay before the password is checked
+      (at most LOGIN_USER_MAX_DELAY seconds), never a refusal, so the agent, from her own
+      client, still logs in however many failures strangers caused.
+
+    An attempt counts before the password is checked (parallel guesses count too); a correct
+    password clears its pair and the username's count and takes its own attempt off the
+    client's. `client` is the address from bot.forwarded (the peer, or what a trusted proxy
+    says); it is stored only as a hash, like the username.
+    """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
+        self._script = redis.register_script(_ATTEMPT)
 
-    def _key(self, username: str) -> str:
-        return f"{self.prefix}:desk:loginfail:{_digest(username.strip().lower())}"
+    def _keys(self, username: str, client: str) -> list[str]:
+        user = username.strip().lower()
+        base = f"{self.prefix}:desk:login"
+        return [f"{base}:pair:{_digest(user + chr(0) + client)}", f"{base}:client:{_digest(client)}",
+                f"{base}:user:{_digest(user)}"]
 
-    async def attempt(self, username: str) -> bool:
-        """Count this attempt before checking the password (so parallel guesses count too);
-        False when the username has used up its attempts for the window."""
-        key = self._key(username)
+    async def attempt(self, username: str, client: str) -> Attempt:
+        state, retry_after, before = await self._script(
+            keys=self._keys(username, client),
+            args=[f"{time.time():.3f}", LOGIN_PAIR_FREE, LOGIN_PAIR_WAIT, LOGIN_PAIR_MAX_WAIT, LOGIN_PAIR_TTL,
+                  LOGIN_CLIENT_MAX, LOGIN_CLIENT_WINDOW, LOGIN_USER_TTL])
+        state, retry_after, before = int(state), int(retry_after), int(before)
+        if state:
+            return Attempt(False, retry_after=retry_after, reason="client" if state == 1 else "pair")
+        return Attempt(True, delay=user_delay(before))
+
+    async def succeeded(self, username: str, client: str) -> None:
+        """A correct password: this pair's and this username's earlier attempts no longer count."""
+        pair, client_key, user = self._keys(username, client)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, 0, ex=LOGIN_WINDOW, nx=True)  # the window starts at the first attempt
-            pipe.incr(key)
-            _, count = await pipe.execute()
-        return int(count) <= LOGIN_MAX_FAILURES
-
-    async def succeeded(self, username: str) -> None:
-        """A correct password: earlier failures no longer count."""
-        await self.redis.delete(self._key(username))
+            pipe.delete(pair, user)
+            pipe.decr(client_key)
+            _, left = await pipe.execute()
+        if int(left) <= 0:
+            await self.redis.delete(client_key)

@@ -7,7 +7,9 @@ request time. The contract with the rest of the system is docs/handoff-contract.
 Security, in short: a session is a random token in an HttpOnly, SameSite=Strict cookie (Path
 /desk), stored in Redis as its sha256; every POST needs the session's CSRF token (header
 X-CSRF-Token, or form field `csrf` for logout); the login form has its own double-submit CSRF
-cookie; failed logins are throttled per username. Every decision is checked against the mandate
+cookie; login attempts are throttled per username and client (bot/desk/auth.py: LoginThrottle;
+the client address and https come from bot.forwarded, which believes X-Forwarded-For/-Proto only
+from TRUSTED_PROXIES); cookies are Secure when the request came over https. Every decision is checked against the mandate
 table with the agent's own role, on the server. Customer text is only ever returned as JSON data
 (the frontend escapes it); the login page escapes everything it shows. Logs carry ids only.
 """
@@ -37,6 +39,7 @@ from bot.desk.auth import (
 )
 from bot.desk.record import customer_record, open_ticket
 from bot.dev_outbox import RECORDS
+from bot.forwarded import client_address, client_key, is_https
 from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
 from bot.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
@@ -732,9 +735,18 @@ def _login_page(request: web.Request, status: int = 200, message: str = "", info
         username=html.escape(username[:64]), message=box,
     )
     response = _page(body, status)
-    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/desk", httponly=True, secure=request.secure,
+    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/desk", httponly=True, secure=_secure(request),
                         samesite="Strict")
     return response
+
+
+def _secure(request: web.Request) -> bool:
+    """Whether cookies get `Secure`: https on this connection, or a trusted proxy says so."""
+    return is_https(request, _shared(request.app)[2].trusted_proxies)
+
+
+def _client(request: web.Request) -> str:
+    return client_key(client_address(request, _shared(request.app)[2].trusted_proxies))
 
 
 def _redirect(location: str) -> web.Response:
@@ -759,9 +771,15 @@ async def login(request: web.Request) -> web.Response:
     username = username.strip().lower()[:64]
     redis, _, settings = _shared(request.app)
     throttle = LoginThrottle(redis, settings.key_prefix)
-    if not await throttle.attempt(username):
-        log.info("desk: login throttled")
-        return _login_page(request, 429, texts.LOGIN["throttled"], username=username)
+    client = _client(request)
+    attempt = await throttle.attempt(username, client)
+    if not attempt.allowed:
+        log.info("desk: login throttled (%s)", attempt.reason)
+        response = _login_page(request, 429, texts.LOGIN["throttled"], username=username)
+        response.headers["Retry-After"] = str(attempt.retry_after)
+        return response
+    if attempt.delay:
+        await asyncio.sleep(attempt.delay)  # many recent attempts on this username: slowed, not refused
     agents = Agents(request.app[RECORDS])
     agent = await agents.by_username(username) if username else None
     ok, new_hash = await verify_password(agent.password_hash if agent else None,
@@ -772,7 +790,7 @@ async def login(request: web.Request) -> web.Response:
     if new_hash:
         await agents.replace_hash(agent.id, agent.password_hash, new_hash)
         agent.password_hash = new_hash
-    await throttle.succeeded(username)
+    await throttle.succeeded(username, client)
     sessions = Sessions(redis, settings.key_prefix)
     old = await sessions.get(request.cookies.get(COOKIE))
     if old is not None:
@@ -780,7 +798,7 @@ async def login(request: web.Request) -> web.Response:
     token, _ = await sessions.create(agent)
     log.info("desk: %s logged in", agent.username)
     response = _redirect("/desk")
-    response.set_cookie(COOKIE, token, max_age=SESSION_TTL, path="/desk", httponly=True, secure=request.secure,
+    response.set_cookie(COOKIE, token, max_age=SESSION_TTL, path="/desk", httponly=True, secure=_secure(request),
                         samesite="Strict")
     response.del_cookie(LOGIN_COOKIE, path="/desk")
     return response

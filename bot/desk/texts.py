@@ -75,8 +75,8 @@ LOGIN: dict[str, str] = {  # the login page is bilingual: it does not know the a
     "password": "Wachtwoord · Password",
     "submit": "Inloggen · Log in",
     "failed": "Onbekende gebruikersnaam of verkeerd wachtwoord. · Unknown username or wrong password.",
-    "throttled": "Te veel mislukte pogingen; probeer het over een kwartier opnieuw. · "
-                 "Too many failed attempts; try again in a quarter of an hour.",
+    "throttled": "Te veel mislukte pogingen vanaf dit adres; probeer het over een paar minuten opnieuw. · "
+                 "Too many failed attempts from this address; try again in a few minutes.",
     "csrf": "Het formulier is verlopen; probeer het opnieuw. · The form expired; please try again.",
     "logged_out": "Je bent uitgelogd. · You are logged out.",
 }

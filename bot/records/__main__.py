@@ -8,6 +8,7 @@
     python -m bot.records erase K10001 [--yes]               erase a customer everywhere (GDPR)
     python -m bot.records erase --redis-only --customer-ref ID   finish an erase that ran without Redis
     python -m bot.records purge [--now ISO-TIME]             retention: old transcripts, old anonymous chats
+    python -m bot.records outbox [--last N]                  the latest messages to customers (demo codes)
 
 export, erase and purge reach the gateway's Redis through REDIS_URL and KEY_PREFIX (as the
 gateway); without Redis they do the database part, say clearly that the Redis part was not done,
@@ -70,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                        "(default TRANSCRIPT_RETENTION_DAYS or 365)")
     purge.add_argument("--provisional-days", type=int, help="keep anonymous conversations this many idle days "
                        "(default PROVISIONAL_RETENTION_DAYS or 30)")
+    outbox = sub.add_parser("outbox", help="print the latest messages to customers (one-time codes in the demo), "
+                                           "newest last, addresses masked")
+    outbox.add_argument("--last", type=int, default=10, metavar="N", help="how many (default 10)")
     return parser
 
 
@@ -231,6 +235,37 @@ async def _purge(args) -> int:
     return REDIS_MISSING
 
 
+def mask(address: str) -> str:
+    """Enough of an address to tell which customer's phone it is, not enough to copy it."""
+    local, at, domain = address.partition("@")
+    if at:
+        return f"{local[:2]}{'*' * max(len(local) - 2, 1)}@{domain}"
+    keep = 3 if len(address) > 8 else 1
+    return address[:keep] + "*" * max(len(address) - keep - 2, 1) + address[-2:]
+
+
+async def _outbox(args) -> int:
+    from bot.records.repository import Records
+
+    if args.last < 1:
+        print("--last must be at least 1", file=sys.stderr)
+        return 2
+    engine = create_engine()
+    try:
+        rows = await Records(engine).outbox(limit=min(args.last, 1000))
+    finally:
+        await engine.dispose()
+    if not rows:
+        print("the outbox is empty")
+        return 0
+    for row in reversed(rows):  # oldest first: the newest code ends up just above the prompt
+        at = row.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        state = "sent" if row.sent_at else "pending"
+        text = " ".join(row.body.split())
+        print(f"{at} UTC  {row.channel:<9} {mask(row.address):<24} {state:<8} {text}")
+    return 0
+
+
 async def _demo(args) -> int:
     from bot.records.demo import load_demo
 
@@ -302,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         print("database schema is up to date")
         return 0
     runner = {"demo": _demo, "import": _import, "churn": _churn, "export": _export, "erase": _erase,
-              "purge": _purge}[args.command]
+              "purge": _purge, "outbox": _outbox}[args.command]
     return asyncio.run(runner(args))
 
 
