@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> web.Application:
         service.handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
         app[HANDOFFS] = service.handoffs
         tasks = BackgroundTasks()
-        webchat = WebChat(sio, service, settings.webchat_identity_secret)
+        webchat = WebChat(sio, service, settings.webchat_identity_secret, trusted_proxies=settings.trusted_proxies)
         service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
         telegram_sender = telegram.setup(app, service, settings, http, tasks, redis)
         if telegram_sender is not None:

@@ -26,6 +26,7 @@ from typing import Any
 import socketio
 
 from bot import language, messages
+from bot.forwarded import client_address
 from bot.identity import client_ref, verify_web_login
 from bot.rasa_client import RasaUnavailable
 from bot.safe_input import clean_token
@@ -64,8 +65,9 @@ def _hint(data: dict[str, Any]) -> str | None:
 
 class WebChat:
     def __init__(self, sio: socketio.AsyncServer, service: ConversationService, identity_secret: str = "",
-                 busy_after: float | None = None) -> None:
+                 busy_after: float | None = None, trusted_proxies: tuple = ()) -> None:
         self.sio = sio
+        self.trusted_proxies = trusted_proxies  # X-Forwarded-For believed only from these (bot.forwarded)
         # A turn not answered within `busy_after` s (BUSY_NOTE_SECONDS): the customer hears once
         # (per conversation and BUSY_NOTE_EVERY s) that the answer is coming; it still comes.
         self.busy_after = busy_after if busy_after is not None else float(os.environ.get("BUSY_NOTE_SECONDS", "4"))
@@ -213,9 +215,10 @@ class WebChat:
 
     def _client(self, sid: str) -> str | None:
         """A one-way reference of the visitor's IP address (for rate limits only)."""
-        request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
-        remote = getattr(request, "remote", None)  # engine.io's REMOTE_ADDR is always 127.0.0.1
-        return client_ref(remote) if remote else None
+        request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")  # engine.io's REMOTE_ADDR is always 127.0.0.1
+        if request is None:
+            return None
+        return client_ref(client_address(request, self.trusted_proxies))
     async def _store(self, sid: str, session_id: str, conversation: str, data: dict[str, Any]) -> None:
         from bot.inbox import Stored
 
