@@ -70,4 +70,4 @@ async def test_continue_on_another_channel_needs_a_verified_customer():
     # a claim (or nothing) never makes the bot write to a number or account (config/identity.yml)
     for channel in ("whatsapp", "sms", "telegram"):
         messages, _ = await run(ActionContinueOnChannel(), tracker(slots={"channel": channel}))
-        assert [(m["response"], m.get("custom")) for m in messages] == [("utter_continue_needs_verified", None)]
+        assert [(m["response"], bool(m.get("custom"))) for m in messages] == [("utter_continue_needs_verified", False)]

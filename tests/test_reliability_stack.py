@@ -47,8 +47,7 @@ def rstack(redis_url, model, fake, tmp_path_factory):
     db = demo_shop_db(tmp_path_factory.mktemp("reliability"))
     s = Stack(gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(), redis_url=redis_url,
               database_url=db, key_prefix=prefix, model=model, log_dir=tmp_path_factory.mktemp("rlogs"),
-              extra_env={**FAKE_TWILIO, "TWILIO_API_URL": fake.base_url, "DELIVERY_RETRY_SECONDS": "3",
-                         "BUSY_NOTE_SECONDS": "0.001"})
+              extra_env={**FAKE_TWILIO, "TWILIO_API_URL": fake.base_url, "DELIVERY_RETRY_SECONDS": "3"})
     s.extra_env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{s.gateway_port}"
     s.start()
     yield s
@@ -130,6 +129,8 @@ async def test_answers_stay_in_order_after_a_twilio_hang(rstack, fake):
 
 
 async def test_a_slow_turn_gets_one_busy_note_and_then_its_answer(rstack):
+    rstack.extra_env["BUSY_NOTE_SECONDS"] = "0.001"  # every turn counts as slow for this gateway
+    rstack.restart("gateway")
     client = await chat(rstack)
     try:
         # BUSY_NOTE_SECONDS is 0.001 here: every turn is "slow"; the note comes once, then the answer
@@ -142,6 +143,8 @@ async def test_a_slow_turn_gets_one_busy_note_and_then_its_answer(rstack):
         assert client.errors.empty()
     finally:
         await client.close()
+        del rstack.extra_env["BUSY_NOTE_SECONDS"]
+        rstack.restart("gateway")
 
 
 # -- processes -----------------------------------------------------------------------------------
