@@ -179,6 +179,8 @@ class Inbox:
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task] = {}
         self._streams: set[tuple[str, str]] = set()
+        self._storing: dict[tuple[str, str], list] = {}  # sender -> [lock, users]: one store at a time
+        self._held: set[tuple[str, str]] = set()  # senders with a message still in the Redis fallback
         self._last_cleanup = 0.0
 
     def register(self, channel: str, process: Process, notify: Notify) -> None:
@@ -186,7 +188,21 @@ class Inbox:
 
     # -- storing ----------------------------------------------------------------------------------
     async def store(self, channel: str, message_id: str, address: str, payload: dict[str, Any]) -> Stored:
-        """Make the message durable; only then may the webhook answer 2xx."""
+        """Make the message durable; only then may the webhook answer 2xx. One sender's messages
+        are stored one after another, so a later one never overtakes an earlier one that is still
+        on its way into the database or (when that is slow) into Redis."""
+        sender = (channel, _clean(str(address))[:80])
+        entry = self._storing.setdefault(sender, [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                return await self._store(channel, message_id, address, payload)
+        finally:
+            entry[1] -= 1
+            if not entry[1]:
+                self._storing.pop(sender, None)
+
+    async def _store(self, channel: str, message_id: str, address: str, payload: dict[str, Any]) -> Stored:
         row = {"channel": channel, "message_id": _clean(str(message_id))[:80], "address": _clean(str(address))[:80],
                "payload": _clean(payload), "received_at": time.time(), "status": "pending", "attempts": 0}
         try:
@@ -223,6 +239,7 @@ class Inbox:
         except Exception:
             return 0
         moved = 0
+        remaining = dict(kept)
         for field_name, raw in sorted(kept.items(), key=lambda item: json.loads(item[1])["received_at"]):
             row = json.loads(raw)
             try:
@@ -244,6 +261,9 @@ class Inbox:
                           type(exc).__name__)
                 continue  # stays in Redis; the others go on
             await self.redis.hdel(self.fallback_key, field_name)
+            remaining.pop(field_name, None)
+        # a sender with a message still in Redis waits: a later one of theirs must not go first
+        self._held = {(r["channel"], r["address"]) for r in map(json.loads, remaining.values())}
         if moved:
             log.info("inbox: moved %d message(s) from Redis into the database", moved)
             self._wake.set()
@@ -328,6 +348,8 @@ class Inbox:
             if len(self._running) >= MAX_RUNNING:
                 break
             if message in self._running or (channel, address) in self._streams or channel not in self.handlers:
+                continue
+            if (channel, address) in self._held:
                 continue
             if not await self.claim(message, now):
                 continue

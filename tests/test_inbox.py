@@ -178,3 +178,48 @@ async def test_nothing_can_store_it(redis):
     finally:
         await down.dispose()
         await dead_redis.close(close_connection_pool=True)
+
+
+async def test_a_later_message_never_overtakes_one_still_in_the_redis_fallback(db, redis, monkeypatch):
+    """Under load the database can be slow rather than down: the first message of a sender goes to
+    Redis, the second into the database. The second waits until the first is back in the table."""
+    box = Inbox(db, redis, redis.test_prefix)
+    seen = Recorder()
+    box.register("webchat", seen.process, seen.notify)
+    real_insert = box._insert
+    slow = {"first"}
+
+    async def insert(row):  # the first store finds the database too slow (the webhook's 3 s pass)
+        if row["payload"].get("text") in slow:
+            slow.clear()
+            raise asyncio.TimeoutError
+        await real_insert(row)
+
+    monkeypatch.setattr(box, "_insert", insert)
+    assert await box.store("webchat", "w1", "session-a", {"text": "first"}) is Stored.FALLBACK
+    assert await box.store("webchat", "w2", "session-a", {"text": "second"}) is Stored.STORED
+    # the database refuses the move back for now: the sender is held, the second message waits
+    monkeypatch.setattr(box, "_insert", lambda row: (_ for _ in ()).throw(OSError("busy")))
+    await box.round()
+    await asyncio.sleep(0.3)
+    assert seen.seen == [] and box._held == {("webchat", "session-a")}
+    monkeypatch.setattr(box, "_insert", real_insert)
+    await run_until([box], lambda: len(seen.seen) == 2)
+    assert [t for t, _ in seen.seen] == ["first", "second"]
+
+
+async def test_one_senders_messages_are_stored_one_after_another(db, redis, monkeypatch):
+    box = Inbox(db, redis, redis.test_prefix)
+    real_insert, order = box._insert, []
+
+    async def insert(row):
+        order.append(("start", row["payload"]["text"]))
+        await asyncio.sleep(0.2 if row["payload"]["text"] == "a" else 0)
+        await real_insert(row)
+        order.append(("end", row["payload"]["text"]))
+
+    monkeypatch.setattr(box, "_insert", insert)
+    await asyncio.gather(box.store("sms", "S1", "+31600000009", {"text": "a"}),
+                         box.store("sms", "S2", "+31600000009", {"text": "b"}))
+    assert order == [("start", "a"), ("end", "a"), ("start", "b"), ("end", "b")]
+    assert box._storing == {}
