@@ -109,6 +109,14 @@ FAKE_TELEGRAM = {
 }
 
 
+def print_tracebacks(stack: Stack) -> None:
+    """After a stack stopped: the last lines of every process log that has a traceback."""
+    for log in sorted(stack.log_dir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            print(f"\n--- {log.name} (last lines) ---\n" + "\n".join(text.splitlines()[-40:]))
+
+
 @pytest.fixture(scope="session")
 def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_factory):
     prefix = "t" + secrets.token_hex(4)
@@ -123,10 +131,7 @@ def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_f
     s.start()
     yield s
     s.stop()
-    for log in sorted(s.log_dir.glob("*.log")):
-        text = log.read_text(errors="replace")
-        if "Traceback" in text:
-            print(f"\n--- {log.name} (last lines) ---\n" + "\n".join(text.splitlines()[-40:]))
+    print_tracebacks(s)
     _delete_prefix(redis_url, prefix)
 
 

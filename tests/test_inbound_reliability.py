@@ -23,7 +23,7 @@ import redis as redis_sync
 
 from bot import messages
 from bot.run import Stack, free_port
-from tests.conftest import FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, ChatClient, _delete_prefix, _pg_admin
+from tests.conftest import FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, ChatClient, _delete_prefix, _pg_admin, print_tracebacks
 from tests.fake_telegram import text_update
 from tests.fake_twilio import inbound_params, signed_post_args
 from tests.tcp_proxy import TcpProxy
@@ -86,10 +86,7 @@ def rstack(model, twilio_server, telegram_server, proxies, tmp_path_factory):
     s.start()
     yield s
     s.stop()
-    for log in sorted(s.log_dir.glob("*.log")):
-        text = log.read_text(errors="replace")
-        if "Traceback" in text:
-            print(f"\n--- {log.name} (last lines) ---\n" + "\n".join(text.splitlines()[-40:]))
+    print_tracebacks(s)
     _delete_prefix(REDIS_DIRECT, prefix)
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
