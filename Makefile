@@ -33,10 +33,10 @@ browser: ## Install Debian's Chromium for the desk's browser tests (Playwright d
 	@test -x $(CHROMIUM) && echo "== browser: $$($(CHROMIUM) --version 2>/dev/null)"
 
 train: install ## Train the Rasa model if config, domain or data changed
-	$(PY) -m bot.train
+	$(PY) -m bot.launch.train
 
 run: install ## Run the bot: Redis (embedded unless REDIS_URL), actions, Rasa, gateway on :8080
-	$(PY) -m bot.run
+	$(PY) -m bot.launch.run
 
 validate: train
 	$(RASA) data validate --fail-on-warnings

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from bot.db import create_engine
-from bot.hours import ServiceLevels
-from bot.mandate import MandateTable
+from bot.shared.db import create_engine
+from bot.policy.hours import ServiceLevels
+from bot.policy.mandate import MandateTable
 from bot.records.repository import Records
 
 
@@ -27,13 +27,13 @@ def service_levels() -> ServiceLevels:
 
 @lru_cache(maxsize=1)
 def handoff_config():
-    from bot.handoff import HandoffConfig
+    from bot.people.handoff import HandoffConfig
 
     return HandoffConfig.load(mandates=mandates(), levels=service_levels())
 
 
 @lru_cache(maxsize=1)
 def identity_policy():
-    from bot.identity import IdentityPolicy
+    from bot.policy.identity import IdentityPolicy
 
     return IdentityPolicy.load()

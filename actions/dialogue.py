@@ -9,9 +9,9 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import fmt
+from bot.texts import fmt
 from actions.deps import handoff_config, records, service_levels
-from bot.hours import describe
+from bot.policy.hours import describe
 from bot.records.repository import aware
 
 REPHRASE = "action_rephrase_or_handoff"
@@ -70,7 +70,7 @@ class ActionContinueOnChannel(Action):
             return []
         dispatcher.utter_message(response="utter_continue_on_channel")
         if channel in ("whatsapp", "sms", "telegram"):
-            # The gateway writes first on the new channel (bot/service.py `_continue_on`).
+            # The gateway writes first on the new channel (bot/pipeline/service.py `_continue_on`).
             dispatcher.utter_message(json_message={"continue_on": channel})
         return []
 
@@ -93,7 +93,7 @@ class ActionGreet(Action):
 
 
 def handoff_payload(reason: str, **details: object) -> dict:
-    """What tells the gateway to hand the conversation to a person (bot/service.py `_handoff`).
+    """What tells the gateway to hand the conversation to a person (bot/pipeline/service.py `_handoff`).
     The gateway answers with the honest wait, computed from the live queue."""
     return {"handoff": {"reason": reason, **{k: v for k, v in details.items() if v is not None}}}
 

@@ -17,14 +17,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import fmt
+from bot.texts import fmt
 from actions.common import latest_user_metadata
 from actions.deps import handoff_config, identity_policy, mandates, records, service_levels
 from actions.dialogue import handoff_payload
 from actions.topics import PER_TOPIC, is_verified, shows_claimed_order
-from bot import churn
-from bot.hours import describe
-from bot.mandate import MandateRequest, Verdict
+from bot.policy import churn
+from bot.policy.hours import describe
+from bot.policy.mandate import MandateRequest, Verdict
 from bot.records.models import Customer, Order
 from bot.records.repository import Records, aware, cents, jsonable
 

@@ -14,7 +14,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import records
 from actions.topics import ORDER_NUMBER, TOPIC_SLOTS, KeepSideSlots
-from bot import language
+from bot.shared import language
 
 # Channels whose address proves who is writing (a phone number, a Telegram account, a web
 # login the business's site signed). A plain web chat session proves nothing.

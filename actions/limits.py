@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from redis.asyncio import Redis
 
-from bot.identity import Limit, client_ref
+from bot.policy.identity import Limit, client_ref
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,9 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import fmt, limits
+from actions import limits
+
+from bot.texts import fmt
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import identity_policy, records
 

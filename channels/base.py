@@ -17,7 +17,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from bot.service import BotMessage
+from bot.pipeline.service import BotMessage
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class DeliveryError(Exception):
     """The channel's service did not accept the message (after the sender's quick retries).
 
     `final`: trying again will not help (a 4xx such as an invalid number, a blocked bot, no
-    template outside the WhatsApp window); otherwise bot/delivery.py tries again later.
+    template outside the WhatsApp window); otherwise bot/delivery/queue.py tries again later.
     `delivered`: how many of the messages handed to `send` went out before this one failed.
     """
 

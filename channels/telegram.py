@@ -26,7 +26,7 @@ the body is an Update (400), answers 200 at once and handles the update in the b
   without being parsed: PTB insists on the newest Bot API fields of every type, and an update we
   ignore anyway must not be refused (Telegram would retry it). Only updates carrying a message,
   an edited message or a callback query are refused (400) when PTB cannot parse them.
-In the gateway a parsed update is first stored in the inbox (bot/inbox.py, keyed on update_id)
+In the gateway a parsed update is first stored in the inbox (bot/pipeline/inbox.py, keyed on update_id)
 and handled from there; when it cannot be stored the webhook answers 503 and Telegram sends it
 again.
 
@@ -67,11 +67,16 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot import delivery, language, messages
-from bot.safe_input import clean_token, encodable, nesting_within
-from bot.service import BotMessage, Button, ConversationService, Inbound, KeyedLocks, Outcome
-from bot.settings import Settings
+from bot.delivery import queue as delivery
+
+from bot.shared import language
+
+from bot.texts import messages
+from bot.shared.safe_input import clean_token, encodable, nesting_within
+from bot.pipeline.service import BotMessage, Button, ConversationService, Inbound, KeyedLocks, Outcome
+from bot.shared.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError
+from bot.gateway.keys import TELEGRAM
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +101,7 @@ _CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 MAX_NESTING = 32                  # a real update nests about 8 deep
 MAX_ID = 2**63 - 1                # Telegram's ids fit in a signed 64-bit integer
 
-# What the Telegram adapter itself says (the gateway's shared texts are in bot/messages.py).
+# What the Telegram adapter itself says (the gateway's shared texts are in bot/texts/messages.py).
 TEXTS: dict[str, dict[str, str]] = {
     "welcome": {
         # One text in both languages: at /start we do not know the customer's language yet.
@@ -379,7 +384,7 @@ class TelegramAdapter:
         self.tasks = tasks
         # Handling and replying in order per customer (Telegram may deliver updates in parallel).
         self._locks = KeyedLocks()
-        self.inbox = None  # bot.inbox.Inbox, see `use`
+        self.inbox = None  # bot.pipeline.inbox.Inbox, see `use`
 
     def use(self, inbox) -> None:
         """Store every update in the inbox before answering 200; handle it from there."""
@@ -596,7 +601,6 @@ class TelegramAdapter:
             log.warning("telegram: notice to user %s not delivered: %s", address, exc)
 
 
-TELEGRAM = web.AppKey("telegram", TelegramAdapter)
 
 
 async def _webhook(request: web.Request) -> web.Response:

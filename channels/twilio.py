@@ -5,7 +5,7 @@ MessageSid, NumMedia, MediaUrl0.., WhatsApp numbers carry a `whatsapp:` prefix).
 checked at the edge (size 413, content type 415, X-Twilio-Signature 403, fields 400), answered at
 once with an empty TwiML response, and handed to `ConversationService.handle` in the background;
 the replies go back through the REST API. In the gateway the message is first stored in the inbox
-(bot/inbox.py) and handled from there; when it cannot be stored the webhook answers 503, so
+(bot/pipeline/inbox.py) and handled from there; when it cannot be stored the webhook answers 503, so
 Twilio may send it again.
 
 Outbound: `TwilioSender.send` renders per channel: SMS puts a whole turn into one message
@@ -35,10 +35,11 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
-from bot import delivery
-from bot.service import BotMessage, ConversationService, Inbound
-from bot.settings import Settings
+from bot.delivery import queue as delivery
+from bot.pipeline.service import BotMessage, ConversationService, Inbound
+from bot.shared.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError, render_numbered
+from bot.gateway.keys import TWILIO
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ class TwilioWebhook:
         self.window = window
         self.tasks = tasks
         self.validator = RequestValidator(settings.twilio_auth_token)
-        self.inbox = None  # bot.inbox.Inbox, see `use`
+        self.inbox = None  # bot.pipeline.inbox.Inbox, see `use`
 
     def use(self, inbox) -> None:
         """Store every message in the inbox before answering; handle it from there."""
@@ -347,7 +348,6 @@ def _refuse(status: int, reason: str, sid: str = "") -> web.Response:
     return web.Response(status=status, text=reason)
 
 
-TWILIO = web.AppKey("twilio", TwilioWebhook)
 
 
 async def webhook(request: web.Request) -> web.Response:

@@ -7,7 +7,7 @@ Server -> client: `session_confirm <session_id>`, `bot_uttered {text, quick_repl
 A browser's session id maps to one conversation, so a reload or a restart of any process
 continues the same conversation.
 
-With an inbox (bot/inbox.py, always in the gateway) every `user_uttered` gets a message id and is
+With an inbox (bot/pipeline/inbox.py, always in the gateway) every `user_uttered` gets a message id and is
 stored before anything else happens; the turn runs from the inbox and its replies go to the
 browser's sockets (room `session:<session id>`, and the conversation's room for `bot_uttered`).
 When the message cannot be stored, the visitor gets an `error_message` to send it again.
@@ -25,12 +25,14 @@ from typing import Any
 
 import socketio
 
-from bot import language, messages
-from bot.forwarded import client_address
-from bot.identity import client_ref, verify_web_login
-from bot.rasa_client import RasaUnavailable
-from bot.safe_input import clean_token
-from bot.service import BotMessage, ConversationService, Inbound
+from bot.shared import language
+
+from bot.texts import messages
+from bot.shared.forwarded import client_address
+from bot.policy.identity import client_ref, verify_web_login
+from bot.pipeline.rasa_client import RasaUnavailable
+from bot.shared.safe_input import clean_token
+from bot.pipeline.service import BotMessage, ConversationService, Inbound
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +69,14 @@ class WebChat:
     def __init__(self, sio: socketio.AsyncServer, service: ConversationService, identity_secret: str = "",
                  busy_after: float | None = None, trusted_proxies: tuple = ()) -> None:
         self.sio = sio
-        self.trusted_proxies = trusted_proxies  # X-Forwarded-For believed only from these (bot.forwarded)
+        self.trusted_proxies = trusted_proxies  # X-Forwarded-For believed only from these (bot.shared.forwarded)
         # A turn not answered within `busy_after` s (BUSY_NOTE_SECONDS): the customer hears once
         # (per conversation and BUSY_NOTE_EVERY s) that the answer is coming; it still comes.
         self.busy_after = busy_after if busy_after is not None else float(os.environ.get("BUSY_NOTE_SECONDS", "4"))
         self._busy_told: dict[str, float] = {}
         self.service = service
         self.identity_secret = identity_secret
-        self.inbox: Any = None  # bot.inbox.Inbox, see `use`
+        self.inbox: Any = None  # bot.pipeline.inbox.Inbox, see `use`
         sio.on("session_request", self.session_request)
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
@@ -220,7 +222,7 @@ class WebChat:
             return None
         return client_ref(client_address(request, self.trusted_proxies))
     async def _store(self, sid: str, session_id: str, conversation: str, data: dict[str, Any]) -> None:
-        from bot.inbox import Stored
+        from bot.pipeline.inbox import Stored
 
         try:
             await self._signed_login(sid, session_id, conversation, data.get("customData"))

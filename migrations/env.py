@@ -5,7 +5,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.db import create_engine, database_url
+from bot.shared.db import create_engine, database_url
 from bot.records.models import Base
 
 config = context.config

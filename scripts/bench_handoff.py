@@ -45,13 +45,13 @@ import redis as redis_sync  # noqa: E402
 import socketio  # noqa: E402
 
 from bot.records.demo import demo_database  # noqa: E402
-from bot.run import Stack, free_port  # noqa: E402
-from bot.train import ensure_model  # noqa: E402
+from bot.launch.run import Stack, free_port  # noqa: E402
+from bot.launch.train import ensure_model  # noqa: E402
 
 ASK_PERSON = "ik wil een medewerker spreken"
 ASK_HOURS = "hoe laat zijn jullie open"
 HOURS_MARK = "9:00"
-# what the customer is told about the wait (bot/messages.py wait_next, wait_live, wait_no_agents, wait_closed)
+# what the customer is told about the wait (bot/texts/messages.py wait_next, wait_live, wait_no_agents, wait_closed)
 WAIT_KINDS = {
     "als eerste aan de beurt": "wait_next: first in line, an agent free",
     "in de rij": "wait_live: in the queue, agents busy",
@@ -412,7 +412,7 @@ async def bench(stack: Stack, n: int) -> Results:
 
 def business_hours_note(now: datetime) -> str:
     try:
-        from bot.handoff import HandoffConfig
+        from bot.people.handoff import HandoffConfig
 
         levels = HandoffConfig.load().queues["general"].levels
         local = now.astimezone(levels.tz)

@@ -23,8 +23,8 @@ import redis as redis_sync  # noqa: E402
 import socketio  # noqa: E402
 
 from bot.records.demo import demo_database  # noqa: E402
-from bot.run import Stack, free_port  # noqa: E402
-from bot.train import ensure_model  # noqa: E402
+from bot.launch.run import Stack, free_port  # noqa: E402
+from bot.launch.train import ensure_model  # noqa: E402
 
 # Each conversation is another demo customer (K10006, K10007, ...); "{order}" is the first
 # order the bot offers as a button after identification.

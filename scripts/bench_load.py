@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 import redis as redis_sync  # noqa: E402
 import socketio  # noqa: E402
 
-from bot import messages as gateway_texts  # noqa: E402
+from bot.texts import messages as gateway_texts  # noqa: E402
 from bot.records.demo import demo_database  # noqa: E402
-from bot.run import Stack, free_port  # noqa: E402
-from bot.train import ensure_model  # noqa: E402
+from bot.launch.run import Stack, free_port  # noqa: E402
+from bot.launch.train import ensure_model  # noqa: E402
 
 # Context-free messages with one answer each, whatever came before.
 SCRIPT = ["hallo", "wat zijn jullie openingstijden", "ben jij een bot?", "bedankt", "doei"]

@@ -2,7 +2,7 @@
 
 One conversation per customer means Rasa's tracker of that conversation holds many sessions.
 Rasa 3.6 merges the latest session into the stored tracker on every save, comparing every pair of
-events (bot/rasa_tracker_store.py explains). Two measurements, both against real Redis:
+events (bot/rasa_plugins/tracker_store.py explains). Two measurements, both against real Redis:
 
 1. In process: a stored conversation of S sessions x 10 turns; Rasa loads the latest session,
    one turn is added, and `save()` is timed, for the stock store and for ours (same domain).
@@ -37,10 +37,10 @@ from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.core.trackers import DialogueStateTracker  # noqa: E402
 
 from bench_latency import bench_identity_env, play_chat  # noqa: E402  (the same scripted web chat visitor)
-from bot.rasa_tracker_store import RedisTrackerStore  # noqa: E402
+from bot.rasa_plugins.tracker_store import RedisTrackerStore  # noqa: E402
 from bot.records.demo import demo_database  # noqa: E402
-from bot.run import Stack, free_port  # noqa: E402
-from bot.train import ensure_model  # noqa: E402
+from bot.launch.run import Stack, free_port  # noqa: E402
+from bot.launch.train import ensure_model  # noqa: E402
 from test_tracker_store import session, turn  # noqa: E402  (the tests' conversation builder)
 
 # (sessions stored, turns per session): many short chats, and a long one (several tabs or channels
@@ -110,7 +110,7 @@ def main() -> None:
         saves = asyncio.run(in_process(redis_url, prefix))
         with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=ROOT / "var", delete=False) as stock_endpoints:
             stock_endpoints.write((ROOT / "endpoints.yml").read_text().replace(
-                "type: bot.rasa_tracker_store.RedisTrackerStore", "type: redis"))
+                "type: bot.rasa_plugins.tracker_store.RedisTrackerStore", "type: redis"))
         print("through the stack, Rasa's stock store:", flush=True)
         stock = through_stack(redis_url, prefix + "a", stock_endpoints.name, args.chats)
         print("through the stack, ours:", flush=True)
@@ -130,7 +130,7 @@ def main() -> None:
         "",
         "One conversation per customer means a Rasa tracker with many sessions. Rasa 3.6 loads only the",
         "latest session and, on every save, merges it into the stored tracker by comparing every pair of",
-        "events (`RedisTrackerStore._merge_trackers`). `bot/rasa_tracker_store.py` keeps that merge's",
+        "events (`RedisTrackerStore._merge_trackers`). `bot/rasa_plugins/tracker_store.py` keeps that merge's",
         "result exactly (tests/test_tracker_store.py compares both on real Redis) but looks events up by",
         "type and timestamp, so the work is linear.",
         "",

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bot.train import rasa_env, rasa_executable  # noqa: E402
+from bot.launch.train import rasa_env, rasa_executable  # noqa: E402
 
 OUT = ROOT / "var" / "eval"
 BAR = 0.90

@@ -17,8 +17,8 @@ import pytest
 import redis as redis_sync
 import socketio
 
-from bot.run import Stack, free_port
-from bot.train import ensure_model
+from bot.launch.run import Stack, free_port
+from bot.launch.train import ensure_model
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -300,7 +300,7 @@ def database_url(request, tmp_path_factory):
 @pytest.fixture
 async def engine(database_url):
     """An engine on an emptied records database."""
-    from bot.db import create_engine
+    from bot.shared.db import create_engine
     from bot.records.models import Base
 
     eng = create_engine(database_url)
@@ -332,7 +332,7 @@ async def people(stack):
     """The stack's handoff queue (the same Redis keys the gateway uses)."""
     from redis.asyncio import Redis
 
-    from bot.handoff import HandoffConfig, Handoffs
+    from bot.people.handoff import HandoffConfig, Handoffs
 
     redis = Redis.from_url(stack.redis_url, decode_responses=True)
     yield Handoffs(redis, stack.key_prefix, HandoffConfig.load())
@@ -349,7 +349,7 @@ async def _nobody_left_waiting(request):
         return
     from redis.asyncio import Redis
 
-    from bot.handoff import HandoffConfig, Handoffs
+    from bot.people.handoff import HandoffConfig, Handoffs
 
     stack = request.getfixturevalue("stack")
     redis = Redis.from_url(stack.redis_url, decode_responses=True)

@@ -500,8 +500,8 @@ async def test_no_message_text_in_any_log_even_when_rasa_is_cancelled(chat, stac
     user = telegram_user()
     await telegram_answer(stack, fake_telegram, user, text_update(next(_update_ids), user, f"telegram {marker}"))
     # Requests to Rasa cancelled half-way (as a gateway timeout or shutdown does): Rasa's own REST
-    # channel logged the event at ERROR with the text; the gateway's channel (bot/rasa_channel.py)
-    # logs ids only, and the redaction step in bot/rasa_server.py covers Rasa's other log lines.
+    # channel logged the event at ERROR with the text; the gateway's channel (bot/rasa_plugins/channel.py)
+    # logs ids only, and the redaction step in bot/rasa_plugins/server.py covers Rasa's other log lines.
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/gateway/webhook"
     headers = {"Authorization": f"Bearer {stack.rasa_token}"}
     for _ in range(3):

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from bot.desk.routes import DeskError, _cents
-from bot.identity import sign_web_login, verify_web_login
-from bot.rasa_server import REDACTED, install_redaction, redact_personal
-from bot.safe_input import clean_token, encodable, nesting_within
+from bot.policy.identity import sign_web_login, verify_web_login
+from bot.rasa_plugins.server import REDACTED, install_redaction, redact_personal
+from bot.shared.safe_input import clean_token, encodable, nesting_within
 from channels.telegram import malformed
 from tests.fake_telegram import callback_update, contact_update, photo_update, text_update
 

@@ -148,7 +148,7 @@ async def test_telegram_secret_and_bad_payloads(stack):
 
 
 async def test_signed_web_login_is_recognised_and_a_forged_one_is_not(chat, stack):
-    from bot.identity import sign_web_login
+    from bot.policy.identity import sign_web_login
 
     secret = stack.env()["WEBCHAT_IDENTITY_SECRET"]
     known = await chat(language="en", custom={"user_id": "web-olivia", "user_hash": sign_web_login(secret, "web-olivia")})

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.churn import (
+from bot.policy.churn import (
     WEIGHTS, ChurnResult, ComplaintFact, CustomerFacts, InvoiceFact, OrderFact, facts_for, local_today, refresh, score,
 )
 from bot.records.demo import load_demo

@@ -1,4 +1,4 @@
-"""Outbound delivery (bot/delivery.py) against the fake Twilio and Telegram servers: bounded
+"""Outbound delivery (bot/delivery/queue.py) against the fake Twilio and Telegram servers: bounded
 retries, failures marked in the real transcript (SQLite records), order kept per customer also
 while the provider hangs, nothing sent twice. No Rasa needed."""
 
@@ -14,11 +14,11 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.db import create_engine
-from bot.delivery import FAILED, PENDING, SENT, Delivery
+from bot.shared.db import create_engine
+from bot.delivery.queue import FAILED, PENDING, SENT, Delivery
 from bot.records.repository import Records
-from bot.service import BotMessage
-from bot.settings import Settings
+from bot.pipeline.service import BotMessage
+from bot.shared.settings import Settings
 from channels import telegram as tg
 from channels.base import BackgroundTasks
 from channels.twilio import TwilioSender, WhatsAppWindow

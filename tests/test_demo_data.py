@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, func, select
 
-from bot.churn import local_date, local_today
+from bot.policy.churn import local_date, local_today
 from bot.records.demo import load_demo
 from bot.records.importer import normalize_phone, normalize_postcode
 from bot.records.models import (

@@ -1,7 +1,7 @@
 """The agent desk's server side, through HTTP against the real gateway app.
 
 Real Redis (TEST_REDIS_URL, own key prefix, deleted afterwards), real SQLite with the demo web
-shop, the real gateway (`bot.gateway.create_app`) with the desk wired in. Rasa is not needed:
+shop, the real gateway (`bot.gateway.app.create_app`) with the desk wired in. Rasa is not needed:
 handoff items are put in the queue with `Handoffs.enqueue`, as the bot would. Every agent is a
 separate browser (its own cookie jar) that logs in through the login form.
 
@@ -25,15 +25,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.db import create_engine
+from bot.shared.db import create_engine
 from bot.desk import routes
 from bot.desk.auth import Agents
-from bot.gateway import SERVICE, create_app
-from bot.dev_outbox import RECORDS
-from bot.handoff import HANDOFFS
+from bot.gateway.app import create_app
+from bot.gateway.keys import DESK_HEARTBEAT, HANDOFFS, RECORDS, SERVICE
 from bot.records.models import AuditEntry, Decision, Ticket
 from bot.records.repository import Records
-from bot.settings import Settings
+from bot.shared.settings import Settings
 from tests.conftest import _delete_prefix, demo_shop_db
 
 PASSWORD = "correct horse battery"
@@ -54,8 +53,8 @@ def _wired(app) -> bool:
 async def start(url: str, redis_url: str, prefix: str, heartbeat: float = 0.3) -> TestServer:
     os.environ["DATABASE_URL"] = url  # read by the gateway's create_engine() at start-up
     app = create_app(Settings(redis_url=redis_url, key_prefix=prefix, rasa_url="http://127.0.0.1:9"))
-    assert _wired(app), "bot.gateway.create_app must call bot.desk.routes.setup(app)"
-    app[routes.HEARTBEAT] = heartbeat
+    assert _wired(app), "bot.gateway.app.create_app must call bot.desk.routes.setup(app)"
+    app[DESK_HEARTBEAT] = heartbeat
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     return server

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.db import create_engine
+from bot.shared.db import create_engine
 from bot.desk.auth import verify_password
 from bot.records.models import Agent
 

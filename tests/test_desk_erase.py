@@ -13,14 +13,12 @@ import os
 import secrets
 
 import pytest
+
+from bot.gateway.keys import HANDOFFS, RECORDS, RETENTION, SERVICE
 from sqlalchemy import select
 
 from bot.desk.auth import Agents
-from bot.dev_outbox import RECORDS
-from bot.gateway import SERVICE
-from bot.handoff import HANDOFFS
 from bot.records.models import AuditEntry
-from bot.records.retention import RETENTION
 from tests.conftest import TEST_REDIS_URL, _delete_prefix, demo_shop_db
 from tests.desk_helpers import CHROMIUM, CHROMIUM_ARGS, DeskAgent, login
 from tests.test_desk_api import PASSWORD, Browser, start

@@ -3,7 +3,7 @@ trusted proxy only), login throttling that slows and refuses a guesser without l
 out, and the demo outbox behind a desk login.
 
 Real Redis (own key prefixes, deleted afterwards), real SQLite with the demo web shop, the real
-gateway (`bot.gateway.create_app`). Different clients are different loopback addresses
+gateway (`bot.gateway.app.create_app`). Different clients are different loopback addresses
 (127.0.0.x: Linux routes all of 127/8 to lo), so the server sees each as its own peer.
 """
 
@@ -25,10 +25,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.desk.auth import LOGIN_CLIENT_MAX, LOGIN_USER_MAX_DELAY, Agents
-from bot.dev_outbox import RECORDS
-from bot.forwarded import parse_networks
-from bot.gateway import create_app
-from bot.settings import PROJECT_ROOT, Settings
+from bot.gateway.keys import RECORDS
+from bot.shared.forwarded import parse_networks
+from bot.gateway.app import create_app
+from bot.shared.settings import PROJECT_ROOT, Settings
 from tests.conftest import _delete_prefix, demo_shop_db
 
 PASSWORD = "correct horse battery"

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
-from bot.handoff import AgentInfo, HandoffConfig, HandoffConfigError, HandoffError, Handoffs, mood
-from bot.hours import ServiceLevels, describe
-from bot.mandate import MandateTable
+from bot.people.handoff import AgentInfo, HandoffConfig, HandoffConfigError, HandoffError, Handoffs, mood
+from bot.policy.hours import ServiceLevels, describe
+from bot.policy.mandate import MandateTable
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)      # a Monday, open

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.churn import local_date
+from bot.policy.churn import local_date
 from bot.records.importer import (
     import_file, import_rows, import_text, normalize_phone, parse_money, validate_customer,
 )

@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 import redis as redis_sync
 
-from bot import messages
-from bot.run import Stack, free_port
+from bot.texts import messages
+from bot.launch.run import Stack, free_port
 from tests.conftest import FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, ChatClient, _delete_prefix, _pg_admin, print_tracebacks
 from tests.fake_telegram import text_update
 from tests.fake_twilio import inbound_params, signed_post_args
@@ -50,7 +50,7 @@ def proxies():
 
 @pytest.fixture(scope="module")
 def rstack(model, twilio_server, telegram_server, proxies, tmp_path_factory):
-    from bot.db import create_engine
+    from bot.shared.db import create_engine
     from bot.records.demo import load_demo
     from bot.records.migrate import upgrade
 

@@ -12,9 +12,9 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from bot import inbox as inbox_module
-from bot.db import create_engine
-from bot.inbox import Deferred, Inbox, Stored, current_turn, pending
+from bot.pipeline import inbox as inbox_module
+from bot.shared.db import create_engine
+from bot.pipeline.inbox import Deferred, Inbox, Stored, current_turn, pending
 from bot.records.models import InboxMessage
 
 REDIS_URL = os.environ.get("TEST_INBOX_REDIS_URL", "redis://127.0.0.1:6379/13")

@@ -1,4 +1,4 @@
-from bot import language
+from bot.shared import language
 
 
 def test_explicit_requests_in_both_languages():

@@ -1,4 +1,4 @@
-"""Mandate rules (bot/mandate.py against config/mandates.yml): every limit at and just past it,
+"""Mandate rules (bot/policy/mandate.py against config/mandates.yml): every limit at and just past it,
 routing to the lowest role, configuration errors, reason texts."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.mandate import MandateError, MandateRequest, MandateTable, Reason
+from bot.policy.mandate import MandateError, MandateRequest, MandateTable, Reason
 
 TODAY = date(2025, 6, 15)
 D = Decimal

@@ -13,7 +13,7 @@ verified web session, identification rate-limit counters, the inbox's done marke
 conversation too.
 
 Redis: TEST_REDIS_URL (db 13) under an own key prefix, deleted afterwards. Rasa's tracker is
-written by Rasa's own RedisTrackerStore (ours, bot/rasa_tracker_store.py), as Rasa does.
+written by Rasa's own RedisTrackerStore (ours, bot/rasa_plugins/tracker_store.py), as Rasa does.
 """
 
 from __future__ import annotations
@@ -35,18 +35,18 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Table, cast, select,
 from sqlalchemy.sql.sqltypes import JSON, Text
 
 from actions import limits
-from bot.conversations import ConversationStore
-from bot.db import create_engine
-from bot.handoff import HandoffConfig, Handoffs
-from bot.identity import Limit, client_ref
-from bot.inbox import Inbox, Stored
+from bot.pipeline.conversations import ConversationStore
+from bot.shared.db import create_engine
+from bot.people.handoff import HandoffConfig, Handoffs
+from bot.policy.identity import Limit, client_ref
+from bot.pipeline.inbox import Inbox, Stored
 from bot.records import personal
 from bot.records.models import (
     AuditEntry, Base, Customer, Feedback, InboxMessage, Invoice, Payment, TranscriptEntry,
 )
 from bot.records.repository import Records
 from bot.records.retention import RetentionConfig, RetentionJob, purge
-from bot.service import Button
+from bot.pipeline.service import Button
 from channels.telegram import TelegramSender
 from channels.twilio import WhatsAppWindow
 from tests.conftest import TEST_REDIS_URL, _delete_prefix
@@ -73,8 +73,8 @@ async def redis():
 def _tracker_store(prefix: str):
     from rasa.shared.core.domain import Domain
 
-    from bot.rasa_tracker_store import RedisTrackerStore
-    from bot.settings import RedisAddress
+    from bot.rasa_plugins.tracker_store import RedisTrackerStore
+    from bot.shared.settings import RedisAddress
 
     address = RedisAddress.parse(TEST_REDIS_URL)
     return RedisTrackerStore(Domain.empty(), host=address.host, port=address.port, db=address.db,

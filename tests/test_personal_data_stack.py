@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from sqlalchemy import String, cast, select
 from sqlalchemy.sql.sqltypes import JSON, Text
 
-from bot.db import create_engine
-from bot.identity import sign_web_login
+from bot.shared.db import create_engine
+from bot.policy.identity import sign_web_login
 from bot.records.models import Base
 from bot.records.repository import Records
 from tests.conftest import texts

@@ -11,8 +11,8 @@ import time
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot import rasa_client
-from bot.rasa_client import RasaClient
+from bot.pipeline import rasa_client
+from bot.pipeline.rasa_client import RasaClient
 
 
 async def test_a_burst_bigger_than_the_pool_is_answered_completely_each_message_once():

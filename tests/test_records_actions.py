@@ -28,8 +28,8 @@ from actions.dialogue import ActionGreet
 from actions.handlers import ActionAskAmount, ActionAskDetails, ActionAskRetentionAccepted, ActionTopic
 from actions.language import ValidateSlotMappings
 from actions.topics import ActionAskOrderNumber, ActionAskOtpCode, ValidateTopicForm
-from actions import fmt
-from bot.hours import describe
+from bot.texts import fmt
+from bot.policy.hours import describe
 from bot.records.models import (
     AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice, OneTimeCode, Order, Outbox,
     Ticket,

@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot import messages
-from bot.db import create_engine
+from bot.texts import messages
+from bot.shared.db import create_engine
 from bot.records.models import TranscriptEntry
-from bot.run import Stack, free_port
+from bot.launch.run import Stack, free_port
 from tests.conftest import FAKE_TWILIO, ChatClient, _delete_prefix, demo_shop_db
 from tests.fake_twilio import FakeTwilio, inbound_params, signed_post_args
 
@@ -256,7 +256,7 @@ async def test_the_desk_shows_an_agent_reply_twilio_refused_as_failed(rstack, fa
 async def people_r(rstack):
     from redis.asyncio import Redis
 
-    from bot.handoff import HandoffConfig, Handoffs
+    from bot.people.handoff import HandoffConfig, Handoffs
 
     redis = Redis.from_url(rstack.redis_url, decode_responses=True)
     yield Handoffs(redis, rstack.key_prefix, HandoffConfig.load())

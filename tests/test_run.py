@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis as redis_sync
 
-from bot.run import Stack, free_port
+from bot.launch.run import Stack, free_port
 
 
 def _embedded(tmp_path, monkeypatch) -> tuple[Stack, int]:
@@ -84,7 +84,7 @@ def test_a_rasa_token_that_begins_with_a_dash_reaches_rasa_intact(tmp_path):
     it as an option and exited with 2 before serving anything. Rasa's own parser must accept it."""
     from rasa.__main__ import create_argument_parser
 
-    from bot.rasa_server import argv
+    from bot.rasa_plugins.server import argv
 
     token = "-k3SwO8tPDaE8uzm8GbhR5VCk7KlpCLB"
     stack = Stack(rasa_port=free_port(), rasa_token=token, log_dir=tmp_path / "logs")
@@ -116,7 +116,7 @@ def test_make_run_serves_no_outbox_unless_dev_outbox_is_set_and_then_warns():
     """`make run` used to switch DEV_OUTBOX on for the demo shop: /dev/outbox for anyone."""
     import inspect
 
-    from bot import run
+    from bot.launch import run
 
     assert "setdefault(\"DEV_OUTBOX\"" not in inspect.getsource(run.main)
     quiet = run.banner("localhost", 8080, {"LOAD_DEMO_DATA": "1"})

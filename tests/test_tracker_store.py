@@ -1,4 +1,4 @@
-"""The tracker store Rasa loads (bot/rasa_tracker_store.py): Rasa's own merge, in linear work.
+"""The tracker store Rasa loads (bot/rasa_plugins/tracker_store.py): Rasa's own merge, in linear work.
 
 A returning customer's conversation holds several sessions; Rasa loads only the latest, so every
 save merges it into the stored tracker. These tests run Rasa's stock RedisTrackerStore and ours
@@ -22,7 +22,7 @@ from rasa.shared.core.events import (
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.rasa_tracker_store import RedisTrackerStore
+from bot.rasa_plugins.tracker_store import RedisTrackerStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,12 +139,12 @@ async def test_the_merge_builds_each_events_dict_a_bounded_number_of_times(store
 
 def test_rasa_is_configured_to_load_this_store():
     endpoints = (ROOT / "endpoints.yml").read_text()
-    assert "type: bot.rasa_tracker_store.RedisTrackerStore" in endpoints
+    assert "type: bot.rasa_plugins.tracker_store.RedisTrackerStore" in endpoints
 
 
 def test_the_running_rasa_uses_it(stack):
     """Rasa falls back to an in-memory store (with only a warning) when it cannot import a custom
     one; the running Rasa must have loaded ours."""
     log = (stack.log_dir / "rasa.log").read_text(errors="replace")
-    assert "tracker store: bot.rasa_tracker_store.RedisTrackerStore (linear merge)" in log
+    assert "tracker store: bot.rasa_plugins.tracker_store.RedisTrackerStore (linear merge)" in log
     assert "InMemoryTrackerStore" not in log

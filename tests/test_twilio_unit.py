@@ -22,8 +22,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from bot.service import BotMessage, Button, Inbound, Outcome
-from bot.settings import Settings
+from bot.pipeline.service import BotMessage, Button, Inbound, Outcome
+from bot.shared.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError
 from channels.twilio import (
     EMPTY_TWIML, PATH, TwilioChannelSender, TwilioSender, WhatsAppWindow, add_routes, setup,

@@ -12,7 +12,7 @@ import sys
 import aiohttp
 import pytest
 
-from bot.run import PROJECT_ROOT, _wait_http, free_port
+from bot.launch.run import PROJECT_ROOT, _wait_http, free_port
 from conftest import texts
 from tests.test_desk_api import Browser
 from tests.test_handoff_chat import no_reply

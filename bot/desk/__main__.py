@@ -21,7 +21,7 @@ import getpass
 import os
 import sys
 
-from bot.db import create_engine
+from bot.shared.db import create_engine
 from bot.desk.auth import UI_LANGUAGES, AgentError, Agents, check_password
 from bot.records.migrate import upgrade
 from bot.records.repository import Records

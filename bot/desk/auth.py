@@ -33,12 +33,12 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.mandate import MandateTable
+from bot.policy.mandate import MandateTable
 from bot.records.models import Agent
 from bot.records.repository import Records
 
 if TYPE_CHECKING:
-    from bot.handoff import AgentInfo
+    from bot.people.handoff import AgentInfo
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024          # longer is refused before hashing (hashing is the expensive part)
@@ -132,7 +132,7 @@ def _names(values: Iterable[str], what: str) -> list[str]:
 
 
 def agent_info(agent: Agent) -> "AgentInfo":
-    from bot.handoff import AgentInfo
+    from bot.people.handoff import AgentInfo
 
     return AgentInfo(username=agent.username, name=agent.name, role=agent.role,
                      skills=tuple(agent.skills or ()), languages=tuple(agent.languages or ()))
@@ -170,7 +170,7 @@ class Agents:
     async def create(self, *, username: str, name: str, role: str, skills: Iterable[str],
                      languages: Iterable[str], password: str, ui_language: str = "nl",
                      table: MandateTable | None = None) -> Agent:
-        from bot.language import SUPPORTED
+        from bot.shared.language import SUPPORTED
 
         username = username.strip().lower()
         if not USERNAME.match(username):
@@ -336,7 +336,7 @@ class LoginThrottle:
 
     An attempt counts before the password is checked (parallel guesses count too); a correct
     password clears its pair and the username's count and takes its own attempt off the
-    client's. `client` is the address from bot.forwarded (the peer, or what a trusted proxy
+    client's. `client` is the address from bot.shared.forwarded (the peer, or what a trusted proxy
     says); it is stored only as a hash, like the username.
     """
 

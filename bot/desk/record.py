@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.churn import ChurnResult, local_today
+from bot.policy.churn import ChurnResult, local_today
 from bot.desk.texts import lang_of, money
 from bot.records.models import Decision, Feedback, Order, Ticket
 from bot.records.repository import Records, aware

@@ -8,7 +8,7 @@ Security, in short: a session is a random token in an HttpOnly, SameSite=Strict 
 /desk), stored in Redis as its sha256; every POST needs the session's CSRF token (header
 X-CSRF-Token, or form field `csrf` for logout); the login form has its own double-submit CSRF
 cookie; login attempts are throttled per username and client (bot/desk/auth.py: LoginThrottle;
-the client address and https come from bot.forwarded, which believes X-Forwarded-For/-Proto only
+the client address and https come from bot.shared.forwarded, which believes X-Forwarded-For/-Proto only
 from TRUSTED_PROXIES); cookies are Secure when the request came over https. Every decision is checked against the mandate
 table with the agent's own role, on the server. Customer text is only ever returned as JSON data
 (the frontend escapes it); the login page escapes everything it shows. Logs carry ids only.
@@ -31,21 +31,21 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from bot.churn import local_date, local_today
+from bot.policy.churn import local_date, local_today
 from bot.desk import texts
 from bot.desk.auth import (
     MAX_PASSWORD, SESSION_TTL, Agents, LoginThrottle, Session, Sessions, agent_info, password_stamp,
     person_roles, public, verify_password,
 )
 from bot.desk.record import customer_record, open_ticket
-from bot.dev_outbox import RECORDS
-from bot.forwarded import client_address, client_key, is_https
-from bot.handoff import HANDOFFS, AgentInfo, HandoffError, Handoffs
-from bot.mandate import MandateError, MandateRequest, MandateTable
+from bot.shared.forwarded import client_address, client_key, is_https
+from bot.gateway.keys import DESK_HEARTBEAT, DESK_MANDATES, DESK_STOP, HANDOFFS, RECORDS, REDIS, SERVICE, SETTINGS
+from bot.people.handoff import AgentInfo, HandoffError, Handoffs
+from bot.policy.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
 from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.records.repository import aware, jsonable
-from bot.safe_input import encodable
+from bot.shared.safe_input import encodable
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,6 @@ DECISIONS = ("refund", "goodwill_voucher", "payment_arrangement", "retention_dis
 # API decision -> Decision.kind, as the bot writes them (actions/handlers.py)
 DECISION_KIND = {name: name for name in DECISIONS}
 
-HEARTBEAT = web.AppKey("desk_heartbeat", float)        # seconds between SSE pings (tests lower it)
-MANDATES = web.AppKey("desk_mandates", MandateTable)
-_STOP = web.AppKey("desk_stop", asyncio.Event)          # set on shutdown: event streams end
 
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -83,9 +80,6 @@ LOGIN_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'non
 
 
 def _shared(app: web.Application):
-    # imported here: bot.gateway imports this module inside create_app
-    from bot.gateway import REDIS, SERVICE, SETTINGS
-
     return app[REDIS], app[SERVICE], app[SETTINGS]
 
 
@@ -156,7 +150,7 @@ class Desk:
 
     @property
     def mandates(self) -> MandateTable:
-        return self.app[MANDATES]
+        return self.app[DESK_MANDATES]
 
 
 def _sessions(app: web.Application) -> Sessions:
@@ -654,8 +648,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         return _error(401, "not_logged_in", _guess_language(request))
     app, info = request.app, desk.info
     handoffs, sessions = desk.handoffs, _sessions(app)
-    interval = app.get(HEARTBEAT, 15.0)
-    stop = app[_STOP]
+    interval = app.get(DESK_HEARTBEAT, 15.0)
+    stop = app[DESK_STOP]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
                                            "Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no",
                                            "X-Content-Type-Options": "nosniff"})
@@ -849,13 +843,13 @@ async def desk_page(request: web.Request) -> web.StreamResponse:
 
 def setup(app: web.Application) -> None:
     """Add the desk's routes to the gateway (call from create_app, before it starts)."""
-    app[MANDATES] = MandateTable.load()
-    app[_STOP] = asyncio.Event()
-    if HEARTBEAT not in app:
-        app[HEARTBEAT] = 15.0
+    app[DESK_MANDATES] = MandateTable.load()
+    app[DESK_STOP] = asyncio.Event()
+    if DESK_HEARTBEAT not in app:
+        app[DESK_HEARTBEAT] = 15.0
 
     async def stop_streams(app: web.Application) -> None:
-        app[_STOP].set()
+        app[DESK_STOP].set()
 
     app.on_shutdown.append(stop_streams)
     r = app.router

@@ -28,7 +28,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot.db import create_engine
+from bot.shared.db import create_engine
 from bot.records.migrate import upgrade
 
 
@@ -100,7 +100,7 @@ async def _redis():
     rasa_prefix = os.environ.get("RASA_KEY_PREFIX")
     if rasa_prefix and rasa_prefix != prefix:
         print(f"WARNING: RASA_KEY_PREFIX ({rasa_prefix}) differs from KEY_PREFIX ({prefix}): Rasa trackers are "
-              f"looked for under {prefix}:tracker:* only (bot/run.py sets both the same)", file=sys.stderr)
+              f"looked for under {prefix}:tracker:* only (bot/launch/run.py sets both the same)", file=sys.stderr)
     if not prefix.isalnum():
         return None, prefix, "KEY_PREFIX must be letters and digits only"
     url = os.environ.get("REDIS_URL")
@@ -301,7 +301,7 @@ async def _import(args) -> int:
 async def _churn(args) -> int:
     from sqlalchemy import select
 
-    from bot.churn import refresh
+    from bot.policy.churn import refresh
     from bot.records.models import Customer
 
     engine = create_engine()

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.churn import LOCAL_TZ, local_today, refresh
+from bot.policy.churn import LOCAL_TZ, local_today, refresh
 from bot.records.models import (
     Base, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice, LoyaltyAccount, Order,
     OrderLine, Payment, Reward, Ticket,
@@ -621,7 +621,7 @@ def demo_database(path) -> str:
     import asyncio
     from pathlib import Path
 
-    from bot.db import create_engine
+    from bot.shared.db import create_engine
     from bot.records.migrate import upgrade
 
     path = Path(path)

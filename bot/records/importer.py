@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, exc, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.safe_input import encodable
+from bot.shared.safe_input import encodable
 from bot.records.models import ContactIdentity, Customer, Order, OrderLine
 
 LOCAL_TZ = ZoneInfo("Europe/Amsterdam")

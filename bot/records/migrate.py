@@ -7,7 +7,7 @@ import sys
 from alembic import command
 from alembic.config import Config
 
-from bot.settings import PROJECT_ROOT
+from bot.shared.settings import PROJECT_ROOT
 
 
 def upgrade(url: str | None = None) -> None:

@@ -285,7 +285,7 @@ class Feedback(Base):
 
 class InboxMessage(Base):
     """An inbound message, stored before its webhook is answered and processed from here
-    (bot/inbox.py). Unique per (channel, message id): a webhook retry is not stored twice.
+    (bot/pipeline/inbox.py). Unique per (channel, message id): a webhook retry is not stored twice.
     Times are seconds since the epoch (float), so ordering and leases compare exactly on
     every database. The payload (the message itself) is emptied once the message is done."""
 

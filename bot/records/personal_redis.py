@@ -16,7 +16,7 @@ prefix, endpoints.yml `key_prefix: ${RASA_KEY_PREFIX}`):
   <p>:seen:<channel>:<message id>    "1" for 2 days: the channel's message id only, no identifier
                                      (checked like every other key; deleted only if one holds one)
   <p>:webverified:<session id>       -> customer id     a web chat session proved to be the customer
-  <p>:idlimit:<kind>:<ref>           attempt counters; ref = bot.identity.client_ref of a conversation
+  <p>:idlimit:<kind>:<ref>           attempt counters; ref = bot.policy.identity.client_ref of a conversation
                                      key, a client address or the customer id (a one-way hash, but
                                      of the customer's own data: deleted for theirs)
   <p>:inbox:fallback                 hash "<channel>:<message id>" -> the stored message (JSON with
@@ -48,7 +48,7 @@ from typing import Any, Iterable
 
 from redis.exceptions import RedisError
 
-from bot.identity import client_ref
+from bot.policy.identity import client_ref
 from bot.records.personal import Identifiers, Matcher
 
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -226,7 +226,7 @@ class RedisState:
     @staticmethod
     def _fallback_theirs(raw: str, addresses: set[str], strong: Matcher) -> bool:
         """A message kept in Redis while the database was away: sent from one of their addresses,
-        or naming them (bot/inbox.py stores the row as JSON)."""
+        or naming them (bot/pipeline/inbox.py stores the row as JSON)."""
         try:
             row = json.loads(raw)
         except ValueError:
@@ -310,7 +310,7 @@ class RedisState:
                 if matcher.search(key) or matcher.search(_text(value))]
 
     async def announce(self, conversations: Iterable[str]) -> None:
-        """Tell every desk (bot/handoff.py's event channel) to refresh: the items are gone."""
+        """Tell every desk (bot/people/handoff.py's event channel) to refresh: the items are gone."""
         channel = self._k("desk", "events")
         await self.redis.publish(channel, json.dumps({"type": "queue"}))
         for conv in sorted(conversations):

@@ -1,6 +1,6 @@
 """The one way the actions (and later the desk) read and write customer records.
 
-Built with an AsyncEngine (see `bot.db.create_engine`); every method is a short transaction.
+Built with an AsyncEngine (see `bot.shared.db.create_engine`); every method is a short transaction.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class Records:
             return entry.id
 
     async def mark_delivery(self, ids: Iterable[int], status: str, reason: str = "") -> None:
-        """Record on transcript rows whether they reached the customer (bot/delivery.py):
+        """Record on transcript rows whether they reached the customer (bot/delivery/queue.py):
         data.delivery = pending | sent | failed, data.delivery_error = the reason of a failure."""
         ids = list(ids)
         if not ids:

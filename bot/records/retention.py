@@ -241,4 +241,3 @@ class RetentionJob:
             self.scheduler.shutdown(wait=False)
 
 
-RETENTION = web.AppKey("retention", RetentionJob)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from bot.shared.settings import PROJECT_ROOT
 
 MODELS = PROJECT_ROOT / "models"
 

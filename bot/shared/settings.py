@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bot.forwarded import parse_networks
+from bot.shared.forwarded import parse_networks
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _int(name: str, default: int) -> int:
@@ -54,7 +54,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     dev_outbox: bool = False
-    trusted_proxies: tuple = ()  # networks whose X-Forwarded-For/-Proto are believed (bot.forwarded)
+    trusted_proxies: tuple = ()  # networks whose X-Forwarded-For/-Proto are believed (bot.shared.forwarded)
     max_message_bytes: int = 4096
     history_limit: int = 200
     static_dir: Path = PROJECT_ROOT / "channels" / "static"

@@ -1,6 +1,6 @@
 """Starts the Rasa action server (rasa_sdk) behind a shared secret, bound to 127.0.0.1.
 
-`python -m bot.action_server --actions actions -p 5055` is `rasa run actions` with one
+`python -m bot.launch.action_server --actions actions -p 5055` is `rasa run actions` with one
 difference: every request but `GET /health` must carry `Authorization: Bearer <secret>`, the
 secret being ACTION_SERVER_TOKEN (from the environment only, never on a command line). Rasa
 sends it: endpoints.yml gives the action endpoint that header (`${ACTION_SERVER_TOKEN}`).

@@ -10,9 +10,9 @@ import os
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.settings import PROJECT_ROOT
+from bot.shared.settings import PROJECT_ROOT
 
-DEFAULT_SQLITE = PROJECT_ROOT / "var" / "bot.db"
+DEFAULT_SQLITE = PROJECT_ROOT / "var" / "bot.shared.db"
 
 
 def database_url(url: str | None = None) -> str:

@@ -1,7 +1,7 @@
 """Starts the Rasa server (`rasa run ...`) with its API token taken from the environment, and
 with message texts kept out of its log.
 
-`python -m bot.rasa_server <rasa run arguments>` adds `--auth-token` from RASA_TOKEN inside the
+`python -m bot.rasa_plugins.server <rasa run arguments>` adds `--auth-token` from RASA_TOKEN inside the
 process, so the token is not on the command line, where `ps` shows it to every user of the
 machine. (Rasa 3.6 reads the token from its arguments only.)
 

@@ -5,7 +5,7 @@ Loaded by Rasa itself (credentials.yml names it), never by the gateway.
 The gateway sends `{"sender", "message", "metadata", "message_id"}`; the message id (the
 channel's own id, e.g. "whatsapp:SM...") goes into Rasa's `UserMessage`, so the user event in
 the tracker carries it and the gateway can see whether a turn already reached Rasa before it
-tries again (bot/rasa_client.py `RasaClient.replies_for`). Message texts never go into a log.
+tries again (bot/pipeline/rasa_client.py `RasaClient.replies_for`). Message texts never go into a log.
 """
 
 from __future__ import annotations

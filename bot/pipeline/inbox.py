@@ -46,7 +46,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import messages
+from bot.texts import messages
 from bot.records.models import InboxMessage
 
 log = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _outage(exc: BaseException) -> bool:
 
     import aiohttp
 
-    from bot.rasa_client import RasaUnavailable
+    from bot.pipeline.rasa_client import RasaUnavailable
 
     outages = (RedisError, DBAPIError, OperationalError, PoolTimeout, OSError, asyncio.TimeoutError,
                aiohttp.ClientError, RasaUnavailable, Deferred, ConnectionError)

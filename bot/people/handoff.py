@@ -30,9 +30,9 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from bot.hours import ServiceLevels, ServiceLevelError, describe, read_yaml
-from bot.mandate import MandateTable
-from bot.settings import PROJECT_ROOT
+from bot.policy.hours import ServiceLevels, ServiceLevelError, describe, read_yaml
+from bot.policy.mandate import MandateTable
+from bot.shared.settings import PROJECT_ROOT
 
 STATES = ("bot", "waiting", "with_agent", "closed")
 REASONS = ("asked", "mandate", "misunderstood", "complaint", "cancellation", "angry", "urgent", "transfer")
@@ -573,4 +573,3 @@ def when_text(estimate: Estimate, language: str, now: datetime, tz) -> str:
     return describe(estimate.deadline, language, now, tz)
 
 
-HANDOFFS = web.AppKey("handoffs", Handoffs)

@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
-from actions.fmt import CHANNEL_NAMES, label
-from bot import delivery, language, messages
-from bot.conversations import ConversationStore
-from bot.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
-from bot.hours import describe
-from bot.identity import IdentityPolicy, client_ref
-from bot.inbox import Deferred, current_turn, interim_after
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.safe_input import encodable
+from bot.texts.fmt import CHANNEL_NAMES, label
+from bot.delivery import queue as delivery
+from bot.shared import language
+from bot.texts import messages
+from bot.pipeline.conversations import ConversationStore
+from bot.people.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
+from bot.policy.hours import describe
+from bot.policy.identity import IdentityPolicy, client_ref
+from bot.pipeline.inbox import Deferred, current_turn, interim_after
+from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
+from bot.shared.safe_input import encodable
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
@@ -121,7 +123,7 @@ class ConversationService:
         self.records = records
         self.max_bytes = max_bytes
         self.senders: dict[str, Any] = {}  # channel name -> channels.base.Sender
-        self.handoffs: Handoffs | None = None  # people: the queue and the desk (bot/handoff.py)
+        self.handoffs: Handoffs | None = None  # people: the queue and the desk (bot/people/handoff.py)
         # emits a message to every open web chat of a conversation (set by channels.webchat)
         self.webchat_emit: Callable[[str, BotMessage], Awaitable[None]] | None = None
         # SMS, WhatsApp and Telegram messages: in order per customer, retried, transcript marked
@@ -203,7 +205,7 @@ class ConversationService:
 
     # -- messages ------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
-        # A message from the inbox (bot/inbox.py) was de-duplicated when it was stored, and may be
+        # A message from the inbox (bot/pipeline/inbox.py) was de-duplicated when it was stored, and may be
         # a retry of a turn that failed half-way: it must not be taken for a duplicate here.
         durable = current_turn() is not None
         if inbound.message_id and not durable and not await self.store.first_time(inbound.channel, inbound.message_id):
@@ -215,7 +217,7 @@ class ConversationService:
             return await self._handle(key, inbound)
 
     async def _log(self, key: str, sender: str, text: str, channel: str, **data: Any) -> int | None:
-        """One transcript row; its id (None without a records database), noted for bot/delivery.py."""
+        """One transcript row; its id (None without a records database), noted for bot/delivery/queue.py."""
         data = {k: v for k, v in data.items() if v}
         turn = current_turn()
         if sender == "customer" and data.get("message_id") and turn is not None and turn.retry:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import holidays as holiday_calendars
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.shared.settings import PROJECT_ROOT
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_NAMES = {

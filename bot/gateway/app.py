@@ -11,35 +11,31 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot import language
-from bot.conversations import ConversationStore
-from bot.db import create_engine
-from bot import dev_outbox
-from bot.dev_outbox import RECORDS
-from bot.handoff import HANDOFFS, HandoffConfig, Handoffs
-from bot.identity import IdentityPolicy
-from bot.inbox import Inbox
+from bot.shared import language
+from bot.pipeline.conversations import ConversationStore
+from bot.shared.db import create_engine
+from bot.delivery import dev_outbox
+from bot.people.handoff import HandoffConfig, Handoffs
+from bot.policy.identity import IdentityPolicy
+from bot.pipeline.inbox import Inbox
 from bot.records.repository import Records
-from bot.records.retention import RETENTION, RetentionJob
-from bot import outbox
-from bot import rasa_client
-from bot.rasa_client import RasaClient
-from bot.service import ConversationService
-from bot.settings import Settings
-from bot.socketio_redis import JsonRedisManager
+from bot.records.retention import RetentionJob
+from bot.delivery import outbox
+from bot.pipeline import rasa_client
+from bot.pipeline.rasa_client import RasaClient
+from bot.pipeline.service import ConversationService
+from bot.shared.settings import Settings
+from bot.gateway.socketio_redis import JsonRedisManager
 from bot.desk import routes as desk
+from bot.gateway.keys import HANDOFFS, RASA, RECORDS, REDIS, RETENTION, SERVICE, SETTINGS, TELEGRAM, TWILIO
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
 from channels.socketio_guard import WebChatServer, install_log_filter
-from bot.delivery import Delivery, retry_for_from_env
+from bot.delivery.queue import Delivery, retry_for_from_env
 from channels.webchat import WebChat
 
 log = logging.getLogger(__name__)
 
-SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", Redis)
-SERVICE = web.AppKey("service", ConversationService)
-RASA = web.AppKey("rasa", RasaClient)
 
 # On SIGTERM the gateway is gone within 10 s: open requests (web chat sockets included) get
 # SHUTDOWN_TIMEOUT, then the messages in flight and the replies being delivered DRAIN_SECONDS.
@@ -56,7 +52,7 @@ def create_app(settings: Settings) -> web.Application:
         async_mode="aiohttp",
         cors_allowed_origins="*",
         max_http_buffer_size=64 * 1024,
-        # JSON on the pub/sub channel, never pickle (bot/socketio_redis.py)
+        # JSON on the pub/sub channel, never pickle (bot/gateway/socketio_redis.py)
         client_manager=JsonRedisManager(settings.redis_url, channel=f"{settings.key_prefix}:socketio"),
     )
     sio.attach(app)
@@ -93,7 +89,7 @@ def create_app(settings: Settings) -> web.Application:
         # every inbound message is stored before its webhook is answered, and handled from there
         inbox = Inbox(engine, redis, settings.key_prefix, language_of)
         webchat.use(inbox)
-        for adapter_key in (twilio.TWILIO, telegram.TELEGRAM):
+        for adapter_key in (TWILIO, TELEGRAM):
             if adapter_key in app:
                 app[adapter_key].use(inbox)
         log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
@@ -152,18 +148,3 @@ def create_app(settings: Settings) -> web.Application:
     if settings.dev_outbox:  # only with DEV_OUTBOX=1, and behind a desk login
         dev_outbox.add_routes(app)
     return app
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
-    # Under `python -m bot.gateway` this file is `__main__`; the desk imports `bot.gateway`. Build
-    # the app from that one module so every part uses the same app keys.
-    from bot import gateway
-
-    web.run_app(gateway.create_app(settings), host=settings.host, port=settings.port, print=None,
-                shutdown_timeout=SHUTDOWN_TIMEOUT)
-
-
-if __name__ == "__main__":
-    main()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.safe_input import clean_token
-from bot.settings import PROJECT_ROOT
+from bot.shared.safe_input import clean_token
+from bot.shared.settings import PROJECT_ROOT
 
 MAX_USER_ID = 256  # characters
 
@@ -63,7 +63,7 @@ class IdentityPolicy:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "IdentityPolicy":
-        from bot.hours import read_yaml
+        from bot.policy.hours import read_yaml
 
         path = Path(path or os.environ.get("IDENTITY_FILE") or PROJECT_ROOT / "config" / "identity.yml")
         data = read_yaml(path, IdentityConfigError)

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "mandates.yml"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "mandates.yml"
 ENV_VAR = "MANDATES_FILE"
 
 

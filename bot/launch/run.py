@@ -22,8 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT, RedisAddress
-from bot.train import ensure_model, rasa_env
+from bot.shared.settings import PROJECT_ROOT, RedisAddress
+from bot.launch.train import ensure_model, rasa_env
 
 VAR = PROJECT_ROOT / "var"
 FAST_FAILURE = 60.0      # a process that dies within this many seconds of starting failed fast
@@ -171,12 +171,12 @@ class Stack:
     def start_actions(self) -> None:
         # rasa_sdk's server behind the shared secret (ACTION_SERVER_TOKEN), bound to 127.0.0.1
         proc = self._spawn("actions", [
-            sys.executable, "-m", "bot.action_server", "--actions", "actions", "-p", str(self.action_port),
+            sys.executable, "-m", "bot.launch.action_server", "--actions", "actions", "-p", str(self.action_port),
         ])
         _wait_http(f"http://127.0.0.1:{self.action_port}/health", 120, proc)
 
     def rasa_arguments(self, model: Path) -> list[str]:
-        """`rasa run`'s arguments, but for the token: bot.rasa_server adds that from RASA_TOKEN."""
+        """`rasa run`'s arguments, but for the token: bot.rasa_plugins.server adds that from RASA_TOKEN."""
         return [
             "run", "--model", str(model), "--enable-api", "-i", "127.0.0.1", "-p", str(self.rasa_port),
             "--endpoints", self.endpoints, "--credentials", "credentials.yml",
@@ -184,7 +184,7 @@ class Stack:
 
     def start_rasa(self) -> None:
         model = self.model or ensure_model()
-        proc = self._spawn("rasa", [sys.executable, "-m", "bot.rasa_server", *self.rasa_arguments(model)])
+        proc = self._spawn("rasa", [sys.executable, "-m", "bot.rasa_plugins.server", *self.rasa_arguments(model)])
         deadline = time.monotonic() + 300
         status = f"http://127.0.0.1:{self.rasa_port}/status?token={self.rasa_token}"
         while True:
@@ -337,11 +337,11 @@ def prepare_records() -> None:
     """Apply migrations; on first start load the demo web shop so every flow can be tried."""
     import asyncio
 
-    from bot.db import create_engine, database_url
+    from bot.shared.db import create_engine, database_url
     from bot.records.demo import load_demo
     from bot.records.migrate import upgrade
 
-    print("database: " + ("SQLite in var/bot.db" if "sqlite" in database_url() else "DATABASE_URL"), flush=True)
+    print("database: " + ("SQLite in var/bot.shared.db" if "sqlite" in database_url() else "DATABASE_URL"), flush=True)
     upgrade()
     if os.environ.get("LOAD_DEMO_DATA", "1") != "1":
         return

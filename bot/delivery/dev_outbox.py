@@ -15,8 +15,8 @@ import html
 from aiohttp import web
 
 from bot.records.repository import Records
+from bot.gateway.keys import RECORDS
 
-RECORDS = web.AppKey("records", Records)
 PAGE = "/desk/dev/outbox"
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 
 from bot.records.repository import Records
-from bot.service import BotMessage
+from bot.pipeline.service import BotMessage
 
 log = logging.getLogger(__name__)
 

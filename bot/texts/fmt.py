@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.hours import MONTHS
+from bot.policy.hours import MONTHS
 
 
 def money(cents: int, language: str) -> str:

@@ -1,6 +1,6 @@
 """Rasa's Redis tracker store, with a merge that stays linear in the conversation's length.
 
-Loaded by Rasa itself (endpoints.yml, `tracker_store: type: bot.rasa_tracker_store.RedisTrackerStore`).
+Loaded by Rasa itself (endpoints.yml, `tracker_store: type: bot.rasa_plugins.tracker_store.RedisTrackerStore`).
 
 Why: one conversation per customer means a tracker that holds many sessions. Rasa 3.6 loads only
 the latest session, so on every save the stored tracker (all sessions) is no longer a prefix of

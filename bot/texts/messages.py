@@ -63,7 +63,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Sorry, ik kan op dit moment niet antwoorden. Je bericht is bewaard; probeer het over een minuut nog eens.",
         "en": "Sorry, I can't answer right now. Your message is saved; please try again in a minute.",
     },
-    # -- the inbox (bot/inbox.py): a message kept while a service is down or slow -------------
+    # -- the inbox (bot/pipeline/inbox.py): a message kept while a service is down or slow -------------
     "inbox_kept": {
         "nl": "Je bericht is goed aangekomen en bewaard, maar ik kan het nu even niet beantwoorden door een storing. Je krijgt hier vanzelf antwoord zodra het weer werkt, meestal binnen een paar minuten en uiterlijk binnen een uur. Je hoeft het niet opnieuw te sturen.",
         "en": "Your message has arrived and is saved, but I can't answer it right now because of a technical problem. You'll get the answer here as soon as it works again, usually within a few minutes and within an hour at the latest. No need to send it again.",
@@ -84,7 +84,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Het is nu even druk. Je antwoord komt eraan; je hoeft niets opnieuw te sturen.",
         "en": "It's busy right now. Your answer is on its way; no need to send anything again.",
     },
-    # -- handoff to people (bot/service.py; the numbers come from the live queue) ---------------
+    # -- handoff to people (bot/pipeline/service.py; the numbers come from the live queue) ---------------
     "handoff_start": {
         "nl": "Ik geef je door aan een collega, die ons hele gesprek en je gegevens ziet; je hoeft niets te herhalen.",
         "en": "I'm passing you to a colleague, who sees our whole conversation and your details; no need to repeat anything.",

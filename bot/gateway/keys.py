@@ -1,0 +1,37 @@
+"""Every aiohttp app key of the gateway, in one place: the app factory (bot/gateway/app.py) sets
+them, the desk, the channel adapters and the tests read them. Only type names are imported (for
+type checkers), so any module can import this one without an import circle."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from bot.people.handoff import Handoffs
+    from bot.pipeline.rasa_client import RasaClient
+    from bot.pipeline.service import ConversationService
+    from bot.policy.mandate import MandateTable
+    from bot.records.repository import Records
+    from bot.records.retention import RetentionJob
+    from bot.shared.settings import Settings
+    from channels.telegram import TelegramAdapter
+    from channels.twilio import TwilioWebhook
+
+SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
+REDIS: web.AppKey["Redis"] = web.AppKey("redis")
+SERVICE: web.AppKey["ConversationService"] = web.AppKey("service")
+RASA: web.AppKey["RasaClient"] = web.AppKey("rasa")
+RECORDS: web.AppKey["Records"] = web.AppKey("records")
+HANDOFFS: web.AppKey["Handoffs"] = web.AppKey("handoffs")
+RETENTION: web.AppKey["RetentionJob"] = web.AppKey("retention")
+TWILIO: web.AppKey["TwilioWebhook"] = web.AppKey("twilio")
+TELEGRAM: web.AppKey["TelegramAdapter"] = web.AppKey("telegram")
+# the desk
+DESK_HEARTBEAT: web.AppKey[float] = web.AppKey("desk_heartbeat")  # seconds between SSE pings (tests lower it)
+DESK_MANDATES: web.AppKey["MandateTable"] = web.AppKey("desk_mandates")
+DESK_STOP: web.AppKey[asyncio.Event] = web.AppKey("desk_stop")  # set on shutdown: event streams end
