@@ -341,7 +341,7 @@ def prepare_records() -> None:
     from bot.records.demo import load_demo
     from bot.records.migrate import upgrade
 
-    print("database: " + ("SQLite in var/bot.shared.db" if "sqlite" in database_url() else "DATABASE_URL"), flush=True)
+    print("database: " + ("SQLite in var/bot.db" if "sqlite" in database_url() else "DATABASE_URL"), flush=True)
     upgrade()
     if os.environ.get("LOAD_DEMO_DATA", "1") != "1":
         return

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.shared.settings import PROJECT_ROOT
 
-DEFAULT_SQLITE = PROJECT_ROOT / "var" / "bot.shared.db"
+DEFAULT_SQLITE = PROJECT_ROOT / "var" / "bot.db"
 
 
 def database_url(url: str | None = None) -> str:
