@@ -283,9 +283,8 @@ async def test_presence_expires(handoffs, clock):
     assert await handoffs.online() == []
 
 
-def test_a_clock_is_anything_with_now_or_a_callable_and_must_be_aware(redis_url):
-    redis = Redis.from_url(redis_url, decode_responses=True)
-    config = HandoffConfig.load()
+async def test_a_clock_is_anything_with_now_or_a_callable_and_must_be_aware(handoffs):
+    redis, config = handoffs._redis, handoffs.config
     assert Handoffs(redis, "t", config, clock=lambda: FRIDAY_20).now() == FRIDAY_20.astimezone(timezone.utc)
     assert Handoffs(redis, "t", config, clock=Clock(MONDAY_10)).now() == MONDAY_10
     assert Handoffs(redis, "t", config).now().tzinfo is timezone.utc
