@@ -27,7 +27,7 @@ def service_levels() -> ServiceLevels:
 
 @lru_cache(maxsize=1)
 def handoff_config():
-    from bot.people.handoff import HandoffConfig
+    from bot.people import HandoffConfig
 
     return HandoffConfig.load(mandates=mandates(), levels=service_levels())
 

@@ -412,7 +412,7 @@ async def bench(stack: Stack, n: int) -> Results:
 
 def business_hours_note(now: datetime) -> str:
     try:
-        from bot.people.handoff import HandoffConfig
+        from bot.people import HandoffConfig
 
         levels = HandoffConfig.load().queues["general"].levels
         local = now.astimezone(levels.tz)

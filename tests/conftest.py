@@ -332,7 +332,7 @@ async def people(stack):
     """The stack's handoff queue (the same Redis keys the gateway uses)."""
     from redis.asyncio import Redis
 
-    from bot.people.handoff import HandoffConfig, Handoffs
+    from bot.people import HandoffConfig, Handoffs
 
     redis = Redis.from_url(stack.redis_url, decode_responses=True)
     yield Handoffs(redis, stack.key_prefix, HandoffConfig.load())
@@ -349,7 +349,7 @@ async def _nobody_left_waiting(request):
         return
     from redis.asyncio import Redis
 
-    from bot.people.handoff import HandoffConfig, Handoffs
+    from bot.people import HandoffConfig, Handoffs
 
     stack = request.getfixturevalue("stack")
     redis = Redis.from_url(stack.redis_url, decode_responses=True)

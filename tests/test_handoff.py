@@ -1,11 +1,12 @@
 """The handoff queue in real Redis: routing by mandate, priority, claims, and wait estimates
-against a scripted queue (agents online, measured handling times, business hours)."""
+against a scripted queue (agents online, measured handling times, business hours), at a clock the
+test sets (Monday 10:00 open, Friday 20:00 closed), so each wait is one exact text."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,11 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 
-from bot.people.handoff import AgentInfo, HandoffConfig, HandoffConfigError, HandoffError, Handoffs, mood
-from bot.policy.hours import ServiceLevels, describe
-from bot.policy.mandate import MandateTable
+from bot.people import AgentInfo, HandoffConfig, HandoffConfigError, HandoffError, Handoffs, QueueView, mood
+from bot.people.estimate import wait_estimate, wait_text
+from bot.pipeline.conversations import ConversationStore
+from bot.policy.hours import describe
+from bot.records.retention import purge_provisional
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)      # a Monday, open
@@ -28,11 +31,32 @@ BRAM = AgentInfo("bram", "Bram Smit", "agent", ("general",), ("nl",))
 SEN = AgentInfo("senna", "Senna Vos", "senior_agent", ("general", "finance"), ("nl", "en"))
 
 
+class Clock:
+    """The time the test says it is; `now()` like bot/policy/clock.py's Clock."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def set(self, at: datetime) -> None:
+        self.at = at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
 @pytest.fixture
-async def handoffs(redis_url):
+def clock() -> Clock:
+    return Clock(MONDAY_10 - timedelta(minutes=2))  # customers come in just before ten
+
+
+@pytest.fixture
+async def handoffs(redis_url, clock):
     redis = Redis.from_url(redis_url, decode_responses=True)
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    store = Handoffs(redis, prefix, HandoffConfig.load())
+    store = Handoffs(redis, prefix, HandoffConfig.load(), clock=clock)
     yield store
     keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
     if keys:
@@ -41,6 +65,8 @@ async def handoffs(redis_url):
 
 
 async def enqueue(store: Handoffs, **kw) -> str:
+    """One customer more in the queue, a second after the one before."""
+    store.clock.advance(seconds=1)
     conv = f"c{uuid.uuid4().hex}"
     kw.setdefault("reason", "asked")
     kw.setdefault("language", "nl")
@@ -133,74 +159,176 @@ async def test_transfer_keeps_place_and_finish_measures_handling(handoffs):
     with pytest.raises(HandoffError) as not_yours:
         await handoffs.transfer(conv, BRAM, role="senior_agent")
     assert not_yours.value.code == "not_yours"
+    handoffs.clock.advance(minutes=3)
     item = await handoffs.transfer(conv, ANNA, role="senior_agent", note="€200: boven mijn mandaat",
                                    request={"decision": "refund", "amount_cents": 20000})
     assert (item["state"], item["role"], item["request"]["amount_cents"]) == ("waiting", "senior_agent", 20000)
     assert await handoffs.assigned("anna") == []
     await handoffs.claim(conv, SEN)
     assert [i["conversation"] for i in await handoffs.assigned("senna")] == [conv]
+    handoffs.clock.advance(minutes=9)
     await handoffs.finish(conv, SEN, "bot")
     assert await handoffs.state(conv) == "bot"
-    assert await handoffs.handling_minutes("finance") < 1  # measured: seconds, not the default 8
+    assert await handoffs.handling_minutes("finance") == 6  # Anna's 3 and Senna's 9 minutes, not the default 8
     with pytest.raises(HandoffError) as again:
         await handoffs.finish(conv, SEN, "closed")
     assert again.value.code == "not_yours"
 
 
-async def test_estimate_from_a_scripted_queue(handoffs):
+async def test_estimate_from_a_scripted_queue(handoffs, clock):
     # nobody online in business hours: an answer within the configured response time
     first = await enqueue(handoffs)
-    estimate = await handoffs.estimate(first, now=MONDAY_10)
-    assert estimate.kind == "no_agents"
-    assert describe(estimate.deadline, "nl", MONDAY_10, AMS) == "vandaag voor 12:00"
+    clock.set(MONDAY_10)
+    estimate = await handoffs.estimate(first)
+    assert (estimate.kind, estimate.at) == ("no_agents", MONDAY_10)
+    assert handoffs.wait_text(estimate, "nl", "WhatsApp") == (
+        "Er is nu geen collega online die dit mag afhandelen. Je krijgt vandaag voor 12:00 antwoord via "
+        "WhatsApp; je hoeft hier niet te wachten.")
 
     # Anna online and free: the first in line gets the minimum wait
     await handoffs.heartbeat(ANNA)
-    estimate = await handoffs.estimate(first, now=MONDAY_10)
+    estimate = await handoffs.estimate(first)
     assert (estimate.kind, estimate.position, estimate.agents, estimate.minutes) == ("live", 1, 1, 5)
+    assert handoffs.wait_text(estimate, "nl", "WhatsApp") == (
+        "Je bent als eerste aan de beurt: een collega reageert binnen ongeveer 5 minuten (uiterlijk vandaag voor 10:05).")
+    assert handoffs.wait_text(estimate, "en", "WhatsApp") == (
+        "You're next in line: a colleague will respond in about 5 minutes (by today before 10:05 at the latest).")
 
     # three more wait; Anna is busy with one; measured handling time 12 minutes
     for seconds in (600, 720, 900):
         await handoffs._redis.lpush(handoffs._k("handoff", "handled", "general"), seconds)
+    clock.set(MONDAY_10 - timedelta(minutes=1))
     busy = await enqueue(handoffs)
     await handoffs.claim(busy, ANNA)
     second, third = await enqueue(handoffs), await enqueue(handoffs)
-    estimate = await handoffs.estimate(third, now=MONDAY_10)
+    clock.set(MONDAY_10)
+    estimate = await handoffs.estimate(third)
     assert estimate.handling_minutes == 12
     assert (estimate.position, estimate.agents) == (3, 1)
     assert estimate.minutes == 40  # 3 rounds of 12 minutes, rounded up to 5
+    assert handoffs.wait_text(estimate, "nl", "WhatsApp") == (
+        "Je bent nummer 3 in de rij; er zijn nu 1 collega('s) online die dit mogen afhandelen. De verwachte "
+        "wachttijd is ongeveer 40 minuten (uiterlijk vandaag voor 10:40).")
 
     # Bram comes online too: two agents share the queue
     await handoffs.heartbeat(BRAM)
-    estimate = await handoffs.estimate(third, now=MONDAY_10)
+    estimate = await handoffs.estimate(third)
     assert (estimate.agents, estimate.minutes) == (2, 15)  # Bram takes the first; then 1 round of 12
 
     # an English customer: only Anna may, so Bram does not count
     english = await enqueue(handoffs, language="en")
-    assert (await handoffs.estimate(english, now=MONDAY_10)).agents == 1
+    assert (await handoffs.estimate(english)).agents == 1
 
     # a wait that runs past closing time is not promised for today
-    late = await handoffs.estimate(third, now=MONDAY_1650)
+    clock.set(MONDAY_1650)
+    await handoffs.heartbeat(ANNA)
+    await handoffs.heartbeat(BRAM)  # still online at ten to five
+    late = await handoffs.estimate(third)
     assert late.kind == "closed"
-    assert describe(late.deadline, "nl", MONDAY_1650, AMS) == "morgen voor 10:00"
+    assert handoffs.wait_text(late, "nl", "WhatsApp") == (
+        "Onze collega's zijn er nu niet. Je krijgt morgen voor 10:00 antwoord via WhatsApp; je kunt dit gesprek "
+        "gerust verlaten.")
 
 
-async def test_estimate_outside_hours_and_on_holidays(handoffs):
+async def test_estimate_outside_hours_and_on_holidays(handoffs, clock):
+    clock.set(FRIDAY_20)
     conv = await enqueue(handoffs)
     await handoffs.heartbeat(ANNA)
-    friday = await handoffs.estimate(conv, now=FRIDAY_20)
+    friday = await handoffs.estimate(conv)
     assert friday.kind == "closed"
-    assert describe(friday.deadline, "en", FRIDAY_20, AMS) == "Monday 30 November before 10:00"
-    christmas = await handoffs.estimate(conv, now=CHRISTMAS)
+    assert handoffs.wait_text(friday, "en", "SMS") == (
+        "Our colleagues aren't in right now. You'll get an answer Monday 30 November before 10:00 via SMS; "
+        "feel free to leave this conversation.")
+    assert handoffs.wait_text(friday, "nl", "SMS") == (
+        "Onze collega's zijn er nu niet. Je krijgt maandag 30 november voor 10:00 antwoord via SMS; je kunt dit "
+        "gesprek gerust verlaten.")
+    christmas = await handoffs.estimate(conv, now=CHRISTMAS)  # an explicit moment wins over the clock
     assert christmas.kind == "closed"   # Christmas and Boxing Day are closed; then the weekend
     assert describe(christmas.deadline, "nl", CHRISTMAS, AMS) == "maandag 28 december voor 10:00"
 
 
-async def test_presence_expires(handoffs):
+def test_the_estimate_is_a_pure_function_of_the_queue_the_hours_and_now():
+    config = HandoffConfig.load()
+    levels = config.queues["general"].levels
+    view = QueueView(queue="general", position=4, agents=2, free=1, handling_minutes=9)
+    estimate = wait_estimate(view, levels, config, MONDAY_10)
+    assert (estimate.kind, estimate.minutes, estimate.deadline) == ("live", 20, MONDAY_10 + timedelta(minutes=20))
+    assert wait_text(estimate, "nl", AMS, "WhatsApp") == (
+        "Je bent nummer 4 in de rij; er zijn nu 2 collega('s) online die dit mogen afhandelen. De verwachte "
+        "wachttijd is ongeveer 20 minuten (uiterlijk vandaag voor 10:20).")
+    assert wait_estimate(view, levels, config, MONDAY_10) == estimate  # same input, same answer
+    nobody = QueueView(queue="general", position=1, agents=0, free=0, handling_minutes=8)
+    odd = datetime(2026, 11, 23, 10, 7, tzinfo=AMS)
+    assert wait_estimate(nobody, levels, config, odd).deadline == datetime(2026, 11, 23, 12, 15, tzinfo=AMS)
+    assert wait_estimate(view, levels, config, FRIDAY_20).deadline == datetime(2026, 11, 30, 10, 0, tzinfo=AMS)
+
+
+async def test_priority_and_waiting_minutes_grow_with_the_clock(handoffs, clock):
+    conv = await enqueue(handoffs, segment="gold")
+    assert ((await handoffs.get(conv))["priority"], (await handoffs.get(conv))["waiting_minutes"]) == (30, 0)
+    clock.advance(minutes=25)
+    [item] = await handoffs.waiting()
+    assert (item["priority"], item["waiting_minutes"]) == (55, 25)
+
+
+async def test_presence_expires(handoffs, clock):
     await handoffs.heartbeat(ANNA)
     assert [a.username for a in await handoffs.online()] == ["anna"]
     await handoffs.offline(ANNA)
     assert await handoffs.online() == []
+    await handoffs.heartbeat(BRAM)
+    clock.advance(seconds=59)
+    assert [a.username for a in await handoffs.online()] == ["bram"]
+    clock.advance(seconds=2)  # no heartbeat for over a minute: gone
+    assert await handoffs.online() == []
+
+
+async def test_a_clock_is_anything_with_now_or_a_callable_and_must_be_aware(handoffs):
+    redis, config = handoffs._redis, handoffs.config
+    assert Handoffs(redis, "t", config, clock=lambda: FRIDAY_20).now() == FRIDAY_20.astimezone(timezone.utc)
+    assert Handoffs(redis, "t", config, clock=Clock(MONDAY_10)).now() == MONDAY_10
+    assert Handoffs(redis, "t", config).now().tzinfo is timezone.utc
+    with pytest.raises(ValueError, match="naive"):
+        Handoffs(redis, "t", config, clock=lambda: datetime(2026, 11, 23, 10, 0)).now()
+
+
+async def test_the_handoff_state_is_kept_only_in_the_handoff_keys(handoffs, redis_url):
+    """One owner each: the queue writes its own keys, never the conversation hash
+    (bot/pipeline/conversations.py's); a conversation without a handoff is with the bot."""
+    redis, prefix = handoffs._redis, handoffs._prefix
+    store, session = ConversationStore(redis, prefix), uuid.uuid4().hex
+    conv = await store.key_for("webchat", session)
+    before = await store.get(conv)
+    assert "state" not in before and await handoffs.state(conv) == "bot"
+    await handoffs.enqueue(conv, reason="asked", language="nl")
+    assert await handoffs.state(conv) == "waiting"
+    await handoffs.claim(conv, ANNA)
+    assert await handoffs.state(conv) == "with_agent"
+    await handoffs.promised(conv, MONDAY_10)
+    await handoffs.finish(conv, ANNA, "closed")
+    assert await handoffs.state(conv) == "closed"
+    assert await store.get(conv) == before
+    keys = sorted([k async for k in redis.scan_iter(f"{prefix}:*")])
+    assert keys == sorted([f"{prefix}:conv:{conv}", f"{prefix}:identity:webchat:{session}",
+                           f"{prefix}:handoff:{conv}", f"{prefix}:handoff:handled:general"])
+
+
+async def test_retention_keeps_an_anonymous_conversation_that_waits_for_a_person(handoffs, engine):
+    """bot/records/retention.py reads the handoff state from the queue's keys."""
+    redis, prefix = handoffs._redis, handoffs._prefix
+    store = ConversationStore(redis, prefix)
+    now = datetime(2026, 11, 23, 3, 30, tzinfo=timezone.utc)
+    waits = await store.key_for("webchat", uuid.uuid4().hex)
+    idle = await store.key_for("webchat", uuid.uuid4().hex)
+    for conv in (waits, idle):
+        await store.update(conv, created=f"{(now - timedelta(days=40)).timestamp():.3f}")
+    await handoffs.enqueue(waits, reason="asked", language="nl")
+    purged = await purge_provisional(engine, redis, prefix, now, days=30)
+    assert purged["conversations"] == 1
+    assert await store.get(idle) == {} and (await store.get(waits))["last_channel"] == "webchat"
+    await handoffs.finish(waits, None, "closed")
+    assert (await purge_provisional(engine, redis, prefix, now, days=30))["conversations"] == 1
+    assert await store.get(waits) == {}
 
 
 async def test_events_reach_subscribers(handoffs):

@@ -37,7 +37,7 @@ from sqlalchemy.sql.sqltypes import JSON, Text
 from actions import limits
 from bot.pipeline.conversations import ConversationStore
 from bot.shared.db import create_engine
-from bot.people.handoff import HandoffConfig, Handoffs
+from bot.people import HandoffConfig, Handoffs
 from bot.policy.identity import Limit, client_ref
 from bot.pipeline.inbox import Inbox, Stored
 from bot.records import personal

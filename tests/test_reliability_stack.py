@@ -256,7 +256,7 @@ async def test_the_desk_shows_an_agent_reply_twilio_refused_as_failed(rstack, fa
 async def people_r(rstack):
     from redis.asyncio import Redis
 
-    from bot.people.handoff import HandoffConfig, Handoffs
+    from bot.people import HandoffConfig, Handoffs
 
     redis = Redis.from_url(rstack.redis_url, decode_responses=True)
     yield Handoffs(redis, rstack.key_prefix, HandoffConfig.load())

@@ -38,7 +38,7 @@ from bot.records.models import Agent
 from bot.records.repository import Records
 
 if TYPE_CHECKING:
-    from bot.people.handoff import AgentInfo
+    from bot.people import AgentInfo
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024          # longer is refused before hashing (hashing is the expensive part)
@@ -132,7 +132,7 @@ def _names(values: Iterable[str], what: str) -> list[str]:
 
 
 def agent_info(agent: Agent) -> "AgentInfo":
-    from bot.people.handoff import AgentInfo
+    from bot.people import AgentInfo
 
     return AgentInfo(username=agent.username, name=agent.name, role=agent.role,
                      skills=tuple(agent.skills or ()), languages=tuple(agent.languages or ()))

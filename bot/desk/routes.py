@@ -40,7 +40,7 @@ from bot.desk.auth import (
 from bot.desk.record import customer_record, open_ticket
 from bot.shared.forwarded import client_address, client_key, is_https
 from bot.gateway.keys import DESK_HEARTBEAT, DESK_MANDATES, DESK_STOP, HANDOFFS, RECORDS, REDIS, SERVICE, SETTINGS
-from bot.people.handoff import AgentInfo, HandoffError, Handoffs
+from bot.people import AgentInfo, HandoffError, Handoffs
 from bot.policy.mandate import MandateError, MandateRequest, MandateTable
 from bot.records.models import Agent
 from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer

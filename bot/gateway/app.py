@@ -15,7 +15,7 @@ from bot.shared import language
 from bot.pipeline.conversations import ConversationStore
 from bot.shared.db import create_engine
 from bot.delivery import dev_outbox
-from bot.people.handoff import HandoffConfig, Handoffs
+from bot.people import HandoffConfig, Handoffs
 from bot.policy.identity import IdentityPolicy
 from bot.pipeline.inbox import Inbox
 from bot.records.repository import Records

@@ -12,7 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from bot.people.handoff import Handoffs
+    from bot.people import Handoffs
     from bot.pipeline.rasa_client import RasaClient
     from bot.pipeline.service import ConversationService
     from bot.policy.mandate import MandateTable

@@ -2,7 +2,9 @@
 
 Keys, all under the configured prefix:
   <p>:identity:<channel>:<address>  -> conversation key (one per customer across channels)
-  <p>:conv:<key>                    -> hash: language, state, last_channel, created
+  <p>:conv:<key>                    -> hash: created, language, last_channel, last_address, customer_id,
+                                       level, verified_by, away, ack_at (written only here; the handoff
+                                       state is bot/people/queue.py's, in <p>:handoff:<key>)
   <p>:transcript:<key>              -> list of JSON entries (only without a records database)
   <p>:customer:<id>                 -> the customer's one conversation key
   <p>:seen:<channel>:<message id>   -> set once per channel message (webhook retries), 2 days
@@ -22,7 +24,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-STATES = ("bot", "waiting", "with_agent", "closed")
 LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: people may type it over
 LINK_CODE_LENGTH = 8  # 40 bits
 LINK_CODE_SECONDS = 15 * 60
@@ -47,7 +48,7 @@ class ConversationStore:
         if await self._redis.set(identity, candidate, nx=True):
             await self._redis.hset(
                 self._k("conv", candidate),
-                mapping={"state": "bot", "created": f"{time.time():.3f}", "last_channel": channel},
+                mapping={"created": f"{time.time():.3f}", "last_channel": channel},
             )
             return candidate
         return await self._redis.get(identity)  # another process created it first

@@ -14,7 +14,6 @@ import unicodedata
 from collections import defaultdict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from bot.texts.fmt import CHANNEL_NAMES, label
@@ -22,8 +21,7 @@ from bot.delivery import queue as delivery
 from bot.shared import language
 from bot.texts import messages
 from bot.pipeline.conversations import ConversationStore
-from bot.people.handoff import REASONS, AgentInfo, HandoffError, Handoffs, mood
-from bot.policy.hours import describe
+from bot.people import REASONS, AgentInfo, HandoffError, Handoffs, mood
 from bot.policy.identity import IdentityPolicy, client_ref
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
@@ -426,18 +424,9 @@ class ConversationService:
 
     async def _wait_message(self, key: str, lang: str, channel: str) -> list[BotMessage]:
         """The honest wait, from the live queue; stored as a promise with its deadline."""
-        estimate = await self.handoffs.estimate(key)
-        item = await self.handoffs.get(key) or {}
-        queue = self.handoffs.config.queues.get(item.get("queue") or "general") or self.handoffs.config.queues["general"]
-        now = datetime.now(timezone.utc)
-        deadline = describe(estimate.deadline, lang, now, queue.levels.tz)
+        estimate = await self.handoffs.estimate(key)  # at the handoffs' clock
         answer_on = await self._answer_channel(key, channel)
-        values = dict(deadline=deadline, minutes=estimate.minutes, position=estimate.position,
-                      agents=estimate.agents, channel=label(CHANNEL_NAMES, answer_on, lang))
-        if estimate.kind == "live":
-            text = messages.text("wait_next" if estimate.position <= 1 else "wait_live", lang, **values)
-        else:
-            text = messages.text("wait_no_agents" if estimate.kind == "no_agents" else "wait_closed", lang, **values)
+        text = self.handoffs.wait_text(estimate, lang, label(CHANNEL_NAMES, answer_on, lang))
         await self.store.update(key, away="0" if estimate.kind == "live" else "1")
         await self.handoffs.promised(key, estimate.deadline)
         if self.records is not None:

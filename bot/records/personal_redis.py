@@ -310,7 +310,7 @@ class RedisState:
                 if matcher.search(key) or matcher.search(_text(value))]
 
     async def announce(self, conversations: Iterable[str]) -> None:
-        """Tell every desk (bot/people/handoff.py's event channel) to refresh: the items are gone."""
+        """Tell every desk (bot/people/queue.py's event channel) to refresh: the items are gone."""
         channel = self._k("desk", "events")
         await self.redis.publish(channel, json.dumps({"type": "queue"}))
         for conv in sorted(conversations):

@@ -30,6 +30,7 @@ from aiohttp import web
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.people import state_of as handoff_state
 from bot.records.models import Promise, TranscriptEntry
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ async def purge_provisional(engine: AsyncEngine, redis, prefix: str, now: dateti
         fields = await redis.hgetall(key)
         if not fields or fields.get("customer_id") or conv in owned:
             continue
-        if fields.get("state") in ("waiting", "with_agent"):
+        if await handoff_state(redis, prefix, conv) in ("waiting", "with_agent"):
             continue
         try:
             started = float(fields.get("created") or 0)

@@ -1,0 +1,110 @@
+"""The honest wait: how long until a person answers a waiting conversation.
+
+Pure functions of what the queue looks like (the conversation's place, the online agents who may
+take it and how many of them are free, the measured handling time), the queue's service levels
+and `now`, passed in: nothing here reads the clock or Redis (bot/people/queue.py gathers the
+live data and calls these)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from bot.people.config import HandoffConfig
+from bot.people.types import AgentInfo
+from bot.policy.hours import ServiceLevels, describe
+from bot.texts import messages
+
+
+@dataclass(frozen=True)
+class Estimate:
+    kind: str                 # live (agents online), no_agents (open, nobody who may), closed
+    deadline: datetime        # what we promise
+    minutes: int | None       # live: "about N minutes"
+    position: int             # 1 = next; 0 = already with an agent
+    agents: int               # online agents who may take it
+    handling_minutes: float   # the median handling time used
+    at: datetime              # the moment this was estimated (the `now` it was given)
+    queue: str                # the queue the conversation waits in
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["deadline"], data["at"] = self.deadline.isoformat(), self.at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """The live queue as one waiting conversation sees it."""
+    queue: str                # its queue's name
+    position: int             # 1 = next; 0 = already with an agent
+    agents: int               # online agents who may take it
+    free: int                 # of those, the ones without a conversation
+    handling_minutes: float   # median measured handling time of its queue
+
+
+def position_in(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any]], agents: list[AgentInfo],
+                eligible: Callable[[dict[str, Any], AgentInfo], bool]) -> int:
+    """Its place in line (1 = next; 0 = with an agent): the waiting conversations before it (in
+    priority order) that the same agents could take, or that wait in the same queue."""
+    if item.get("state") == "with_agent":
+        return 0
+    ahead = 0
+    for other in waiting:
+        if other["conversation"] == conv:
+            break
+        if any(eligible(other, a) for a in agents) or other.get("queue") == item.get("queue"):
+            ahead += 1
+    return ahead + 1
+
+
+def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig, now: datetime) -> Estimate:
+    """Outside opening hours: after the next opening. Open but nobody online who may: within the
+    configured response time. Otherwise rounds of the handling time, unless that runs past closing
+    time (then: after the next opening, not a promise for today that cannot be kept)."""
+    position, agents, handling = view.position, view.agents, view.handling_minutes
+
+    def estimate(kind: str, deadline: datetime, minutes: int | None = None) -> Estimate:
+        return Estimate(kind, deadline, minutes, position, agents, handling, now, view.queue)
+
+    if not levels.is_open(now):
+        opening = levels.next_opening(now)
+        return estimate("closed", opening + timedelta(minutes=config.after_hours_minutes))
+    if not agents:
+        return estimate("no_agents", ceil_quarter(levels.add_business_hours(now, config.no_agent_response_hours)))
+    if position <= view.free:
+        minutes = float(config.minimum_minutes)
+    else:
+        rounds = math.ceil((position - view.free) / agents)
+        minutes = max(float(config.minimum_minutes), rounds * handling)
+    rounded = round_up(minutes, config.round_to_minutes)
+    deadline = now + timedelta(minutes=rounded)
+    closes = levels.opening(now.astimezone(levels.tz).date())[1]
+    if deadline > closes:  # not before closing time: be honest about tomorrow
+        opening = levels.next_opening(closes)
+        return estimate("closed", opening + timedelta(minutes=config.after_hours_minutes))
+    return estimate("live", deadline, rounded)
+
+
+def wait_text(estimate: Estimate, language: str, tz: ZoneInfo, channel: str) -> str:
+    """What the customer is told, in their language; `channel` is the name of the channel the
+    answer comes on ("WhatsApp"), for the waits where they need not stay."""
+    values = dict(deadline=describe(estimate.deadline, language, estimate.at, tz), minutes=estimate.minutes,
+                  position=estimate.position, agents=estimate.agents, channel=channel)
+    if estimate.kind == "live":
+        return messages.text("wait_next" if estimate.position <= 1 else "wait_live", language, **values)
+    return messages.text("wait_no_agents" if estimate.kind == "no_agents" else "wait_closed", language, **values)
+
+
+def round_up(minutes: float, step: int) -> int:
+    return int(math.ceil(minutes / step) * step) if minutes > 0 else step
+
+
+def ceil_quarter(moment: datetime) -> datetime:
+    """Round a deadline up to the next quarter hour: 'before 15:30', never 'before 15:17'."""
+    extra = (-moment.minute) % 15
+    rounded = moment.replace(second=0, microsecond=0) + timedelta(minutes=extra)
+    return rounded if rounded >= moment else rounded + timedelta(minutes=15)
