@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from bot.shared import control
 from bot.texts import fmt
 from actions.deps import handoff_config, records, service_levels
 from bot.policy.hours import describe
@@ -71,7 +72,7 @@ class ActionContinueOnChannel(Action):
         dispatcher.utter_message(response="utter_continue_on_channel")
         if channel in ("whatsapp", "sms", "telegram"):
             # The gateway writes first on the new channel (bot/pipeline/service.py `_continue_on`).
-            dispatcher.utter_message(json_message={"continue_on": channel})
+            dispatcher.utter_message(json_message=control.payload(control.ContinueOn(channel)))
         return []
 
 
@@ -93,9 +94,11 @@ class ActionGreet(Action):
 
 
 def handoff_payload(reason: str, **details: object) -> dict:
-    """What tells the gateway to hand the conversation to a person (bot/pipeline/service.py `_handoff`).
+    """What tells the gateway to hand the conversation to a person (bot/shared/control.py Handoff).
     The gateway answers with the honest wait, computed from the live queue."""
-    return {"handoff": {"reason": reason, **{k: v for k, v in details.items() if v is not None}}}
+    known = {k: v for k, v in details.items() if k in ("topic", "role", "summary", "request", "ticket") and v is not None}
+    extra = {k: v for k, v in details.items() if k not in known and v is not None}
+    return control.payload(control.Handoff(reason, **known, extra=extra))
 
 
 class ActionHandoff(Action):

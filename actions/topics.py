@@ -23,6 +23,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import limits
 
+from bot.shared import control
 from bot.texts import fmt
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import identity_policy, records
@@ -228,7 +229,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
             await failed(tracker)
         await send_identification_code(customer, tracker)
         # Tells the gateway that someone claims an identity (the desk shows the level).
-        dispatcher.utter_message(json_message={"identity": {"level": "claimed"}})
+        dispatcher.utter_message(json_message=control.payload(control.IdentityLevel("claimed")))
         return {"claimed_id": str(customer.id) if customer else UNKNOWN, "id_code": None,
                 "id_order_number": None, "postcode": None, "id_attempts": 0}
 
@@ -263,8 +264,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         name = customer.name.split()[0]
         dispatcher.utter_message(response="utter_identified", customer_name=name)
         # Tells the gateway, which joins this conversation to the customer's on every channel.
-        dispatcher.utter_message(json_message={"identified_customer": customer.id, "identity": {"level": "verified",
-                                                                                                  "by": "code"}})
+        dispatcher.utter_message(json_message=control.payload(control.IdentifiedCustomer(customer.id, by="code")))
         return {"id_code": "ok", "customer_id": str(customer.id), "customer_name": name, "claimed_id": None,
                 "verified_until": time.time() + identity_policy().code_seconds, "id_attempts": 0}
 

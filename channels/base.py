@@ -17,7 +17,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from bot.pipeline.service import BotMessage
+from bot.pipeline.types import BotMessage
 
 log = logging.getLogger(__name__)
 

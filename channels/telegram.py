@@ -73,7 +73,9 @@ from bot.shared import language
 
 from bot.texts import messages
 from bot.shared.safe_input import clean_token, encodable, nesting_within
-from bot.pipeline.service import BotMessage, Button, ConversationService, Inbound, KeyedLocks, Outcome
+from bot.pipeline.service import ConversationService
+from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
+from bot.shared.locks import KeyedLocks
 from bot.shared.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError
 from bot.gateway.keys import TELEGRAM
@@ -555,7 +557,7 @@ class TelegramAdapter:
     def _outbound(self, address: str, messages: list[BotMessage], **job: Any) -> bool:
         """Queue on the gateway's delivery queue (in order per customer, retried, transcript
         marked); False when the service has none (then the caller sends directly)."""
-        outbound = getattr(self.service, "delivery", None)
+        outbound = getattr(self.service, "outbound", None)
         if outbound is None:
             return False
         outbound.submit(CHANNEL, address, messages, **job)
@@ -573,7 +575,7 @@ class TelegramAdapter:
             if outcome.duplicate:
                 log.info("telegram update %s: duplicate, nothing sent", inbound.message_id)
                 return outcome
-            if getattr(self.service, "delivery", None) is not None:
+            if getattr(self.service, "outbound", None) is not None:
                 self._reply(inbound.address, outcome, turn, inbound.message_id)
                 return outcome
             try:

@@ -36,7 +36,8 @@ from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
 from bot.delivery import queue as delivery
-from bot.pipeline.service import BotMessage, ConversationService, Inbound
+from bot.pipeline.service import ConversationService
+from bot.pipeline.types import BotMessage, Inbound
 from bot.shared.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError, render_numbered
 from bot.gateway.keys import TWILIO
@@ -311,7 +312,7 @@ class TwilioWebhook:
             outcome = await self.service.handle(inbound)
         if outcome.duplicate or not outcome.replies:
             return
-        outbound = getattr(self.service, "delivery", None)
+        outbound = getattr(self.service, "outbound", None)
         if outbound is not None:  # in order per customer, retried, the transcript rows marked
             address, channel = inbound.address, inbound.channel
             outbound.submit(channel, address, outcome.replies, rows=turn.rows_for(outcome.replies, channel),

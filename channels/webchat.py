@@ -32,14 +32,15 @@ from bot.shared.forwarded import client_address
 from bot.policy.identity import client_ref, verify_web_login
 from bot.pipeline.rasa_client import RasaUnavailable
 from bot.shared.safe_input import clean_token
-from bot.pipeline.service import BotMessage, ConversationService, Inbound
+from bot.pipeline.service import ConversationService
+from bot.pipeline.types import BotMessage, Inbound
+from channels.base import DeliveryError
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # fullmatch: "$" would let a final newline in
 BUSY_NOTE_EVERY = 60.0  # seconds: at most one busy note per conversation in this time
-KNOWN_EVENTS = {"connect", "disconnect", "session_request", "user_uttered", "history_request"}
 
 
 def render(message: BotMessage) -> dict[str, Any]:
@@ -81,12 +82,6 @@ class WebChat:
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
         sio.on("*", self.unknown_event)
-        service.webchat_emit = self.emit
-
-    async def emit(self, conversation: str, message: BotMessage) -> None:
-        """A message from a person (or the gateway) to every open web chat of the conversation,
-        in any gateway process (the socket.io Redis manager relays it)."""
-        await self.sio.emit("bot_uttered", render(message), room=conversation)
 
     def use(self, inbox: Any) -> None:
         """Take every message through the inbox (durable first, processed from there)."""
@@ -268,3 +263,22 @@ class WebChat:
 
 def _session_room(session_id: str) -> str:
     return f"session:{session_id}"
+
+
+class WebChatSender:
+    """Web chat as a channel like the others on the one outbound path (bot/delivery/outbound.py):
+    the address is the conversation, and a message goes to every open web chat of it, in any
+    gateway process (the socket.io Redis manager relays it). Nobody connected: it is still in
+    the transcript, which the widget loads when the customer comes back."""
+
+    name = CHANNEL
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+
+    async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
+        for i, message in enumerate(messages):
+            try:
+                await self.sio.emit("bot_uttered", render(message), room=address)
+            except Exception as exc:  # the socket.io manager (Redis pub/sub) refused it
+                raise DeliveryError(f"web chat: {type(exc).__name__}", delivered=i) from exc

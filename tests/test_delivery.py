@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from bot.shared.db import create_engine
 from bot.delivery.queue import FAILED, PENDING, SENT, Delivery
 from bot.records.repository import Records
-from bot.pipeline.service import BotMessage
+from bot.pipeline.types import BotMessage
 from bot.shared.settings import Settings
 from channels import telegram as tg
 from channels.base import BackgroundTasks

@@ -46,7 +46,7 @@ from bot.records.models import (
 )
 from bot.records.repository import Records
 from bot.records.retention import RetentionConfig, RetentionJob, purge
-from bot.pipeline.service import Button
+from bot.pipeline.types import Button
 from channels.telegram import TelegramSender
 from channels.twilio import WhatsAppWindow
 from tests.conftest import TEST_REDIS_URL, _delete_prefix

@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from bot.pipeline.service import BotMessage, Button, Inbound, Outcome
+from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
 from bot.shared.settings import Settings
 from channels.base import BackgroundTasks, DeliveryError
 from channels.twilio import (

@@ -14,7 +14,6 @@ import html
 
 from aiohttp import web
 
-from bot.records.repository import Records
 from bot.gateway.keys import RECORDS
 
 PAGE = "/desk/dev/outbox"

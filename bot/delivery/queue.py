@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
-    from bot.pipeline.service import BotMessage
+    from bot.pipeline.types import BotMessage
 
 log = logging.getLogger(__name__)
 

@@ -268,9 +268,6 @@ class Sessions:
             return None
         return Session(token_hash, int(data["agent_id"]), data["csrf"], data.get("stamp", ""))
 
-    async def alive(self, session: Session) -> bool:
-        return bool(await self.redis.exists(self._key(session.token_hash)))
-
     async def delete(self, session: Session) -> None:
         await self.redis.delete(self._key(session.token_hash))
 

@@ -7,7 +7,6 @@ import logging
 from typing import AsyncIterator
 
 import aiohttp
-import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -31,8 +30,10 @@ from bot.gateway.keys import HANDOFFS, RASA, RECORDS, REDIS, RETENTION, SERVICE,
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
 from channels.socketio_guard import WebChatServer, install_log_filter
+from bot.delivery.outbound import Outbound
 from bot.delivery.queue import Delivery, retry_for_from_env
-from channels.webchat import WebChat
+from bot.pipeline.transcript import Transcript
+from channels.webchat import WebChat, WebChatSender
 
 log = logging.getLogger(__name__)
 
@@ -68,22 +69,29 @@ def create_app(settings: Settings) -> web.Application:
         rasa_http = rasa_client.session()  # its own pool: turns queue there, not against the timeout
         rasa = RasaClient(rasa_http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
                           action_health_url=settings.action_health_url, probe_session=http)
-        service = ConversationService(
-            ConversationStore(redis, settings.key_prefix, settings.history_limit), rasa, records,
-            max_bytes=settings.max_message_bytes, identity=IdentityPolicy.load(),
-        )
-        service.handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
-        app[HANDOFFS] = service.handoffs
+        store = ConversationStore(redis, settings.key_prefix)
+        handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
+        app[HANDOFFS] = handoffs
+
+        async def changed(conversation: str) -> None:  # the desk shows a failed delivery at once
+            await handoffs.publish({"type": "message", "conversation": conversation})
+
+        senders: dict = {}  # channel -> sender, filled by the channel adapters below
+        outbound = Outbound(store, records, Transcript(store, records),
+                            Delivery(senders, records, retry_for=retry_for_from_env(), on_change=changed), senders)
+        service = ConversationService(store, rasa, records, handoffs, outbound,
+                                      identity=IdentityPolicy.load(), max_bytes=settings.max_message_bytes)
         tasks = BackgroundTasks()
         webchat = WebChat(sio, service, settings.webchat_identity_secret, trusted_proxies=settings.trusted_proxies)
-        service.senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
+        outbound.register(WebChatSender(sio))
+        senders.update(twilio.setup(app, service, settings, http, tasks, redis) or {})
         telegram_sender = telegram.setup(app, service, settings, http, tasks, redis)
         if telegram_sender is not None:
-            service.senders["telegram"] = telegram_sender
+            outbound.register(telegram_sender)
 
         async def language_of(channel: str, address: str, payload: dict) -> str:
-            key = await service.store.identity(channel, address)
-            lang = (await service.store.get(key)).get("language") if key else None
+            key = await store.identity(channel, address)
+            lang = (await store.get(key)).get("language") if key else None
             return lang if lang in language.SUPPORTED else payload.get("language_hint") or language.DEFAULT_LANGUAGE
 
         # every inbound message is stored before its webhook is answered, and handled from there
@@ -92,16 +100,11 @@ def create_app(settings: Settings) -> web.Application:
         for adapter_key in (TWILIO, TELEGRAM):
             if adapter_key in app:
                 app[adapter_key].use(inbox)
-        log.info("channels on: %s", ", ".join(["webchat", *service.senders]))
-
-        async def changed(conversation: str) -> None:  # the desk shows a failed delivery at once
-            await service.handoffs.publish({"type": "message", "conversation": conversation})
-
-        service.delivery = Delivery(service.senders, records, retry_for=retry_for_from_env(), on_change=changed)
+        log.info("channels on: %s", ", ".join(senders))
         await asyncio.to_thread(language.warm_up)
         app[REDIS], app[RASA], app[SERVICE], app[RECORDS] = redis, rasa, service, records
         stop = asyncio.Event()
-        delivery = asyncio.create_task(outbox.run(records, service.senders, stop))
+        delivery = asyncio.create_task(outbox.run(records, outbound, stop))
         app[RETENTION] = RetentionJob(engine, redis, settings.key_prefix)  # daily purge (APScheduler)
         app[RETENTION].start()
         inbound = asyncio.create_task(inbox.run(stop))
@@ -119,7 +122,7 @@ def create_app(settings: Settings) -> web.Application:
         except asyncio.TimeoutError:
             log.warning("inbox: messages still running at shutdown are taken up again after a restart")
         left = await tasks.drain(grace_ends - asyncio.get_running_loop().time())
-        left += await service.delivery.drain(grace_ends - asyncio.get_running_loop().time())
+        left += await outbound.delivery.drain(grace_ends - asyncio.get_running_loop().time())
         log.info("gateway stopped (%s)", f"{left} unfinished" if left else "nothing left in flight")
         if telegram_sender is not None:
             await telegram_sender.close()

@@ -5,7 +5,6 @@ Keys, all under the configured prefix:
   <p>:conv:<key>                    -> hash: created, language, last_channel, last_address, customer_id,
                                        level, verified_by, away, ack_at (written only here; the handoff
                                        state is bot/people/queue.py's, in <p>:handoff:<key>)
-  <p>:transcript:<key>              -> list of JSON entries (only without a records database)
   <p>:customer:<id>                 -> the customer's one conversation key
   <p>:seen:<channel>:<message id>   -> set once per channel message (webhook retries), 2 days
   <p>:buttons:<key>:<channel>       -> the buttons last offered (numbered replies on SMS/WhatsApp)
@@ -20,7 +19,7 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any
+
 
 from redis.asyncio import Redis
 
@@ -30,10 +29,9 @@ LINK_CODE_SECONDS = 15 * 60
 
 
 class ConversationStore:
-    def __init__(self, redis: Redis, prefix: str, history_limit: int = 200) -> None:
+    def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._history_limit = history_limit
 
     def _k(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
@@ -114,12 +112,11 @@ class ConversationStore:
         if fields:
             await self._redis.hset(self._k("conv", key), mapping=fields)
 
-    async def append(self, key: str, sender: str, text: str, channel: str, **extra: Any) -> None:
-        entry = {"sender": sender, "text": text, "channel": channel, "ts": round(time.time(), 3)}
-        entry.update({k: v for k, v in extra.items() if v})
-        await self._redis.rpush(self._k("transcript", key), json.dumps(entry, ensure_ascii=False))
+    async def customer_id(self, key: str) -> int | None:
+        """The verified customer of the conversation, if any."""
+        raw = await self._redis.hget(self._k("conv", key), "customer_id")
+        return int(raw) if raw and raw.isdigit() else None
 
-    async def history(self, key: str, limit: int | None = None) -> list[dict[str, Any]]:
-        n = limit or self._history_limit
-        raw = await self._redis.lrange(self._k("transcript", key), -n, -1)
-        return [json.loads(item) for item in raw]
+    async def language(self, key: str, supported: tuple[str, ...], default: str) -> str:
+        raw = await self._redis.hget(self._k("conv", key), "language")
+        return raw if raw in supported else default

@@ -194,11 +194,6 @@ class Records:
             row = await s.execute(select(Order).where(Order.order_number == order_number).limit(1))
             return row.scalars().first()
 
-    async def order_exists(self, order_number: str) -> bool:
-        async with self.session() as s:
-            row = await s.execute(select(Order.id).where(Order.order_number == order_number))
-            return row.first() is not None
-
     async def recent_orders(self, customer_id: int, limit: int = 5) -> list[Order]:
         async with self.session() as s:
             row = await s.execute(
@@ -344,11 +339,6 @@ class Records:
                 ticket.first_response_at = ticket.first_response_at or utcnow()
                 if status == "closed":
                     ticket.closed_at = utcnow()
-
-    async def audit(self, customer_id: int) -> list[AuditEntry]:
-        async with self.session() as s:
-            row = await s.execute(select(AuditEntry).where(AuditEntry.customer_id == customer_id).order_by(AuditEntry.id))
-            return list(row.scalars())
 
     async def decisions(self, customer_id: int) -> list[Decision]:
         async with self.session() as s:

@@ -56,7 +56,6 @@ class Settings:
     dev_outbox: bool = False
     trusted_proxies: tuple = ()  # networks whose X-Forwarded-For/-Proto are believed (bot.shared.forwarded)
     max_message_bytes: int = 4096
-    history_limit: int = 200
     static_dir: Path = PROJECT_ROOT / "channels" / "static"
     public_base_url: str = ""
     webchat_identity_secret: str = ""
