@@ -33,9 +33,10 @@ from bot.records.models import Customer, Order
 from bot.records.repository import Records, cents, jsonable
 
 
-class ClockedAction(Action):
-    """An action that reads the time: from the clock passed in (tests), else the process's
-    (actions.deps.clock: the system clock, or $BOT_FIXED_NOW in tests of the whole stack)."""
+class Clocked:
+    """For an action that reads the time: from the clock passed in (tests), else the process's
+    (actions.deps.clock: the system clock, or $BOT_FIXED_NOW in tests of the whole stack).
+    A mixin, not an Action: rasa_sdk registers every subclass of Action as an action."""
 
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock
@@ -400,7 +401,7 @@ HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
 }
 
 
-class ActionTopic(ClockedAction):
+class ActionTopic(Clocked, Action):
     def name(self) -> str:
         return "action_topic"
 
@@ -427,7 +428,7 @@ class ActionTopic(ClockedAction):
         return await handler(ctx) + reset
 
 
-class ActionAskAmount(ClockedAction):
+class ActionAskAmount(Clocked, Action):
     """Asks how much, showing the order total (refund) or the open invoices (arrangement)."""
 
     def name(self) -> str:
@@ -451,7 +452,7 @@ class ActionAskAmount(ClockedAction):
         return []
 
 
-class ActionAskRetentionAccepted(ClockedAction):
+class ActionAskRetentionAccepted(Clocked, Action):
     """Offers what the bot's mandate allows for this customer, or a colleague who may offer more."""
 
     def name(self) -> str:

@@ -209,3 +209,13 @@ async def test_the_bots_refund_uses_the_clock_for_the_order_age(shop, days, hour
     assert (audit.decision, audit.allowed, audit.request["order_age_days"], audit.request["today"]) == (
         "refund", age == 30, age, clock.today().isoformat())
     assert [g.amount_cents for g in granted] == ([1000] if age == 30 else [])
+
+
+def test_the_action_server_registers_the_actions_that_take_a_clock():
+    """rasa_sdk registers every subclass of Action: the clock mixin must not be one."""
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    assert {"action_topic", "action_ask_amount", "action_ask_retention_accepted", "action_response_time"} <= set(
+        executor.actions)

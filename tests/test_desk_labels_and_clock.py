@@ -95,9 +95,14 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-async def desk(tmp_path_factory, redis_url):
+def labels_db(tmp_path_factory) -> str:
+    return demo_shop_db(tmp_path_factory.mktemp("labelsdb"))
+
+
+@pytest.fixture(scope="module")
+async def desk(labels_db, redis_url):
     before = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = demo_shop_db(tmp_path_factory.mktemp("labelsdb"))
+    os.environ["DATABASE_URL"] = labels_db
     prefix = "dl" + secrets.token_hex(4)
     clock = FixedClock(datetime.now(timezone.utc))
     app = create_app(Settings(redis_url=redis_url, key_prefix=prefix, rasa_url="http://127.0.0.1:9"))
