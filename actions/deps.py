@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from bot.shared.db import create_engine
+from bot.policy.clock import Clock, from_env
 from bot.policy.hours import ServiceLevels
 from bot.policy.mandate import MandateTable
 from bot.records.repository import Records
@@ -13,6 +14,13 @@ from bot.records.repository import Records
 @lru_cache(maxsize=1)
 def records() -> Records:
     return Records(create_engine())
+
+
+@lru_cache(maxsize=1)
+def clock() -> Clock:
+    """The action server's clock: the system clock; fixed at $BOT_FIXED_NOW in tests (bot/policy/clock.py).
+    Unit tests pass a clock to the action instead (ActionTopic(clock=FixedClock(...)))."""
+    return from_env()
 
 
 @lru_cache(maxsize=1)

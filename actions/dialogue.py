@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
@@ -11,7 +9,8 @@ from rasa_sdk.types import DomainDict
 
 from bot.shared import control
 from bot.texts import fmt
-from actions.deps import handoff_config, records, service_levels
+from actions.deps import clock as process_clock, handoff_config, records
+from bot.policy.clock import Clock
 from bot.policy.hours import describe
 from bot.records.repository import aware
 
@@ -125,7 +124,11 @@ class ActionHandoff(Action):
 
 class ActionResponseTime(Action):
     """"How long still?": the promises we made and the tickets that wait, with their deadlines.
-    While a person is being waited for the gateway answers this itself, with a fresh estimate."""
+    While a person is being waited for the gateway answers this itself, with a fresh estimate.
+    The time: the clock passed in (tests), else the process's (actions.deps.clock)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
 
     def name(self) -> str:
         return "action_response_time"
@@ -134,8 +137,8 @@ class ActionResponseTime(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         lang = tracker.get_slot("language") or "nl"
-        now = datetime.now(timezone.utc)
-        tz = service_levels().tz
+        clock = self._clock or process_clock()
+        now, tz = clock.now(), clock.tz
         repo = records()
         promises = await repo.open_promises(tracker.sender_id)
         customer_id = tracker.get_slot("customer_id")

@@ -1,41 +1,49 @@
 """`action_topic`: answers the question `topic_form` gathered, from and into the records.
 
 One handler per topic. Decisions (refunds, vouchers, arrangements) go through the mandate table
-for the role `bot`; every evaluation is written to the audit log, and a request beyond the bot's
-mandate becomes a waiting request for the lowest role that may grant it, prefilled so the
-customer never repeats it.
+for the role `bot` (bot/policy/decisions.py, the same code the desk uses); every evaluation is
+written to the audit log, and a request beyond the bot's mandate becomes a waiting request for
+the lowest role that may grant it, prefilled so the customer never repeats it. The time comes
+from one clock (`Context.clock`; bot/policy/clock.py), the constants from config/policy.yml.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import IntegrityError
 
 from bot.texts import fmt
 from actions.common import latest_user_metadata
-from actions.deps import handoff_config, identity_policy, mandates, records, service_levels
+from actions.deps import clock as process_clock, handoff_config, identity_policy, mandates, records, service_levels
 from actions.dialogue import handoff_payload
 from actions.topics import PER_TOPIC, is_verified, shows_claimed_order
 from bot.policy import churn
+from bot.policy.clock import Clock
+from bot.policy.decisions import Decisions
 from bot.policy.hours import describe
 from bot.policy.mandate import MandateRequest, Verdict
+from bot.policy.rules import policy
 from bot.records.models import Customer, Order
-from bot.records.repository import Records, aware, cents, jsonable
+from bot.records.repository import Records, cents, jsonable
 
-RETURN_DAYS = 30
-APOLOGY_VOUCHER = Decimal("5")
-RETENTION_VOUCHER = Decimal("10")
-ROLE_NAMES = {
-    "agent": {"nl": "medewerker", "en": "colleague"},
-    "senior_agent": {"nl": "senior medewerker", "en": "senior colleague"},
-    "supervisor": {"nl": "teamleider", "en": "supervisor"},
-}
+
+class Clocked:
+    """For an action that reads the time: from the clock passed in (tests), else the process's
+    (actions.deps.clock: the system clock, or $BOT_FIXED_NOW in tests of the whole stack).
+    A mixin, not an Action: rasa_sdk registers every subclass of Action as an action."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or process_clock()
 
 
 @dataclass
@@ -46,6 +54,7 @@ class Context:
     customer: Customer
     lang: str
     channel: str
+    clock: Clock = field(default_factory=process_clock)
 
     def say(self, response: str, **values: Any) -> None:
         self.dispatcher.utter_message(response=response, **values)
@@ -55,14 +64,18 @@ class Context:
 
     @property
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return self.clock.now()
 
     @property
     def today(self) -> date:
-        return self.now.astimezone(service_levels().tz).date()
+        return self.clock.today()
+
+    @property
+    def decisions(self) -> Decisions:
+        return Decisions(self.repo, mandates(), self.clock)
 
     def when(self, moment: datetime) -> str:
-        return describe(moment, self.lang, self.now, service_levels().tz)
+        return describe(moment, self.lang, self.now, self.clock.tz)
 
     def preferred(self) -> str:
         return fmt.label(fmt.CHANNEL_NAMES, self.customer.preferred_channel, self.lang)
@@ -75,21 +88,11 @@ def is_late(order: Order, today: date) -> bool:
     return order.status in ("placed", "shipped") and order.promised_date is not None and order.promised_date < today
 
 
-def order_age_days(order: Order, today: date) -> int:
-    reference = aware(order.delivered_at) or aware(order.placed_at)
-    return (today - reference.astimezone(service_levels().tz).date()).days
-
-
-async def evaluate(ctx: Context, request: MandateRequest, grant: dict | None) -> Verdict:
+async def evaluate(ctx: Context, request: MandateRequest, *, order: Order | None = None, reason: str) -> Verdict:
     """Evaluate for the bot, write the audit entry, and record the decision when granted."""
-    verdict = mandates().evaluate("bot", request)
-    record = verdict.as_dict()
-    record["explanation"] = verdict.explain("en")
-    await ctx.repo.decide(
-        customer_id=ctx.customer.id, verdict_record=jsonable(record), actor_role="bot", actor="bot",
-        grant=grant if verdict.allowed else None,
-    )
-    return verdict
+    outcome = await ctx.decisions.decide("bot", "bot", ctx.customer.id, request,
+                                         order_id=order.id if order else None, reason=reason)
+    return outcome.verdict
 
 
 async def escalate(ctx: Context, verdict: Verdict, kind: str, summary: str, data: dict, order: Order | None = None) -> None:
@@ -102,7 +105,7 @@ async def escalate(ctx: Context, verdict: Verdict, kind: str, summary: str, data
         channel=ctx.channel, promised_by=deadline,
         data=jsonable({"request": kind, "role": role, "reasons": verdict.as_dict()["reasons"], **data}),
     )
-    ctx.say("utter_request_escalated", reason=verdict.explain(ctx.lang), role=fmt.label(ROLE_NAMES, role, ctx.lang),
+    ctx.say("utter_request_escalated", reason=verdict.explain(ctx.lang), role=fmt.role_name(role, ctx.lang),
             ticket=ticket.id)
     if handoff_config().mandate:
         # the gateway queues it for that role and tells the customer the honest wait
@@ -154,13 +157,11 @@ async def delivery_problem(ctx: Context) -> list[EventType]:
     ctx.say("utter_delivery_ticket", ticket=ticket.id, order_number=order.order_number,
             carrier=order.carrier or "-", deadline=ctx.when(deadline))
     if is_late(order, ctx.today):
-        previous = await ctx.repo.previous_decisions(ctx.customer.id, "goodwill_voucher")
-        request = MandateRequest("goodwill_voucher", amount=APOLOGY_VOUCHER, previous=previous,
-                                 customer_segment=ctx.customer.segment, today=ctx.today)
-        verdict = await evaluate(ctx, request, {"kind": "goodwill_voucher", "amount_cents": cents(APOLOGY_VOUCHER),
-                                                "order_id": order.id, "reason": "late delivery"})
+        voucher = policy().late_delivery_voucher
+        request = await ctx.decisions.request("goodwill_voucher", ctx.customer, amount=voucher)
+        verdict = await evaluate(ctx, request, order=order, reason="late delivery")
         if verdict.allowed:
-            ctx.say("utter_goodwill_granted", amount=ctx.money(cents(APOLOGY_VOUCHER)))
+            ctx.say("utter_goodwill_granted", amount=ctx.money(cents(voucher)))
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "delivery_problem", f"ticket {ticket.id}")
     return []
 
@@ -172,7 +173,7 @@ async def return_item(ctx: Context) -> list[EventType]:
     if order.status != "delivered" or order.delivered_at is None:
         ctx.say("utter_return_not_delivered", order_number=order.order_number)
         return []
-    if order_age_days(order, ctx.today) > RETURN_DAYS:
+    if ctx.decisions.order_age_days(order) > policy().return_days:
         ctx.say("utter_return_window_passed", order_number=order.order_number,
                 delivered=fmt.day(order.delivered_at, ctx.lang))
         return []
@@ -190,8 +191,7 @@ async def request_refund(ctx: Context) -> list[EventType]:
     if order is None:
         return []
     wanted = ctx.slot("amount")
-    refunded = await ctx.repo.refunded_cents(order.id)
-    left = order.total_cents - refunded
+    refunded, left = await ctx.decisions.refund_left(order)
     if left <= 0:
         ctx.say("utter_refund_nothing_left", order_number=order.order_number, refunded=ctx.money(refunded))
         return []
@@ -203,14 +203,8 @@ async def request_refund(ctx: Context) -> list[EventType]:
         else:
             ctx.say("utter_refund_too_much", order_number=order.order_number, total=ctx.money(order.total_cents))
         return []
-    amount = Decimal(amount_cents) / 100
-    request = MandateRequest(
-        "refund", amount=amount, order_age_days=order_age_days(order, ctx.today),
-        customer_segment=ctx.customer.segment, today=ctx.today,
-        previous=await ctx.repo.previous_decisions(ctx.customer.id, "refund"),
-    )
-    verdict = await evaluate(ctx, request, {"kind": "refund", "amount_cents": amount_cents, "order_id": order.id,
-                                            "reason": "requested in chat"})
+    request = await ctx.decisions.request("refund", ctx.customer, amount_cents=amount_cents, order=order)
+    verdict = await evaluate(ctx, request, order=order, reason="requested in chat")
     if verdict.allowed:
         ctx.say("utter_refund_granted", amount=ctx.money(amount_cents), order_number=order.order_number)
     else:
@@ -247,21 +241,16 @@ async def invoice_question(ctx: Context) -> list[EventType]:
     return []
 
 
-async def open_total(ctx: Context) -> int:
-    return sum(i.open_cents for i in await ctx.repo.invoices(ctx.customer.id) if i.status(ctx.today) != "paid")
-
-
 async def payment_arrangement(ctx: Context) -> list[EventType]:
     wanted = ctx.slot("amount")
-    amount_cents = await open_total(ctx) if wanted in (None, "all") else cents(wanted)
+    amount_cents = await ctx.decisions.open_cents(ctx.customer.id) if wanted in (None, "all") else cents(wanted)
     if amount_cents <= 0:
         ctx.say("utter_nothing_open")
         return []
-    instalments = int(ctx.slot("instalments") or 2)
-    request = MandateRequest("payment_arrangement", amount=Decimal(amount_cents) / 100, instalments=instalments,
-                             customer_segment=ctx.customer.segment, today=ctx.today)
-    verdict = await evaluate(ctx, request, {"kind": "payment_arrangement", "amount_cents": amount_cents,
-                                            "instalments": instalments, "reason": "requested in chat"})
+    instalments = int(ctx.slot("instalments") or policy().instalments.min)
+    request = await ctx.decisions.request("payment_arrangement", ctx.customer, amount_cents=amount_cents,
+                                          instalments=instalments)
+    verdict = await evaluate(ctx, request, reason="requested in chat")
     if verdict.allowed:
         per = -(-amount_cents // instalments)
         ctx.say("utter_arrangement_granted", amount=ctx.money(amount_cents), instalments=instalments,
@@ -309,9 +298,7 @@ async def update_preferences(ctx: Context) -> list[EventType]:
         shown = {"nl": "Nederlands", "en": "English"}[value] if value in ("nl", "en") else value
     try:
         await ctx.repo.update_preferences(ctx.customer.id, **{field: stored})
-    except Exception as exc:  # unique e-mail or phone taken by another customer
-        if "unique" not in str(exc).lower() and "duplicate" not in str(exc).lower():
-            raise
+    except IntegrityError:  # the e-mail address or phone number is another customer's (unique)
         ctx.say("utter_preference_taken")
         return []
     what = {
@@ -331,10 +318,9 @@ async def cancel_contract(ctx: Context) -> list[EventType]:
     if ctx.slot("retention_accepted"):
         if ctx.slot("retention_offer") == "voucher":
             request = await retention_voucher_request(ctx)
-            verdict = await evaluate(ctx, request, {"kind": "goodwill_voucher", "amount_cents": cents(RETENTION_VOUCHER),
-                                                    "reason": f"retention: {reason}"[:500]})
+            verdict = await evaluate(ctx, request, reason=f"retention: {reason}"[:500])
             if verdict.allowed:
-                ctx.say("utter_retention_kept", amount=ctx.money(cents(RETENTION_VOUCHER)))
+                ctx.say("utter_retention_kept", amount=ctx.money(cents(policy().retention_voucher)))
                 return []
         deadline = service_levels().deadline("waiting_request", ctx.now)
         ticket = await ctx.repo.create_ticket(
@@ -353,14 +339,12 @@ async def cancel_contract(ctx: Context) -> list[EventType]:
                                           promised_by=deadline)
     ctx.say("utter_cancellation_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "cancellation", f"ticket {ticket.id}")
-    await churn.refresh(ctx.repo.engine, ctx.customer.id)
+    await churn.refresh(ctx.repo.engine, ctx.customer.id, clock=ctx.clock)
     return []
 
 
 async def retention_voucher_request(ctx: Context) -> MandateRequest:
-    previous = await ctx.repo.previous_decisions(ctx.customer.id, "goodwill_voucher")
-    return MandateRequest("goodwill_voucher", amount=RETENTION_VOUCHER, previous=previous,
-                          customer_segment=ctx.customer.segment, today=ctx.today)
+    return await ctx.decisions.request("goodwill_voucher", ctx.customer, amount=policy().retention_voucher)
 
 
 async def complaint(ctx: Context) -> list[EventType]:
@@ -368,7 +352,7 @@ async def complaint(ctx: Context) -> list[EventType]:
     ticket = await ctx.repo.create_ticket(ctx.customer.id, "complaint", details=ctx.slot("details") or "",
                                           channel=ctx.channel, promised_by=deadline)
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "complaint", f"ticket {ticket.id}")
-    scored = (await churn.refresh(ctx.repo.engine, ctx.customer.id)).get(ctx.customer.id)
+    scored = (await churn.refresh(ctx.repo.engine, ctx.customer.id, clock=ctx.clock)).get(ctx.customer.id)
     if handoff_config().complaint.applies(_score(scored), ctx.customer.segment):
         ctx.say("utter_complaint_to_person", ticket=ticket.id)
         ctx.dispatcher.utter_message(json_message=handoff_payload(
@@ -417,7 +401,7 @@ HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
 }
 
 
-class ActionTopic(Action):
+class ActionTopic(Clocked, Action):
     def name(self) -> str:
         return "action_topic"
 
@@ -440,11 +424,11 @@ class ActionTopic(Action):
             dispatcher.utter_message(response="utter_not_identified")
             return reset + [SlotSet("customer_id", None), SlotSet("customer_name", None)]
         channel = latest_user_metadata(tracker).get("channel") or "webchat"
-        ctx = Context(dispatcher, tracker, repo, customer, tracker.get_slot("language") or "nl", channel)
+        ctx = Context(dispatcher, tracker, repo, customer, tracker.get_slot("language") or "nl", channel, self.clock)
         return await handler(ctx) + reset
 
 
-class ActionAskAmount(Action):
+class ActionAskAmount(Clocked, Action):
     """Asks how much, showing the order total (refund) or the open invoices (arrangement)."""
 
     def name(self) -> str:
@@ -459,8 +443,7 @@ class ActionAskAmount(Action):
             total = order.total_cents - await repo.refunded_cents(order.id) if order else 0
             response = "utter_ask_amount_refund"
         else:
-            today = datetime.now(timezone.utc).astimezone(service_levels().tz).date()
-            total = sum(i.open_cents for i in await repo.invoices(customer_id) if i.status(today) != "paid")
+            total = await Decisions(repo, mandates(), self.clock).open_cents(customer_id)
             response = "utter_ask_amount_arrangement"
         title = {"nl": f"Het hele bedrag ({fmt.money(total, 'nl')})", "en": f"The full amount ({fmt.money(total, 'en')})"}[lang]
         dispatcher.utter_message(response=response, total=fmt.money(total, lang),
@@ -469,7 +452,7 @@ class ActionAskAmount(Action):
         return []
 
 
-class ActionAskRetentionAccepted(Action):
+class ActionAskRetentionAccepted(Clocked, Action):
     """Offers what the bot's mandate allows for this customer, or a colleague who may offer more."""
 
     def name(self) -> str:
@@ -479,9 +462,9 @@ class ActionAskRetentionAccepted(Action):
         lang = tracker.get_slot("language") or "nl"
         repo = records()
         customer = await repo.customer(int(tracker.get_slot("customer_id")))
-        ctx = Context(dispatcher, tracker, repo, customer, lang, "webchat")
-        if mandates().may("bot", await retention_voucher_request(ctx)):
-            ctx.say("utter_retention_offer_voucher", amount=fmt.money(cents(RETENTION_VOUCHER), lang))
+        ctx = Context(dispatcher, tracker, repo, customer, lang, "webchat", self.clock)
+        if ctx.decisions.may("bot", await retention_voucher_request(ctx)):
+            ctx.say("utter_retention_offer_voucher", amount=fmt.money(cents(policy().retention_voucher), lang))
             return [SlotSet("retention_offer", "voucher")]
         ctx.say("utter_retention_offer_colleague")
         return [SlotSet("retention_offer", "colleague")]

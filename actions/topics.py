@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -27,6 +28,7 @@ from bot.shared import control
 from bot.texts import fmt
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import identity_policy, records
+from bot.policy.rules import policy
 
 CUSTOMER_NUMBER = re.compile(r"\b[kK]\s?-?(\d{5})\b")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
@@ -349,7 +351,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         if tracker.get_slot("requested_slot") != "instalments":
             return {}
         count = parse_count(tracker.latest_message.get("text") or "")
-        if not count or count < 2 or count > 36:
+        if count not in policy().instalments:  # config/policy.yml (the desk accepts the same range)
             dispatcher.utter_message(response="utter_instalments_format")
             return {"instalments": None}
         return {"instalments": float(count)}
@@ -430,13 +432,21 @@ async def send_identification_code(customer, tracker: Tracker) -> None:
         return
     lang = tracker.get_slot("language") or "nl"
     channel, address, _ = otp_target(customer)
-    await records().issue_code(customer, channel, address, CODE_TEXT["en" if lang == "en" else "nl"])
+    await issue_code(records(), customer, channel, address, lang)
 
 
-CODE_TEXT = {
-    "nl": "Je code voor De Webwinkel is {code}. Deze is 10 minuten geldig. Deel hem met niemand.",
-    "en": "Your De Webwinkel code is {code}. It is valid for 10 minutes. Do not share it.",
+CODE_TEXT = {  # {brand} and {minutes}: config/policy.yml; {code} is filled in by Records.issue_code
+    "nl": "Je code voor {brand} is {{code}}. Deze is {minutes} minuten geldig. Deel hem met niemand.",
+    "en": "Your {brand} code is {{code}}. It is valid for {minutes} minutes. Do not share it.",
 }
+
+
+async def issue_code(repo, customer, channel: str, address: str, lang: str) -> str:
+    """A one-time code to `address`, valid as long as config/policy.yml says, in the customer's language."""
+    rules = policy()
+    body = CODE_TEXT["en" if lang == "en" else "nl"].format(brand=rules.brand, minutes=rules.code_valid_minutes)
+    return await repo.issue_code(customer, channel, address, body,
+                                 valid_for=timedelta(minutes=rules.code_valid_minutes))
 
 
 class ActionAskIdCode(Action):
@@ -486,7 +496,7 @@ class ActionAskOtpCode(Action):
             dispatcher.utter_message(response="utter_otp_no_channel")
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
         channel, address, masked = target
-        await repo.issue_code(customer, channel, address, CODE_TEXT["en" if lang == "en" else "nl"])
+        await issue_code(repo, customer, channel, address, lang)
         dispatcher.utter_message(response="utter_ask_otp_code", channel=fmt.label(fmt.CHANNEL_NAMES, channel, lang),
                                  masked=masked)
         return []

@@ -385,7 +385,7 @@ async def test_form_gives_up_after_three_wrong_codes(shop):
 @pytest.mark.parametrize("slots,expected", [
     ({"topic": "order_status"}, ["customer_id", "order_number"]),
     ({"topic": "request_refund"}, ["customer_id", "order_number", "otp_code", "amount"]),
-    ({"topic": "request_refund", "verified_until": time.time() + 600}, ["customer_id", "order_number", "amount"]),
+    ({"topic": "request_refund", "verified_until": time.time() + 86400}, ["customer_id", "order_number", "amount"]),
     ({"topic": "request_refund", "verified_until": time.time() - 1}, ["customer_id", "order_number", "otp_code", "amount"]),
     ({"topic": "request_refund", "id_order_number": "104100"},
      ["postcode", "customer_id", "order_number", "otp_code", "amount"]),
@@ -396,7 +396,7 @@ async def test_form_gives_up_after_three_wrong_codes(shop):
     ({"topic": "update_preferences", "preference": "consent_proactive=no"}, ["customer_id", "preference"]),
     ({"topic": "update_preferences", "preference": "email=new@example.nl"}, ["customer_id", "preference", "otp_code"]),
     ({"topic": "update_preferences", "preference": "phone=+31611111111"}, ["customer_id", "preference", "otp_code"]),
-    ({"topic": "update_preferences", "preference": "email=new@example.nl", "verified_until": time.time() + 600},
+    ({"topic": "update_preferences", "preference": "email=new@example.nl", "verified_until": time.time() + 86400},
      ["customer_id", "preference"]),
     ({"topic": "payment_arrangement"}, ["customer_id", "amount", "instalments"]),
     ({"topic": "cancel_contract"}, ["customer_id", "details", "retention_accepted"]),

@@ -1,19 +1,22 @@
 """The customer record the desk shows next to a conversation.
 
-Everything JSON-able; money as cents plus a string formatted for the agent's ui_language, times
-as ISO 8601 (UTC), dates as YYYY-MM-DD. Reads through `Records` where it has a method, and
-its own short queries otherwise.
+Everything JSON-able; money as cents plus a string formatted for the agent's ui_language
+(bot.texts.fmt.money), times as ISO 8601 (UTC), dates as YYYY-MM-DD in the configured zone;
+"today" and "now" come from the clock passed in (bot/policy/clock.py). Reads through `Records`
+where it has a method, and its own short queries otherwise.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.policy.churn import ChurnResult, local_today
-from bot.desk.texts import lang_of, money
+from bot.policy.churn import ChurnResult
+from bot.policy.clock import SYSTEM, Clock
+from bot.desk.texts import lang_of
+from bot.texts.fmt import money
 from bot.records.models import Decision, Feedback, Order, Ticket
 from bot.records.repository import Records, aware
 
@@ -30,18 +33,18 @@ def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat()
 
 
-def _day(value: date | datetime | None) -> str | None:
-    if isinstance(value, datetime):
-        return aware(value).date().isoformat()
-    return value.isoformat() if value else None
-
-
 async def customer_record(records: Records, customer_id: int, ui_language: str = "nl",
-                          today: date | None = None) -> dict[str, Any] | None:
+                          today: date | None = None, clock: Clock | None = None) -> dict[str, Any] | None:
     """The customer as the desk shows them; None when the customer does not exist."""
     lang = lang_of(ui_language)
-    today = today or local_today()
-    now = datetime.now(timezone.utc)
+    clock = clock or SYSTEM
+    today = today or clock.today()
+    now = clock.now()
+
+    def _day(value: date | datetime | None) -> str | None:
+        day = clock.date_of(value)
+        return day.isoformat() if day else None
+
     customer = await records.customer(customer_id)
     if customer is None:
         return None

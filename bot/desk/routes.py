@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from string import Template
@@ -31,7 +31,6 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from bot.policy.churn import local_date, local_today
 from bot.desk import texts
 from bot.desk.auth import (
     MAX_PASSWORD, SESSION_TTL, Agents, LoginThrottle, Session, Sessions, agent_info, password_stamp,
@@ -39,13 +38,18 @@ from bot.desk.auth import (
 )
 from bot.desk.record import customer_record, open_ticket
 from bot.shared.forwarded import client_address, client_key, is_https
-from bot.gateway.keys import DESK_HEARTBEAT, DESK_MANDATES, DESK_STOP, HANDOFFS, RECORDS, REDIS, SERVICE, SETTINGS
+from bot.gateway.keys import (
+    CLOCK, DESK_HEARTBEAT, DESK_MANDATES, DESK_STOP, HANDOFFS, RECORDS, REDIS, SERVICE, SETTINGS,
+)
 from bot.people import AgentInfo, HandoffError, Handoffs
-from bot.policy.mandate import MandateError, MandateRequest, MandateTable
+from bot.policy import clock as clocks
+from bot.policy.decisions import KINDS as DECISIONS, Decisions
+from bot.policy.mandate import MandateError, MandateTable
+from bot.policy.rules import policy
 from bot.records.models import Agent
 from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
-from bot.records.repository import aware, jsonable
 from bot.shared.safe_input import encodable
+from bot.texts.fmt import money
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +67,6 @@ CONVERSATION = re.compile(r"^[A-Za-z0-9_-]{1,40}\Z")
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9-]{1,12}$")
 QUEUE_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 EVENT_NAME = re.compile(r"^[a-z_]{1,32}$")
-DECISIONS = ("refund", "goodwill_voucher", "payment_arrangement", "retention_discount")
-# API decision -> Decision.kind, as the bot writes them (actions/handlers.py)
-DECISION_KIND = {name: name for name in DECISIONS}
 
 
 SECURITY_HEADERS = {
@@ -152,6 +153,14 @@ class Desk:
     def mandates(self) -> MandateTable:
         return self.app[DESK_MANDATES]
 
+    @property
+    def clock(self) -> clocks.Clock:
+        return self.app[CLOCK]
+
+    @property
+    def decisions(self) -> Decisions:
+        return Decisions(self.records, self.mandates, self.clock)
+
 
 def _sessions(app: web.Application) -> Sessions:
     redis, _, settings = _shared(app)
@@ -195,9 +204,8 @@ def api(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespons
             return _error(HANDOFF_STATUS.get(exc.code, 409), exc.code, lang)
         except (web.HTTPException, asyncio.CancelledError):
             raise
-        except Exception as exc:  # noqa: BLE001 - JSON for the desk; the type only (messages may hold customer data)
-            log.error("desk: %s failed: %s", request.path, type(exc).__name__)
-            log.debug("desk: %s failed", request.path, exc_info=True)
+        except Exception:  # noqa: BLE001 - a bug: JSON for the desk, the traceback in the log
+            log.exception("desk: %s failed", request.path)
             return _error(500, "internal", lang)
 
     return wrapper
@@ -320,7 +328,8 @@ def _decision_request(data: Any, field_prefix: str = "") -> dict[str, Any]:
     out = {
         "decision": decision,
         "amount_cents": cents,
-        "instalments": _whole(data.get("instalments"), f"{field_prefix}instalments", 2, 60, "instalments"),
+        "instalments": _whole(data.get("instalments"), f"{field_prefix}instalments", policy().instalments.min,
+                              policy().instalments.max, "instalments"),
         "percent": _whole(data.get("percent"), f"{field_prefix}percent", 1, 100, "percent"),
         "order_number": order_number,
         "note": _text(data, "note") or None,
@@ -369,6 +378,13 @@ async def me(request: web.Request, desk: Desk) -> web.Response:
 
 
 @api
+async def labels(request: web.Request, desk: Desk) -> web.Response:
+    """What the desk shows for codes (roles, order and invoice statuses ...), in both languages:
+    {"nl": {"role": {"agent": "medewerker", ...}, "i": {...}, ...}, "en": {...}} (bot/desk/texts.py LABELS)."""
+    return _json(texts.labels())
+
+
+@api
 async def queue(request: web.Request, desk: Desk) -> web.Response:
     info = desk.info
     waiting = [{**item, "can_claim": desk.handoffs.eligible(item, info)} for item in await desk.handoffs.waiting()]
@@ -402,9 +418,14 @@ async def conversation(request: web.Request, desk: Desk) -> web.Response:
             if entry.get(extra):
                 row[extra] = entry[extra]
         transcript.append(row)
+    # amounts are formatted in the language the desk shows (?lang=, else the agent's ui_language)
+    lang = request.query.get("lang") if request.query.get("lang") in texts.LANGUAGES else desk.lang
     customer = None
     if item.get("customer_id") is not None:
-        customer = await customer_record(desk.records, int(item["customer_id"]), desk.lang)
+        customer = await customer_record(desk.records, int(item["customer_id"]), lang, clock=desk.clock)
+    wanted = item.get("request")
+    if isinstance(wanted, dict) and isinstance(wanted.get("amount_cents"), int):
+        item = {**item, "request": {**wanted, "amount_text": money(wanted["amount_cents"], lang)}}
     identity = await desk.service.identity_level(conv)
     return _json({"item": item, "transcript": transcript, "customer": customer, "identity": identity})
 
@@ -478,11 +499,6 @@ async def close(request: web.Request, desk: Desk) -> web.Response:
     return _json({"ok": True})
 
 
-def _order_age_days(order, today: date) -> int:
-    reference = aware(order.delivered_at) or aware(order.placed_at)
-    return (today - local_date(reference)).days
-
-
 @api
 async def decide(request: web.Request, desk: Desk) -> web.Response:
     conv = _conversation(request)
@@ -502,11 +518,10 @@ async def decide(request: web.Request, desk: Desk) -> web.Response:
 
 
 async def _decide(desk: Desk, conv: str, item: dict, customer_id: int, wanted: dict) -> web.Response:
-    records, lang, kind = desk.records, desk.lang, wanted["decision"]
+    records, lang, kind, decisions = desk.records, desk.lang, wanted["decision"], desk.decisions
     customer = await records.customer(customer_id)
     if customer is None:
         raise DeskError(409, "no_customer")
-    today = local_today()
     order = None
     if wanted.get("order_number"):
         order = await records.order(customer_id, wanted["order_number"])
@@ -516,50 +531,36 @@ async def _decide(desk: Desk, conv: str, item: dict, customer_id: int, wanted: d
     if kind == "refund":
         if order is None:
             raise _bad("order_number", "required")
-        left = order.total_cents - await records.refunded_cents(order.id)
+        _, left = await decisions.refund_left(order)
         cents = left if cents is None else cents
         if cents > left or left <= 0:
-            raise DeskError(400, "over_order_total", total=texts.money(max(0, left), lang))
+            raise DeskError(400, "over_order_total", total=money(max(0, left), lang))
     elif kind == "goodwill_voucher" and cents is None:
         raise _bad("amount", "required")
     elif kind == "payment_arrangement":
         if wanted.get("instalments") is None:
             raise _bad("instalments", "required")
         if cents is None:
-            cents = sum(i.open_cents for i in await records.invoices(customer_id) if i.status(today) != "paid")
+            cents = await decisions.open_cents(customer_id)
             if cents <= 0:
                 raise DeskError(400, "nothing_open")
     elif kind == "retention_discount" and wanted.get("percent") is None:
         raise _bad("percent", "required")
     wanted = {**wanted, "amount_cents": cents} if cents is not None else wanted
-    request = MandateRequest(
-        kind,
-        amount=Decimal(cents) / 100 if cents is not None else None,
-        instalments=wanted.get("instalments") if kind == "payment_arrangement" else None,
-        percent=Decimal(wanted["percent"]) if kind == "retention_discount" else None,
-        order_age_days=_order_age_days(order, today) if kind == "refund" else None,
-        customer_segment=customer.segment, today=today,
-        previous=await records.previous_decisions(customer_id, DECISION_KIND[kind]),
-    )
+    request = await decisions.request(kind, customer, amount_cents=cents, instalments=wanted.get("instalments"),
+                                      percent=wanted.get("percent"), order=order if kind == "refund" else None)
     role = desk.agent.role
     try:
-        verdict = desk.mandates.evaluate(role, request)
+        outcome = await decisions.decide(role, desk.agent.username, customer_id, request,
+                                         order_id=order.id if order else None,
+                                         reason=wanted.get("note") or f"granted in the desk ({conv})")
     except MandateError:  # the agent's role is no longer in the mandate table: never allowed
         log.warning("desk: role %s of %s is not in the mandate table", role, desk.agent.username)
         explanation = f"role {role} is not in the mandate table"
         raise DeskError(403, "beyond_mandate", {"allowed": False, "escalate_to": desk.mandates.lowest_role(request),
                                                 "explanation": explanation, "request": wanted},
                         explanation=explanation) from None
-    record = verdict.as_dict()
-    record["explanation"] = verdict.explain("en")
-    grant = None
-    if verdict.allowed:
-        grant = {"kind": DECISION_KIND[kind], "amount_cents": cents, "order_id": order.id if order else None,
-                 "instalments": wanted.get("instalments") if kind == "payment_arrangement" else None,
-                 "percent": wanted.get("percent") if kind == "retention_discount" else None,
-                 "reason": (wanted.get("note") or f"granted in the desk ({conv})")[:1000]}
-    decision = await records.decide(customer_id=customer_id, verdict_record=jsonable(record), actor_role=role,
-                                    actor=desk.agent.username, grant=grant)
+    verdict, decision = outcome.verdict, outcome.decision
     if not verdict.allowed:
         log.info("desk: %s asked %s beyond their mandate in %s (escalate to %s)", desk.agent.username, kind, conv,
                  verdict.lowest_role)
@@ -647,7 +648,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     if desk is None:
         return _error(401, "not_logged_in", _guess_language(request))
     app, info = request.app, desk.info
-    handoffs, sessions = desk.handoffs, _sessions(app)
+    handoffs = desk.handoffs
     interval = app.get(DESK_HEARTBEAT, 15.0)
     stop = app[DESK_STOP]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
@@ -844,6 +845,8 @@ async def desk_page(request: web.Request) -> web.StreamResponse:
 def setup(app: web.Application) -> None:
     """Add the desk's routes to the gateway (call from create_app, before it starts)."""
     app[DESK_MANDATES] = MandateTable.load()
+    if CLOCK not in app:  # the gateway's clock when it has set one (tests fix it), else the process's
+        app[CLOCK] = clocks.from_env()
     app[DESK_STOP] = asyncio.Event()
     if DESK_HEARTBEAT not in app:
         app[DESK_HEARTBEAT] = 15.0
@@ -860,6 +863,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/desk/logout", logout)
     r.add_get("/desk/events", events)
     r.add_get("/desk/api/me", me)
+    r.add_get("/desk/api/labels", labels)
     r.add_get("/desk/api/queue", queue)
     r.add_get("/desk/api/conversations/{conv}", conversation)
     for action, handler in (("claim", claim), ("reply", reply), ("transfer", transfer), ("handback", handback),

@@ -1,11 +1,15 @@
 """Every text of the desk backend, in Dutch and English: API errors (in the agent's ui_language),
-the login page, and what the customer is told about a decision (in the customer's language).
+the login page, the labels the desk shows for codes (LABELS: roles, statuses; served to the
+browser by GET /desk/api/labels, so desk.js has no copy), and what the customer is told about a
+decision (in the customer's language). Money: bot.texts.fmt.money, the one formatter.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from bot.policy.rules import policy
+from bot.texts.fmt import money, role_name
 
 LANGUAGES = ("nl", "en")
 
@@ -61,7 +65,8 @@ WHY: dict[str, tuple[str, str]] = {
     "positive_number": ("moet een positief getal zijn", "must be a positive number"),
     "cents": ("hooguit twee decimalen", "at most two decimals"),
     "whole_number": ("moet een positief geheel getal zijn", "must be a positive whole number"),
-    "instalments": ("moet een geheel getal van 2 tot en met 60 zijn", "must be a whole number from 2 to 60"),
+    "instalments": ("moet een geheel getal van {min} tot en met {max} zijn",  # config/policy.yml
+                    "must be a whole number from {min} to {max}"),
     "percent": ("moet een geheel getal van 1 tot en met 100 zijn", "must be a whole number from 1 to 100"),
     "object": ("moet een object zijn", "must be an object"),
     "name": ("alleen letters, cijfers, _ en -", "letters, digits, _ and - only"),
@@ -81,10 +86,60 @@ LOGIN: dict[str, str] = {  # the login page is bilingual: it does not know the a
     "logged_out": "Je bent uitgelogd. · You are logged out.",
 }
 
-ROLE_NAMES: dict[str, tuple[str, str]] = {
-    "agent": ("medewerker", "colleague"),
-    "senior_agent": ("senior medewerker", "senior colleague"),
-    "supervisor": ("teamleider", "supervisor"),
+# What an AGENT reads in the desk for a code: prefix -> code -> (nl, en). (What a customer reads
+# is in bot/texts/fmt.py.) A code without a label is shown as the code without underscores.
+LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "role": {  # the roles of config/mandates.yml
+        "bot": ("bot", "bot"),
+        "agent": ("medewerker", "agent"),
+        "senior_agent": ("senior medewerker", "senior agent"),
+        "supervisor": ("teamleider", "supervisor"),
+    },
+    "o": {  # order status
+        "placed": ("geplaatst", "placed"),
+        "shipped": ("verzonden", "shipped"),
+        "delivered": ("bezorgd", "delivered"),
+        "cancelled": ("geannuleerd", "cancelled"),
+        "returned": ("geretourneerd", "returned"),
+    },
+    "i": {  # invoice status (bot.records.repository.InvoiceView.status)
+        "paid": ("betaald", "paid"),
+        "open": ("open", "open"),
+        "overdue": ("te laat", "overdue"),
+        "partially_paid": ("deels betaald", "partly paid"),
+    },
+    "s": {  # conversation state (bot/people/queue.py)
+        "bot": ("bij de bot", "with the bot"),
+        "waiting": ("wacht", "waiting"),
+        "with_agent": ("bij medewerker", "with an agent"),
+        "closed": ("gesloten", "closed"),
+    },
+    "d": {  # decision (bot/policy/decisions.py KINDS)
+        "refund": ("Terugbetaling", "Refund"),
+        "goodwill_voucher": ("Coulancebon", "Goodwill voucher"),
+        "payment_arrangement": ("Betalingsregeling", "Payment arrangement"),
+        "retention_discount": ("Behoudkorting", "Retention discount"),
+    },
+    "r": {  # why a conversation went to a person (config/handoff.yml triggers)
+        "asked": ("vroeg om een medewerker", "asked for a person"),
+        "mandate": ("buiten mandaat", "beyond mandate"),
+        "misunderstood": ("bot begreep het niet", "bot did not understand"),
+        "complaint": ("klacht", "complaint"),
+        "cancellation": ("opzegging", "cancellation"),
+        "angry": ("boze klant", "upset customer"),
+        "urgent": ("dringend", "urgent"),
+        "transfer": ("doorverbonden", "transferred"),
+    },
+    "sender": {  # who wrote a transcript entry
+        "customer": ("Klant", "Customer"),
+        "bot": ("Bot", "Bot"),
+        "agent": ("Medewerker", "Agent"),
+        "system": ("Systeem", "System"),
+    },
+    "lang": {
+        "nl": ("Nederlands", "Dutch"),
+        "en": ("Engels", "English"),
+    },
 }
 
 
@@ -98,27 +153,24 @@ def error_text(code: str, language: str, **values: Any) -> str:
     if template is None:
         return code
     if "why" in values and values["why"] in WHY:
-        values["why"] = WHY[values["why"]][0 if nl else 1]
+        span = policy().instalments
+        values["why"] = WHY[values["why"]][0 if nl else 1].format(min=span.min, max=span.max)
     try:
         return template[0 if nl else 1].format(**values)
     except (KeyError, IndexError):
         return template[0 if nl else 1]
 
 
-def role_name(role: str, language: str) -> str:
-    names = ROLE_NAMES.get(role)
-    if names is None:
-        return role.replace("_", " ")
-    return names[0 if lang_of(language) == "nl" else 1]
+def label(prefix: str, code: str, language: str) -> str:
+    """What an agent reads for `code` (LABELS), in `language`."""
+    names = LABELS.get(prefix, {}).get(code)
+    return names[0 if lang_of(language) == "nl" else 1] if names else str(code).replace("_", " ")
 
 
-def money(cents: int, language: str) -> str:
-    """€1.234,50 (nl) or €1,234.50 (en)."""
-    value = (Decimal(int(cents)) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    text = f"{abs(value):,.2f}"
-    if lang_of(language) == "nl":
-        text = text.translate(str.maketrans(",.", ".,"))
-    return ("-" if value < 0 else "") + "€" + text
+def labels() -> dict[str, dict[str, dict[str, str]]]:
+    """LABELS per language, as GET /desk/api/labels serves them: {lang: {prefix: {code: text}}}."""
+    return {lang: {prefix: {code: names[i] for code, names in table.items()} for prefix, table in LABELS.items()}
+            for i, lang in enumerate(LANGUAGES)}
 
 
 def outcome(decision: str, *, agent_name: str, role: str, amount_cents: int | None = None,

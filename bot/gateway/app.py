@@ -15,6 +15,7 @@ from bot.pipeline.conversations import ConversationStore
 from bot.shared.db import create_engine
 from bot.delivery import dev_outbox
 from bot.people import HandoffConfig, Handoffs
+from bot.policy import clock as clocks
 from bot.policy.identity import IdentityPolicy
 from bot.pipeline.inbox import Inbox
 from bot.records.repository import Records
@@ -26,7 +27,7 @@ from bot.pipeline.service import ConversationService
 from bot.shared.settings import Settings
 from bot.gateway.socketio_redis import JsonRedisManager
 from bot.desk import routes as desk
-from bot.gateway.keys import HANDOFFS, RASA, RECORDS, REDIS, RETENTION, SERVICE, SETTINGS, TELEGRAM, TWILIO
+from bot.gateway.keys import CLOCK, HANDOFFS, RASA, RECORDS, REDIS, RETENTION, SERVICE, SETTINGS, TELEGRAM, TWILIO
 from channels import telegram, twilio
 from channels.base import BackgroundTasks
 from channels.socketio_guard import WebChatServer, install_log_filter
@@ -47,6 +48,7 @@ DRAIN_SECONDS = 6.5
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
+    app[CLOCK] = clocks.from_env()  # the one clock of this process (BOT_FIXED_NOW fixes it in tests)
 
     install_log_filter()  # a malformed socket.io packet: one log line per connection, no traceback
     sio = WebChatServer(
@@ -70,7 +72,8 @@ def create_app(settings: Settings) -> web.Application:
         rasa = RasaClient(rasa_http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout,
                           action_health_url=settings.action_health_url, probe_session=http)
         store = ConversationStore(redis, settings.key_prefix)
-        handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load())
+        clock = app[CLOCK]
+        handoffs = Handoffs(redis, settings.key_prefix, HandoffConfig.load(), clock=clock)
         app[HANDOFFS] = handoffs
 
         async def changed(conversation: str) -> None:  # the desk shows a failed delivery at once
@@ -80,7 +83,8 @@ def create_app(settings: Settings) -> web.Application:
         outbound = Outbound(store, records, Transcript(store, records),
                             Delivery(senders, records, retry_for=retry_for_from_env(), on_change=changed), senders)
         service = ConversationService(store, rasa, records, handoffs, outbound,
-                                      identity=IdentityPolicy.load(), max_bytes=settings.max_message_bytes)
+                                      identity=IdentityPolicy.load(), max_bytes=settings.max_message_bytes,
+                                      clock=clock)
         tasks = BackgroundTasks()
         webchat = WebChat(sio, service, settings.webchat_identity_secret, trusted_proxies=settings.trusted_proxies)
         outbound.register(WebChatSender(sio))

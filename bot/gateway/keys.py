@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from bot.people import Handoffs
+    from bot.policy.clock import Clock
     from bot.pipeline.rasa_client import RasaClient
     from bot.pipeline.service import ConversationService
     from bot.policy.mandate import MandateTable
@@ -31,6 +32,7 @@ HANDOFFS: web.AppKey["Handoffs"] = web.AppKey("handoffs")
 RETENTION: web.AppKey["RetentionJob"] = web.AppKey("retention")
 TWILIO: web.AppKey["TwilioWebhook"] = web.AppKey("twilio")
 TELEGRAM: web.AppKey["TelegramAdapter"] = web.AppKey("telegram")
+CLOCK: web.AppKey["Clock"] = web.AppKey("clock")  # bot/policy/clock.py; tests set a FixedClock
 # the desk
 DESK_HEARTBEAT: web.AppKey[float] = web.AppKey("desk_heartbeat")  # seconds between SSE pings (tests lower it)
 DESK_MANDATES: web.AppKey["MandateTable"] = web.AppKey("desk_mandates")

@@ -68,7 +68,9 @@ class _CallableClock:
 def as_clock(clock: ClockLike | None) -> Clock:
     """A clock from what the caller passed: None is the system clock."""
     if clock is None:
-        return SystemClock()
+        from bot.policy.clock import Clock as SystemWide  # the one system clock
+
+        return SystemWide()
     if hasattr(clock, "now"):
         return clock  # type: ignore[return-value]
     if callable(clock):

@@ -29,7 +29,9 @@ from bot.pipeline.identity import IDENTIFYING_CHANNELS, Identities
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
 from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
+from bot.policy.clock import Clock
 from bot.policy.identity import IdentityPolicy, client_ref
+from bot.policy.rules import policy
 from bot.records.repository import Records
 from bot.shared import control, language
 from bot.shared.locks import KeyedLocks
@@ -39,7 +41,6 @@ from bot.texts import messages
 log = logging.getLogger(__name__)
 
 NUMBERED_CHANNELS = ("sms", "whatsapp")
-ACK_EVERY = 300  # seconds: while waiting for a person, at most one "your message is noted" per this time
 
 # Emoji-only messages that carry a clear answer.
 _EMOJI_INTENTS = {"👍": "/affirm", "👌": "/affirm", "✅": "/affirm", "👎": "/deny", "❌": "/deny"}
@@ -51,13 +52,15 @@ def _is_emoji_only(text: str) -> bool:
 
 class ConversationService:
     def __init__(self, store: ConversationStore, rasa: RasaClient, records: Records, handoffs: Handoffs,
-                 outbound: Outbound, *, identity: IdentityPolicy | None = None, max_bytes: int = 4096) -> None:
+                 outbound: Outbound, *, identity: IdentityPolicy | None = None, max_bytes: int = 4096,
+                 clock: Clock | None = None) -> None:
         self.store = store
         self.rasa = rasa
         self.records = records
         self.handoffs = handoffs
         self.outbound = outbound
         self.max_bytes = max_bytes
+        self.clock = clock or Clock()
         self.identities = Identities(store, records, rasa, identity or IdentityPolicy())
         self.transcript = outbound.transcript
         self.people = AgentWorkflow(store, records, handoffs, outbound, self.transcript)
@@ -234,9 +237,10 @@ class ConversationService:
         if await self._asks_response_time(text):  # "how long still?": a fresh, honest answer
             return Outcome(key, lang, await self.people.wait_message(key, lang, inbound.channel))
         conv = await self.store.get(key)
-        if time.time() - float(conv.get("ack_at") or 0) < ACK_EVERY:
+        now = self.clock.now().timestamp()  # at most one "your message is noted" per config/policy.yml interval
+        if now - float(conv.get("ack_at") or 0) < policy().acknowledge_seconds:
             return Outcome(key, lang, [])
-        await self.store.update(key, ack_at=f"{time.time():.0f}")
+        await self.store.update(key, ack_at=f"{now:.0f}")
         reply = BotMessage(messages.text("wait_ack", lang))
         await self._log(key, "bot", reply.text, inbound.channel)
         return Outcome(key, lang, [reply])

@@ -10,24 +10,24 @@ docs/churn.md. In short (seed articles on *klantbehoud*): watch order frequency 
 payment behaviour, take complaints seriously, and above all notice the customer who complained
 and then went quiet: "klanten die op het punt staan om weg te lopen, klagen niet meer".
 
-Dates: `today` is a calendar date (default: today in the Netherlands); stored times are UTC
-and are turned into Dutch calendar dates before they are compared.
+Dates: `today` is a calendar date (default: today by the clock passed in, in the zone of
+config/service_levels.yml); stored times are UTC and are turned into calendar dates of that zone
+before they are compared (bot/policy/clock.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Iterable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.policy.clock import SYSTEM, Clock
 from bot.records.models import ChurnScore, ContactEvent, Customer, Invoice, Order, Payment, Ticket
-
-LOCAL_TZ = ZoneInfo("Europe/Amsterdam")
+from bot.texts.fmt import money
 
 WINDOW_DAYS = 180                 # "recent" = the last 180 days, compared with the 180 before
 COMPLAINT_KINDS = ("complaint",)  # ticket kinds that count as a complaint
@@ -118,9 +118,7 @@ class ChurnResult:
 # ----------------------------------------------------------------------------- texts
 
 def _euro(cents: int | Decimal, nl: bool) -> str:
-    value = (Decimal(cents) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    text = f"{value:,.2f}"
-    return "€" + (text.translate(str.maketrans(",.", ".,")) if nl else text)
+    return money(cents, "nl" if nl else "en")
 
 
 def _n(count: int, one: str, many: str) -> str:
@@ -235,19 +233,14 @@ def score(facts: CustomerFacts) -> ChurnResult:
 
 # ----------------------------------------------------------------------------- from the database
 
-def local_today() -> date:
-    return datetime.now(LOCAL_TZ).date()
+def local_today(clock: Clock | None = None) -> date:
+    """Today in the configured zone, by `clock` (default: the system clock)."""
+    return (clock or SYSTEM).today()
 
 
 def local_date(value: datetime | date | None) -> date | None:
-    """A stored time (UTC; SQLite hands it back without a zone) as a Dutch calendar date."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        return value
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(LOCAL_TZ).date()
+    """A stored time (UTC; SQLite hands it back without a zone) as a calendar date of the configured zone."""
+    return SYSTEM.date_of(value)
 
 
 async def _load_facts(conn, today: date, customer_ids: Iterable[int] | None) -> dict[int, CustomerFacts]:
@@ -314,13 +307,15 @@ async def facts_for(engine: AsyncEngine, customer_id: int, today: date | None = 
 
 
 async def refresh(engine: AsyncEngine, customer_id: int | None = None,
-                  today: date | None = None) -> dict[int, ChurnResult]:
+                  today: date | None = None, clock: Clock | None = None) -> dict[int, ChurnResult]:
     """Score one customer (or all), store the results in churn_scores (insert or update).
 
+    `today` defaults to today by `clock` (default: the system clock), which also stamps computed_at.
     Returns {customer id: ChurnResult}. LookupError when the one customer asked for does not exist.
     """
-    today = today or local_today()
-    now = datetime.now(timezone.utc)
+    clock = clock or SYSTEM
+    today = today or clock.today()
+    now = clock.now()
     async with engine.begin() as conn:
         all_facts = await _load_facts(conn, today, None if customer_id is None else [customer_id])
         if customer_id is not None and customer_id not in all_facts:

@@ -30,6 +30,9 @@ MONTHS = {
 }
 
 
+DEFAULT_TIMEZONE = "Europe/Amsterdam"  # when service_levels.yml names none; the one zone: bot/policy/clock.py
+
+
 class ServiceLevelError(ValueError):
     pass
 
@@ -60,7 +63,7 @@ class ServiceLevels:
     @classmethod
     def from_dict(cls, data: dict) -> "ServiceLevels":
         try:
-            tz = ZoneInfo(data.get("timezone", "Europe/Amsterdam"))
+            tz = ZoneInfo(data.get("timezone", DEFAULT_TIMEZONE))
         except Exception as exc:  # ZoneInfoNotFoundError and invalid keys
             raise ServiceLevelError(f"timezone: unknown time zone {data.get('timezone')!r}") from exc
         hours: dict[int, tuple[time, time]] = {}

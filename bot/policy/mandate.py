@@ -15,11 +15,13 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bot.texts.fmt import euros
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "mandates.yml"
 ENV_VAR = "MANDATES_FILE"
@@ -112,8 +114,7 @@ def _nl(language: str) -> bool:
 
 
 def _money(value: Any, nl: bool) -> str:
-    text = f"{Decimal(value).quantize(Decimal('0.01'), ROUND_HALF_UP):,.2f}"
-    return "€" + (text.translate(str.maketrans(",.", ".,")) if nl else text)
+    return euros(value, "nl" if nl else "en")
 
 
 def _percent(value: Any, nl: bool) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.policy.churn import LOCAL_TZ, local_today, refresh
+from bot.policy.churn import local_today, refresh
+from bot.policy.clock import local_zone
 from bot.records.models import (
     Base, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice, LoyaltyAccount, Order,
     OrderLine, Payment, Reward, Ticket,
@@ -580,7 +581,7 @@ async def _build(session: AsyncSession, today: date) -> None:
         promised_by = None
         if "promised_by" in t:  # a Dutch clock time (default 15:00), stored in UTC
             promised_by = datetime.combine(today + timedelta(days=t["promised_by"]),
-                                           time(t.get("promised_hour", 15)), tzinfo=LOCAL_TZ
+                                           time(t.get("promised_hour", 15)), tzinfo=local_zone()
                                            ).astimezone(timezone.utc)
         session.add(Ticket(
             customer_id=customer.id, order_id=order.id if order else None, kind=t["kind"], status=t["status"],

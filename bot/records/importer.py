@@ -27,15 +27,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterable, Iterator
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, exc, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.policy.clock import local_zone
 from bot.shared.safe_input import encodable
 from bot.records.models import ContactIdentity, Customer, Order, OrderLine
-
-LOCAL_TZ = ZoneInfo("Europe/Amsterdam")
 
 CUSTOMER_FIELDS = ("customer_number", "name", "email", "phone", "postcode", "preferred_channel", "language",
                    "consent_proactive", "segment", "telegram_user_id", "web_login_id")
@@ -214,7 +212,7 @@ def parse_date(raw: Any) -> date:
 
 
 def parse_datetime(raw: Any) -> datetime:
-    """ISO date or date-time -> aware UTC. No zone: Dutch time; a date alone: 12:00 Dutch time."""
+    """ISO date or date-time -> aware UTC. No zone: local time (config/service_levels.yml); a date alone: 12:00 local time."""
     text = _text(raw)
     if text is None:
         raise ValueError("date/time missing")
@@ -226,7 +224,7 @@ def parse_datetime(raw: Any) -> datetime:
     except ValueError:
         raise ValueError(f"{text!r} is not a date or date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=LOCAL_TZ)
+        value = value.replace(tzinfo=local_zone())
     return value.astimezone(timezone.utc)
 
 
@@ -436,7 +434,7 @@ def check_order(record: dict[str, Any]) -> None:
         if placed and delivered < placed:
             problems.append("delivered_at is before placed_at")
     promised = record.get("promised_date")
-    if promised and placed and promised < placed.astimezone(LOCAL_TZ).date():
+    if promised and placed and promised < placed.astimezone(local_zone()).date():
         problems.append("promised_date is before the order was placed")
     if record.get("tracking_code") and not record.get("carrier"):
         problems.append("tracking_code is given without a carrier")

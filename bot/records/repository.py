@@ -385,12 +385,13 @@ class Records:
     def _hash(code: str, customer_id: int) -> str:
         return hashlib.sha256(f"{customer_id}:{code}".encode()).hexdigest()
 
-    async def issue_code(self, customer: Customer, channel: str, address: str, body: str) -> str:
+    async def issue_code(self, customer: Customer, channel: str, address: str, body: str,
+                         valid_for: timedelta = OTP_TTL) -> str:
         """Create a one-time code and queue it for delivery on a channel we already know."""
         code = f"{secrets.randbelow(10_000):04d}"
         async with self.session() as s, s.begin():
             s.add(OneTimeCode(customer_id=customer.id, code_hash=self._hash(code, customer.id),
-                              channel=channel, expires_at=utcnow() + OTP_TTL))
+                              channel=channel, expires_at=utcnow() + valid_for))
             s.add(Outbox(customer_id=customer.id, channel=channel, address=address,
                          body=body.format(code=code), kind="one_time_code"))
         return code

@@ -12,7 +12,7 @@
   transcript cut-off; the current session always stays.
 
 The gateway runs `RetentionJob` with APScheduler (AsyncIOScheduler, a cron trigger: daily at
-RETENTION_RUN_AT, default 03:30 Europe/Amsterdam); with several gateway processes a Redis lock
+RETENTION_RUN_AT, default 03:30 in the zone of config/service_levels.yml); with several gateway processes a Redis lock
 lets one of them run it. `python -m bot.records purge` runs it by hand. The clock is injectable
 (`now=` / `clock=`) for tests.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.people import state_of as handoff_state
+from bot.policy.clock import local_zone
 from bot.records.models import Promise, TranscriptEntry
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class RetentionConfig:
     transcript_days: int = 365
     provisional_days: int = 30
     run_at: str = "03:30"             # HH:MM, daily
-    timezone: str = "Europe/Amsterdam"
+    timezone: str = field(default_factory=lambda: str(local_zone()))  # config/service_levels.yml
 
     @classmethod
     def from_env(cls) -> "RetentionConfig":

@@ -1,18 +1,32 @@
-"""Money, dates and statuses written the way a Dutch or English customer reads them."""
+"""Money, dates and statuses written the way a Dutch or English customer reads them.
+
+`money` is the one money formatter of the project (the bot's texts, the desk's record and
+decisions, the mandate's and churn's reasons): "€1.234,50" in Dutch, "€1,234.50" in English.
+The labels below are what a CUSTOMER reads; what an agent reads in the desk is
+bot/desk/texts.py LABELS.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from bot.policy.hours import MONTHS
 
 
-def money(cents: int, language: str) -> str:
-    euros, rest = divmod(abs(int(cents)), 100)
-    sign = "-" if cents < 0 else ""
-    if language == "en":
-        return f"{sign}€{euros:,}.{rest:02d}"
-    return f"{sign}€{euros:,}".replace(",", ".") + f",{rest:02d}"
+def money(cents: int | Decimal, language: str) -> str:
+    """An amount in cents (a Decimal may hold fractions: rounded half up) as text; a language
+    other than "en" is written the Dutch way."""
+    value = (Decimal(cents) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    text = f"{abs(value):,.2f}"
+    if language != "en":
+        text = text.translate(str.maketrans(",.", ".,"))
+    return ("-" if value < 0 else "") + "€" + text
+
+
+def euros(amount: Decimal | int | str, language: str) -> str:
+    """An amount in euros (Decimal("12.5")) as text, like `money`."""
+    return money(Decimal(str(amount)) * 100, language)
 
 
 def day(value: date | datetime | None, language: str) -> str:
@@ -46,6 +60,18 @@ CHANNEL_NAMES = {
     "webchat": {"nl": "de chat op de website", "en": "the chat on our website"},
     "email": {"nl": "e-mail", "en": "email"},
 }
+
+
+ROLE_NAMES = {  # how the bot and a colleague's message name a role to the customer
+    "agent": {"nl": "medewerker", "en": "colleague"},
+    "senior_agent": {"nl": "senior medewerker", "en": "senior colleague"},
+    "supervisor": {"nl": "teamleider", "en": "supervisor"},
+}
+
+
+def role_name(role: str, language: str) -> str:
+    """A role as the customer reads it; a role without a name: its code without underscores."""
+    return label(ROLE_NAMES, role, language) if role in ROLE_NAMES else role.replace("_", " ")
 
 
 def label(table: dict, key: str, language: str) -> str:

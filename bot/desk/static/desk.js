@@ -9,6 +9,9 @@
 
 (() => {
   // ------------------------------------------------------------------ texts (nl, en)
+  // The page's own texts. Labels for codes (roles, order/invoice/conversation states, decisions,
+  // reasons) come from the server (GET /desk/api/labels, bot/desk/texts.py LABELS), and money
+  // comes formatted by the server (bot.texts.fmt.money), in the language asked for.
 
   const I18N = {
     nl: {
@@ -35,23 +38,14 @@
       churn: "Vertrekrisico", churn_none: "geen signalen",
       f_name: "Naam", f_number: "Klantnummer", f_segment: "Segment", f_language: "Taal",
       f_channel: "Voorkeurskanaal", f_phone: "Telefoon", f_email: "E-mail",
-      decide: "Besluiten", decision: "Besluit", d_refund: "Terugbetaling",
-      d_goodwill_voucher: "Coulancebon", d_payment_arrangement: "Betalingsregeling",
-      d_retention_discount: "Behoudkorting", amount: "Bedrag (€)", instalments: "Termijnen",
+      decide: "Besluiten", decision: "Besluit", amount: "Bedrag (€)", instalments: "Termijnen",
       percent: "Percentage", order_number: "Bestelnummer", note: "Notitie", decide_submit: "Toekennen",
       escalate_to: "Escaleren naar {role}", decided: "Toegekend. De klant kreeg te horen:",
       decided_on: "Toegekend. De klant kreeg via {channel} te horen:",
       decided_untold: "Toegekend, maar het bericht aan de klant is niet verstuurd: laat het de klant zelf weten.",
       decided_plain: "Toegekend.",
-      s_bot: "bij de bot", s_waiting: "wacht", s_with_agent: "bij medewerker", s_closed: "gesloten",
-      r_asked: "vroeg om een medewerker", r_mandate: "buiten mandaat", r_misunderstood: "bot begreep het niet",
-      r_complaint: "klacht", r_cancellation: "opzegging", r_angry: "boze klant", r_urgent: "dringend", r_transfer: "doorverbonden",
-      role_agent: "medewerker", role_senior_agent: "senior medewerker", role_supervisor: "teamleider",
-      role_bot: "bot",
-      sender_customer: "Klant", sender_bot: "Bot", sender_agent: "Medewerker", sender_system: "Systeem",
       delivery_failed: "Niet afgeleverd", delivery_pending: "Nog niet afgeleverd (wordt opnieuw geprobeerd)",
       delivery_reason: "reden: {reason}",
-      lang_nl: "Nederlands", lang_en: "Engels",
       live_on: "Live verbonden", live_off: "Verbinding weg, opnieuw verbinden…", live_connecting: "Verbinden…",
       online: "{n} online",
       claimed: "Gesprek opgepakt.", sent: "Verstuurd via {channel}.", handed_back: "Het gesprek is terug bij de bot.",
@@ -64,8 +58,6 @@
       media: "bijlage", buttons: "knoppen", points: "{n} punten", promised: "beloofd {d}",
       open_amount: "open {a}", due: "vervalt {d}", lines: "{n} regels",
       refusal_fallback: "Dit valt buiten jouw mandaat.",
-      o_placed: "geplaatst", o_shipped: "verzonden", o_delivered: "bezorgd", o_cancelled: "geannuleerd",
-      o_returned: "geretourneerd", i_paid: "betaald", i_open: "open", i_overdue: "te laat", i_partly_paid: "deels betaald",
       erase: "Klantgegevens wissen (AVG)",
       erase_hint: "Op verzoek van de klant (AVG): verwijdert alle gegevens van deze klant overal; facturen blijven anoniem bewaard.",
       erase_prompt: "Alle gegevens van {name} ({number}) worden overal gewist. Dit kan niet ongedaan worden gemaakt. Typ het klantnummer {number} ter bevestiging:",
@@ -97,23 +89,14 @@
       churn: "Churn risk", churn_none: "no signals",
       f_name: "Name", f_number: "Customer number", f_segment: "Segment", f_language: "Language",
       f_channel: "Preferred channel", f_phone: "Phone", f_email: "Email",
-      decide: "Decide", decision: "Decision", d_refund: "Refund",
-      d_goodwill_voucher: "Goodwill voucher", d_payment_arrangement: "Payment arrangement",
-      d_retention_discount: "Retention discount", amount: "Amount (€)", instalments: "Instalments",
+      decide: "Decide", decision: "Decision", amount: "Amount (€)", instalments: "Instalments",
       percent: "Percent", order_number: "Order number", note: "Note", decide_submit: "Grant",
       escalate_to: "Escalate to {role}", decided: "Granted. The customer was told:",
       decided_on: "Granted. The customer was told on {channel}:",
       decided_untold: "Granted, but the message to the customer was not sent: please tell them yourself.",
       decided_plain: "Granted.",
-      s_bot: "with the bot", s_waiting: "waiting", s_with_agent: "with an agent", s_closed: "closed",
-      r_asked: "asked for a person", r_mandate: "beyond mandate", r_misunderstood: "bot did not understand",
-      r_complaint: "complaint", r_cancellation: "cancellation", r_angry: "upset customer", r_urgent: "urgent", r_transfer: "transferred",
-      role_agent: "agent", role_senior_agent: "senior agent", role_supervisor: "supervisor",
-      role_bot: "bot",
-      sender_customer: "Customer", sender_bot: "Bot", sender_agent: "Agent", sender_system: "System",
       delivery_failed: "Not delivered", delivery_pending: "Not delivered yet (being retried)",
       delivery_reason: "reason: {reason}",
-      lang_nl: "Dutch", lang_en: "English",
       live_on: "Live", live_off: "Connection lost, reconnecting…", live_connecting: "Connecting…",
       online: "{n} online",
       claimed: "Conversation claimed.", sent: "Sent via {channel}.", handed_back: "The bot has the conversation again.",
@@ -126,8 +109,6 @@
       media: "attachment", buttons: "buttons", points: "{n} points", promised: "promised {d}",
       open_amount: "open {a}", due: "due {d}", lines: "{n} lines",
       refusal_fallback: "This is beyond your mandate.",
-      o_placed: "placed", o_shipped: "shipped", o_delivered: "delivered", o_cancelled: "cancelled",
-      o_returned: "returned", i_paid: "paid", i_open: "open", i_overdue: "overdue", i_partly_paid: "partly paid",
       erase: "Erase customer data (GDPR)",
       erase_hint: "At the customer's request (GDPR): removes everything about this customer everywhere; invoices are kept anonymised.",
       erase_prompt: "All data of {name} ({number}) will be erased everywhere. This cannot be undone. Type the customer number {number} to confirm:",
@@ -148,7 +129,7 @@
   };
 
   const state = {
-    me: null, csrf: "", lang: "nl",
+    me: null, csrf: "", lang: "nl", labels: null,
     waiting: [], mine: [], online: 0, queueSig: "",
     open: null, conv: null, convSeq: 0, prefilledFor: null, refusal: null,
     unread: new Set(), knownQueues: new Set(DEFAULT_QUEUES), queueTitles: {},
@@ -166,11 +147,12 @@
     return text;
   }
 
+  /** The server's label for a code (GET /desk/api/labels); unknown codes without underscores. */
   function label(prefix, value) {
     if (value === null || value === undefined || value === "") return "";
-    const key = `${prefix}_${value}`;
-    const table = I18N[state.lang] || I18N.nl;
-    return key in table ? table[key] : String(value).replace(/_/g, " ");
+    const labels = state.labels || {};
+    const names = (labels[state.lang] || labels.nl || {})[prefix] || {};
+    return Object.prototype.hasOwnProperty.call(names, value) ? names[value] : String(value).replace(/_/g, " ");
   }
 
   const roleLabel = (r) => label("role", r);
@@ -200,17 +182,6 @@
   }
 
   function show(node, visible) { if (node) node.hidden = !visible; }
-
-  function money(cents) {
-    if (cents === null || cents === undefined || cents === "" || Number.isNaN(Number(cents))) return "";
-    return new Intl.NumberFormat(state.lang === "en" ? "en-IE" : "nl-NL", { style: "currency", currency: "EUR" })
-      .format(Number(cents) / 100);
-  }
-
-  function euros(value) {
-    if (value === null || value === undefined || value === "") return "";
-    return money(Math.round(Number(value) * 100));
-  }
 
   function day(value) {
     if (!value) return "";
@@ -326,6 +297,7 @@
     document.title = t("title");
     for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+    for (const node of document.querySelectorAll("[data-label]")) node.textContent = label(node.dataset.label, node.value);
     $("lang-switch").value = state.lang;
     renderMe();
     renderLive();
@@ -336,6 +308,15 @@
   }
 
   // ------------------------------------------------------------------ me
+
+  async function loadLabels() {
+    try {
+      state.labels = await api("GET", "/desk/api/labels");
+    } catch (err) {
+      if (err.status === 401) throw err;
+      state.labels = null; // codes are shown as they are
+    }
+  }
 
   async function loadMe() {
     const me = await api("GET", "/desk/api/me");
@@ -487,7 +468,7 @@
     if (!conv) return;
     const seq = ++state.convSeq;
     try {
-      const data = await api("GET", convPath(conv));
+      const data = await api("GET", `${convPath(conv)}?lang=${encodeURIComponent(state.lang)}`);
       if (seq !== state.convSeq || conv !== state.open) return;
       state.conv = data;
       renderConversation();
@@ -511,8 +492,7 @@
   function describeRequest(req) {
     if (!req || typeof req !== "object") return "";
     const parts = [label("d", req.decision)];
-    if (req.amount_cents !== undefined && req.amount_cents !== null) parts.push(money(req.amount_cents));
-    else if (req.amount !== undefined && req.amount !== null) parts.push(euros(req.amount));
+    if (req.amount_text) parts.push(req.amount_text); // formatted by the server
     if (req.instalments) parts.push(`${req.instalments} × ${t("instalments").toLowerCase()}`);
     if (req.percent !== undefined && req.percent !== null) parts.push(`${req.percent}%`);
     if (req.order_number) parts.push(`#${req.order_number}`);
@@ -608,10 +588,9 @@
     list.replaceChildren(...(rows.length ? rows : [el("li", { class: "none", text: t("none") })]));
   }
 
-  function cents(obj, centsKey, euroKey) {
-    if (obj[centsKey] !== undefined && obj[centsKey] !== null) return money(obj[centsKey]);
-    if (obj[euroKey] !== undefined && obj[euroKey] !== null) return euros(obj[euroKey]);
-    return "";
+  /** An amount as the server formatted it (the record's `total`, `amount`, `open` ...). */
+  function cents(obj, textKey) {
+    return typeof obj[textKey] === "string" ? obj[textKey] : "";
   }
 
   async function eraseCustomer() {
@@ -669,15 +648,15 @@
         : el("p", { class: "none", text: t("churn_none") }));
 
     fillList("record-orders", customer.orders, (o) => {
-      const li = line("record-order", o.order_number || o.number, label("o", o.status), cents(o, "total_cents", "total"),
+      const li = line("record-order", o.order_number || o.number, label("o", o.status), cents(o, "total"),
         day(o.date || o.placed_at || o.placed), o.carrier, o.tracking_code || o.tracking,
         Array.isArray(o.lines) ? o.lines.map((l) => (typeof l === "object" ? l.description || l.sku : l)).join(", ") : "");
       li.dataset.order = o.order_number || o.number || "";
       return li;
     });
     fillList("record-invoices", customer.invoices, (i) => line("record-invoice", i.invoice_number || i.number,
-      label("i", i.status), cents(i, "amount_cents", "amount"),
-      i.open_cents ? t("open_amount", { a: money(i.open_cents) }) : "",
+      label("i", i.status), cents(i, "amount"),
+      i.open_cents ? t("open_amount", { a: cents(i, "open") }) : "",
       i.due_date || i.due ? t("due", { d: day(i.due_date || i.due) }) : "",
       i.order_number ? `#${i.order_number}` : ""));
 
@@ -695,7 +674,7 @@
     fillList("record-tickets", customer.tickets, (tk) => line("record-ticket", tk.id !== undefined ? `#${tk.id}` : "",
       tk.kind, tk.status, tk.details, tk.promised_by ? t("promised", { d: clock(tk.promised_by) }) : ""));
     fillList("record-decisions", customer.decisions, (d) => line("record-decision", day(d.created_at || d.at),
-      label("d", d.kind || d.decision), cents(d, "amount_cents", "amount"),
+      label("d", d.kind || d.decision), cents(d, "amount"),
       d.instalments ? `${d.instalments} × ${t("instalments").toLowerCase()}` : "",
       d.percent !== undefined && d.percent !== null ? `${d.percent}%` : "", roleLabel(d.role), d.actor, d.reason));
     fillList("record-feedback", customer.feedback, (f) => line("record-feedback-row", day(f.created_at || f.at),
@@ -730,7 +709,9 @@
   function renderDecide(customer, item, mine) {
     const form = $("decide-form");
     show(form, Boolean(customer && mine));
-    const sig = JSON.stringify([state.open, item.state, item.claimed_by, item.request || null]);
+    // not the amount as shown: switching the language must not reset what the agent typed
+    const sig = JSON.stringify([state.open, item.state, item.claimed_by, item.request || null],
+      (k, v) => (k === "amount_text" ? undefined : v));
     if (sig !== state.prefilledFor) {
       state.prefilledFor = sig;
       prefill(item.request);
@@ -1033,6 +1014,7 @@
       state.lang = I18N[e.target.value] ? e.target.value : "nl";
       try { sessionStorage.setItem("desk.lang", state.lang); } catch (err) { /* private mode */ }
       applyI18n();
+      refreshConversation(); // the record's amounts, formatted by the server in the new language
     });
     $("logout").addEventListener("click", logout);
     $("reply-form").addEventListener("submit", sendReply);
@@ -1057,7 +1039,7 @@
   async function start() {
     wire();
     try {
-      await loadMe();
+      await Promise.all([loadMe(), loadLabels()]);
     } catch (err) {
       if (err.status !== 401) showError(err);
       return;
