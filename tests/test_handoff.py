@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from bot.people.handoff import AgentInfo, HandoffConfig, HandoffConfigError, HandoffError, Handoffs, mood
 from bot.policy.hours import ServiceLevels, describe
 from bot.policy.mandate import MandateTable
+from tests.support.wait import until
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)      # a Monday, open
@@ -206,7 +207,12 @@ async def test_presence_expires(handoffs):
 async def test_events_reach_subscribers(handoffs):
     events = handoffs.subscribe(idle=0.5)
     first = asyncio.ensure_future(events.__anext__())
-    await asyncio.sleep(0.3)  # subscribed
+
+    async def subscribed() -> bool:
+        [(_, count)] = await handoffs._redis.pubsub_numsub(handoffs._k("desk", "events"))
+        return count >= 1
+
+    await until(subscribed, what="the subscription to desk events")
     conv = await enqueue(handoffs)
     assert (await asyncio.wait_for(first, 5)) == {"type": "queue"}
     assert (await asyncio.wait_for(events.__anext__(), 5)) == {"type": "state", "conversation": conv, "state": "waiting"}
