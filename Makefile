@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser train run test validate story-test pytest eval bench lock clean
+.PHONY: help install browser train run test fast-test stack-test validate story-test pytest eval bench lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -44,14 +44,22 @@ validate: train
 story-test: train
 	$(RASA) test core --stories tests/ --model models/ --fail-on-prediction-errors --out var/results/core
 
-pytest: train
+pytest: train ## Run every pytest test (fast and stack tests in one run)
 	$(PY) -m pytest
 
-test: install browser ## Run all tests: data validation, test stories, pytest (gateway, actions, web chat)
+fast-test: install ## The tests that need no trained model (pytest -m "not stack"): a broken unit fails in minutes
+	$(PY) -m pytest -m "not stack"
+
+stack-test: train ## The tests through the running stack with the trained model (pytest -m stack)
+	$(PY) -m pytest -m stack
+
+# The fast tests first, before the model is trained: a broken unit fails without waiting for it.
+test: install browser ## Run all tests: fast tests, then training, data validation, test stories, stack tests
+	$(MAKE) --no-print-directory fast-test
 	$(MAKE) --no-print-directory train
 	$(MAKE) --no-print-directory validate
 	$(MAKE) --no-print-directory story-test
-	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory stack-test
 
 eval: install ## Evaluate NLU per language on held-out data; writes docs/nlu-evaluation.md
 	$(PY) scripts/evaluate_nlu.py

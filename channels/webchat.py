@@ -3,7 +3,10 @@
 Client -> server: `session_request {session_id}`, `user_uttered {message, session_id, customData}`,
 and (our own widget) `history_request {session_id}`.
 Server -> client: `session_confirm <session_id>`, `bot_uttered {text, quick_replies, attachment}`,
-`history {messages}`, `error_message {text}`.
+`history {messages}`, `error_message {text}`, and `turn_done {message_id}` after the last reply of a
+message's turn (widgets ignore it: socket.io clients drop events they have no handler for).
+A client that asks for an acknowledgement of `user_uttered` gets `{message_id}`: the id the
+message was stored under, which its `turn_done` carries (the tests wait for it).
 A browser's session id maps to one conversation, so a reload or a restart of any process
 continues the same conversation.
 
@@ -118,6 +121,9 @@ class WebChat:
                 await self._emit_to(room, "error_message", {"text": reply.text})
             else:
                 await self._emit_to(conversation or room, "bot_uttered", render(reply))
+        # after the replies, to the same sockets: a client knows no more replies to this message come
+        await self._emit_to(room, "turn_done", {"message_id": payload.get("message_id")})
+
     async def _busy(self, conversation: str, hint: str | None) -> None:
         now = time.monotonic()
         if now - self._busy_told.get(conversation, -BUSY_NOTE_EVERY) < BUSY_NOTE_EVERY:
@@ -176,7 +182,9 @@ class WebChat:
             await self.sio.save_session(sid, {"session_id": session_id, "conversation": current})
         return current
 
-    async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> None:
+    async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> dict[str, Any] | None:
+        """A visitor's message. Its acknowledgement (when the client asks for one) is the message
+        id it was stored under, or None when nothing was stored."""
         if not isinstance(data, dict) or "message" not in data:
             log.info("webchat %s: malformed user_uttered (%s)", sid, type(data).__name__)
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
@@ -188,8 +196,7 @@ class WebChat:
             known = await self._conversation(sid)
         session_id, conversation = known
         if self.inbox is not None:
-            await self._store(sid, session_id, conversation, data)
-            return
+            return {"message_id": await self._store(sid, session_id, conversation, data)}
         conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
         conversation = await self._current(sid, session_id, conversation)
         turn = asyncio.ensure_future(self.service.handle(
@@ -209,6 +216,8 @@ class WebChat:
                 await self.sio.emit("error_message", {"text": reply.text}, to=sid)
             else:
                 await self.sio.emit("bot_uttered", render(reply), room=conversation)
+        await self.sio.emit("turn_done", {"message_id": None}, to=sid)
+        return None
 
     def _client(self, sid: str) -> str | None:
         """A one-way reference of the visitor's IP address (for rate limits only)."""
@@ -216,7 +225,8 @@ class WebChat:
         if request is None:
             return None
         return client_ref(client_address(request, self.trusted_proxies))
-    async def _store(self, sid: str, session_id: str, conversation: str, data: dict[str, Any]) -> None:
+    async def _store(self, sid: str, session_id: str, conversation: str, data: dict[str, Any]) -> str | None:
+        """Store the message in the inbox; its id, or None when it could not be stored."""
         from bot.pipeline.inbox import Stored
 
         try:
@@ -234,6 +244,8 @@ class WebChat:
             lang = language.choose(text, hint or language.DEFAULT_LANGUAGE) if isinstance(text, str) and text.strip() \
                 else (hint or language.DEFAULT_LANGUAGE)
             await self._notify(sid, "inbox_not_received", lang)
+            return None
+        return message_id
 
     async def _signed_login(self, sid: str, session_id: str, conversation: str, custom: Any) -> str:
         """customData {user_id, user_hash}: the business's site vouches for this visitor."""

@@ -203,7 +203,7 @@ async def desk_stream(desk: Browser, events: Arrivals, ready: asyncio.Event) -> 
 # -- a web chat customer --------------------------------------------------------------------------
 
 class Customer:
-    """An anonymous web chat visitor speaking the rasa-webchat protocol (as tests/conftest.py ChatClient)."""
+    """An anonymous web chat visitor speaking the rasa-webchat protocol (as tests/support/chat.py ChatClient)."""
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -1,13 +1,14 @@
-"""Shared fixtures: the real stack (Redis, action server, Rasa with the trained model, gateway).
+"""Fixtures and hooks only; what tests share besides fixtures is in tests/support/.
 
-Tests use the Redis at 127.0.0.1:6379 (TEST_REDIS_URL to change), on their own database
-number and key prefix, and delete their keys afterwards.
+The real stack (Redis, action server, Rasa with the trained model, gateway) is the session
+fixture `stack`. Every test that uses it, or the trained `model`, is marked `stack` here
+(`pytest_collection_modifyitems`), so `pytest -m "not stack"` runs everything that needs no
+model: `make test` runs those first, before training.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 import uuid
@@ -15,12 +16,36 @@ from pathlib import Path
 
 import pytest
 import redis as redis_sync
-import socketio
 
 from bot.launch.run import Stack, free_port
 from bot.launch.train import ensure_model
+from tests.support.chat import ChatClient
+from tests.support.stack import (FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, TEST_REDIS_URL, delete_prefix,
+                                 demo_shop_db, pg_admin, print_tracebacks)
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+# a test using one of these fixtures (directly or through another fixture) needs the trained model
+STACK_FIXTURES = frozenset({"model", "stack"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
+
+
+@pytest.fixture(autouse=True)
+def _model_only_in_stack_tests(request, monkeypatch):
+    """A test not marked `stack` that would train or load the model (a Stack it starts itself,
+    say) fails at once with what to do, instead of training for minutes in the fast run."""
+    if request.node.get_closest_marker("stack") is not None:
+        return
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError(f"{request.node.nodeid} needs the trained model: mark it with "
+                           "pytest.mark.stack (or use the `stack` or `model` fixture)")
+
+    monkeypatch.setattr("bot.launch.train.ensure_model", refuse)
+    monkeypatch.setattr("bot.launch.run.ensure_model", refuse)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -53,22 +78,6 @@ def model() -> Path:
     return ensure_model()
 
 
-def _delete_prefix(url: str, prefix: str) -> None:
-    client = redis_sync.Redis.from_url(url)
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
-        client.delete(key)
-    for key in client.scan_iter(match=f"*{prefix}*", count=1000):
-        client.delete(key)
-    client.close()
-
-
-def demo_shop_db(directory: Path) -> str:
-    """A migrated SQLite database with the demo web shop, in `directory`."""
-    from bot.records.demo import demo_database
-
-    return demo_database(directory / "shop.db")
-
-
 @pytest.fixture(scope="session")
 def stack_db(tmp_path_factory) -> str:
     """The records database of the running stack: SQLite with the demo web shop."""
@@ -78,7 +87,7 @@ def stack_db(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def twilio_server():
     """Twilio's REST API on loopback, recording every message a customer would receive."""
-    from tests.fake_twilio import FakeTwilio
+    from tests.support.fake_twilio import FakeTwilio
 
     fake = FakeTwilio(account_sid=FAKE_TWILIO["TWILIO_ACCOUNT_SID"], auth_token=FAKE_TWILIO["TWILIO_AUTH_TOKEN"])
     url = fake.start()
@@ -89,32 +98,12 @@ def twilio_server():
 @pytest.fixture(scope="session")
 def telegram_server():
     """Telegram's Bot API on loopback, recording every call."""
-    from tests.fake_telegram import FakeTelegram
+    from tests.support.fake_telegram import FakeTelegram
 
     fake = FakeTelegram(token=FAKE_TELEGRAM["TELEGRAM_BOT_TOKEN"])
     url = fake.start()
     yield fake, url
     fake.stop()
-
-
-FAKE_TWILIO = {
-    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "test-auth-token-" + secrets.token_hex(8),
-    "TWILIO_SMS_NUMBER": "+3197010000001", "TWILIO_WHATSAPP_NUMBER": "+3197010000002",
-    "TWILIO_WHATSAPP_TEMPLATE_SID": "HX" + "1" * 32,
-}
-FAKE_TELEGRAM = {
-    "TELEGRAM_BOT_TOKEN": "123456:TEST-" + secrets.token_hex(8), "TELEGRAM_WEBHOOK_SECRET": secrets.token_hex(16),
-    "TELEGRAM_BOT_USERNAME": "DeWebwinkelTestBot",
-    "WEBCHAT_IDENTITY_SECRET": secrets.token_hex(16),
-}
-
-
-def print_tracebacks(stack: Stack) -> None:
-    """After a stack stopped: the last lines of every process log that has a traceback."""
-    for log in sorted(stack.log_dir.glob("*.log")):
-        text = log.read_text(errors="replace")
-        if "Traceback" in text:
-            print(f"\n--- {log.name} (last lines) ---\n" + "\n".join(text.splitlines()[-40:]))
 
 
 @pytest.fixture(scope="session")
@@ -132,104 +121,7 @@ def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_f
     yield s
     s.stop()
     print_tracebacks(s)
-    _delete_prefix(redis_url, prefix)
-
-
-class ChatClient:
-    """A web chat visitor: a socket.io client speaking the rasa-webchat protocol."""
-
-    def __init__(self, url: str, session_id: str | None = None, language: str | None = None,
-                 custom: dict | None = None):
-        self.url = url
-        self.session_id = session_id
-        self.language = language
-        self.custom = custom or {}
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.inbox: asyncio.Queue = asyncio.Queue()
-        self.errors: asyncio.Queue = asyncio.Queue()
-        self.history: asyncio.Queue = asyncio.Queue()
-        self._confirmed: asyncio.Queue = asyncio.Queue()
-        self.sio.on("bot_uttered", lambda data: self.inbox.put_nowait(data))
-        self.sio.on("error_message", lambda data: self.errors.put_nowait(data))
-        self.sio.on("history", lambda data: self.history.put_nowait(data))
-        self.sio.on("session_confirm", lambda data: self._confirmed.put_nowait(data))
-
-    async def connect(self) -> "ChatClient":
-        await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
-        await self.sio.emit("session_request", {"session_id": self.session_id})
-        confirmed = await asyncio.wait_for(self._confirmed.get(), 10)
-        self.session_id = confirmed["session_id"] if isinstance(confirmed, dict) else confirmed
-        return self
-
-    async def say(self, text, timeout: float = 30) -> list[dict]:
-        """Send a message; return the bot's messages for that turn."""
-        custom = {**({"language": self.language} if self.language else {}), **self.custom}
-        await self.sio.emit("user_uttered", {"message": text, "session_id": self.session_id, "customData": custom})
-        return await self.replies(timeout)
-
-    async def replies(self, timeout: float = 30, settle: float = 0.6) -> list[dict]:
-        first = await asyncio.wait_for(self.inbox.get(), timeout)
-        out = [first]
-        while True:
-            try:
-                out.append(await asyncio.wait_for(self.inbox.get(), settle))
-            except asyncio.TimeoutError:
-                return out
-
-    async def error(self, timeout: float = 10) -> dict:
-        return await asyncio.wait_for(self.errors.get(), timeout)
-
-    async def close(self) -> None:
-        await self.sio.disconnect()
-
-
-def texts(messages: list[dict]) -> str:
-    return "\n".join(m.get("text", "") for m in messages)
-
-
-CODE_PROMPT = {"nl": "Om je gegevens te beschermen bevestig je eerst met een code",
-               "en": "To protect your details, please confirm with a code first"}
-
-
-def stack_sql(stack, sql: str, *params) -> list[tuple]:
-    """Read the running stack's records database (SQLite) directly."""
-    import sqlite3
-
-    with sqlite3.connect(stack.database_url.removeprefix("sqlite:///")) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def _codes(stack, customer_number: str) -> list[tuple[int, str]]:
-    import re
-
-    rows = stack_sql(stack, "select o.id, o.body from outbox o join customers c on c.id = o.customer_id "
-                            "where c.customer_number = ? and o.kind = 'one_time_code' order by o.id", customer_number)
-    return [(row_id, re.search(r"\b(\d{4})\b", body).group(1)) for row_id, body in rows]
-
-
-def latest_code(stack, customer_number: str) -> str | None:
-    """The last one-time code the shop sent this customer (what arrives on their phone)."""
-    codes = _codes(stack, customer_number)
-    return codes[-1][1] if codes else None
-
-
-async def verify_in_chat(c: "ChatClient", stack, claim: str, customer_number: str, lang: str = "nl") -> list[dict]:
-    """Identify in the chat as the real customer would: say who you are, get the one-time code on
-    the phone (the records' outbox), type it back. Returns the bot's answer to the code."""
-    sent_before = len(_codes(stack, customer_number))
-    asked = texts(await c.say(claim))
-    assert CODE_PROMPT[lang] in asked, asked
-    codes = _codes(stack, customer_number)
-    assert len(codes) == sent_before + 1, "exactly one new code was sent"
-    # wait until the outbox delivered it (SMS/WhatsApp reach the fake Twilio), so a test counting
-    # the customer's phone messages afterwards does not count the code as a reply
-    for _ in range(100):
-        [(sent, channel)] = stack_sql(stack, "select sent_at, channel from outbox where id = ?", codes[-1][0])
-        if sent or channel not in ("sms", "whatsapp", "telegram"):
-            break
-        await asyncio.sleep(0.1)
-    return await c.say(codes[-1][1])
-    return await c.say(code)
+    delete_prefix(redis_url, prefix)
 
 
 @pytest.fixture
@@ -265,19 +157,6 @@ def new_session_id() -> str:
 
 # -- records database: every records test runs on SQLite and on PostgreSQL ---------------------
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://"), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     """A migrated, empty records database (the schema comes from the alembic migrations)."""
@@ -289,12 +168,12 @@ def database_url(request, tmp_path_factory):
         yield url
         return
     name = "kbtest_" + secrets.token_hex(4)
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     upgrade(url)
     yield url
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

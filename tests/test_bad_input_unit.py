@@ -12,7 +12,7 @@ from bot.policy.identity import sign_web_login, verify_web_login
 from bot.rasa_plugins.server import REDACTED, install_redaction, redact_personal
 from bot.shared.safe_input import clean_token, encodable, nesting_within
 from channels.telegram import malformed
-from tests.fake_telegram import callback_update, contact_update, photo_update, text_update
+from tests.support.fake_telegram import callback_update, contact_update, photo_update, text_update
 
 SECRET = "s3cret"
 

@@ -22,9 +22,10 @@ from bot.shared.settings import Settings
 from channels import telegram as tg
 from channels.base import BackgroundTasks
 from channels.twilio import TwilioSender, WhatsAppWindow
-from tests.conftest import demo_shop_db
-from tests.fake_telegram import FakeTelegram
-from tests.fake_twilio import FakeTwilio
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.fake_twilio import FakeTwilio
+from tests.support.stack import demo_shop_db
+from tests.support.wait import until
 
 REDIS_URL = os.environ.get("TEST_TWILIO_REDIS_URL", "redis://127.0.0.1:6379/12")
 
@@ -128,7 +129,7 @@ async def test_an_outage_longer_than_the_retry_time_marks_the_row_failed_with_th
     fake.fail_next(1000, status=503)
     started = time.monotonic()
     future = delivery.submit("whatsapp", to, [BotMessage("Je pakket komt morgen.")], rows=[row])
-    await asyncio.sleep(0.2)
+    await until(lambda: fake.requests, what="a first attempt")
     assert (await flags(records, conv))[0][1] == PENDING  # while retrying: not claimed to be sent
     result = await asyncio.wait_for(future, 10)
     assert result.status == FAILED and time.monotonic() - started < 3

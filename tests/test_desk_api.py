@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import re
 import secrets
 import time
 import uuid
@@ -25,18 +24,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.shared.db import create_engine
-from bot.desk import routes
 from bot.desk.auth import Agents
-from bot.gateway.app import create_app
-from bot.gateway.keys import DESK_HEARTBEAT, HANDOFFS, RECORDS, SERVICE
+from bot.gateway.keys import HANDOFFS, RECORDS, SERVICE
 from bot.records.models import AuditEntry, Decision, Ticket
 from bot.records.repository import Records
-from bot.shared.settings import Settings
-from tests.conftest import _delete_prefix, demo_shop_db
-
-PASSWORD = "correct horse battery"
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+from tests.support.desk_api import PASSWORD, Browser, start
+from tests.support.stack import delete_prefix, demo_shop_db
 
 
 # -- the gateway with the desk -------------------------------------------------------------------
@@ -44,20 +37,6 @@ CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 @pytest.fixture(scope="module")
 def desk_db(tmp_path_factory) -> str:
     return demo_shop_db(tmp_path_factory.mktemp("deskdb"))
-
-
-def _wired(app) -> bool:
-    return any(getattr(r, "canonical", "") == "/desk/api/me" for r in app.router.resources())
-
-
-async def start(url: str, redis_url: str, prefix: str, heartbeat: float = 0.3) -> TestServer:
-    os.environ["DATABASE_URL"] = url  # read by the gateway's create_engine() at start-up
-    app = create_app(Settings(redis_url=redis_url, key_prefix=prefix, rasa_url="http://127.0.0.1:9"))
-    assert _wired(app), "bot.gateway.app.create_app must call bot.desk.routes.setup(app)"
-    app[DESK_HEARTBEAT] = heartbeat
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    return server
 
 
 @dataclass
@@ -141,55 +120,7 @@ async def env(desk_db, redis_url):
         os.environ.pop("DATABASE_URL", None)
     else:
         os.environ["DATABASE_URL"] = before
-    _delete_prefix(redis_url, prefix)
-
-
-class Browser:
-    """One person's browser: its own cookies; `csrf` from /desk/api/me after logging in."""
-
-    def __init__(self, base: str) -> None:
-        self.http = aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.csrf: str | None = None
-        self.username = ""
-
-    async def login_token(self) -> str:
-        async with self.http.get("/desk/login") as page:
-            assert page.status == 200
-            return CSRF_FIELD.search(await page.text()).group(1)
-
-    async def login(self, username: str, password: str) -> aiohttp.ClientResponse:
-        token = await self.login_token()
-        response = await self.http.post("/desk/login", data={"username": username, "password": password,
-                                                             "csrf": token}, allow_redirects=False)
-        await response.read()
-        if response.status == 303:
-            status, me = await self.get("/desk/api/me")
-            assert status == 200
-            self.csrf = me["csrf"]
-        return response
-
-    async def get(self, path: str) -> tuple[int, dict]:
-        async with self.http.get(path, allow_redirects=False) as r:
-            return r.status, await r.json()
-
-    async def post(self, path: str, body=None, *, raw: bytes | None = None, csrf: str | None | bool = True,
-                   content_type: str = "application/json") -> tuple[int, dict]:
-        headers = {"Content-Type": content_type}
-        if csrf is True and self.csrf:
-            headers["X-CSRF-Token"] = self.csrf
-        elif isinstance(csrf, str):
-            headers["X-CSRF-Token"] = csrf
-        import json as _json
-
-        data = raw if raw is not None else (b"" if body is None else _json.dumps(body).encode())
-        async with self.http.post(path, data=data, headers=headers, allow_redirects=False) as r:
-            return r.status, await r.json()
-
-    async def act(self, conv: str, action: str, body=None, **kw) -> tuple[int, dict]:
-        return await self.post(f"/desk/api/conversations/{conv}/{action}", body if body is not None else {}, **kw)
-
-    async def close(self) -> None:
-        await self.http.close()
+    delete_prefix(redis_url, prefix)
 
 
 # -- logging in --------------------------------------------------------------------------------
@@ -775,4 +706,4 @@ async def test_shutdown_is_not_blocked_by_open_event_streams(desk_db, redis_url)
         await http.close()
         if before is not None:
             os.environ["DATABASE_URL"] = before
-        _delete_prefix(redis_url, prefix)
+        delete_prefix(redis_url, prefix)

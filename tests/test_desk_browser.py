@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.desk_helpers import (
+from tests.support.desk_helpers import (
     CHROMIUM, CHROMIUM_ARGS, WhatsAppCustomer, create_agent, login, open_login, submit_login,
 )
 

@@ -9,7 +9,7 @@ import secrets
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.desk_helpers import CHROMIUM, CHROMIUM_ARGS, WhatsAppCustomer, create_agent, login
+from tests.support.desk_helpers import CHROMIUM, CHROMIUM_ARGS, WhatsAppCustomer, create_agent, login
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's Chromium at {CHROMIUM} (make browser)")
 

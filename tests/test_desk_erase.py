@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from bot.desk.auth import Agents
 from bot.records.models import AuditEntry
-from tests.conftest import TEST_REDIS_URL, _delete_prefix, demo_shop_db
-from tests.desk_helpers import CHROMIUM, CHROMIUM_ARGS, DeskAgent, login
-from tests.test_desk_api import PASSWORD, Browser, start
+from tests.support.stack import TEST_REDIS_URL, delete_prefix, demo_shop_db
+from tests.support.desk_helpers import CHROMIUM, CHROMIUM_ARGS, DeskAgent, login
+from tests.support.desk_api import PASSWORD, Browser, start
 
 
 async def _agent(records, role: str, ui: str = "nl") -> DeskAgent:
@@ -62,7 +62,7 @@ async def gateway(shop, database_url):
     for b in browsers:
         await b.close()
     await server.close()
-    _delete_prefix(TEST_REDIS_URL, prefix)
+    delete_prefix(TEST_REDIS_URL, prefix)
 
 
 async def test_supervisor_erases_agent_gets_403_and_csrf_is_required(gateway):
@@ -171,5 +171,5 @@ async def test_the_erase_button_in_the_customer_record(browser_db, monkeypatch):
         await chromium.close()
         await p.stop()
         await server.close()
-        _delete_prefix(TEST_REDIS_URL, prefix)
+        delete_prefix(TEST_REDIS_URL, prefix)
         os.environ["DATABASE_URL"] = url  # start() set it; monkeypatch restores the original

@@ -30,8 +30,8 @@ from bot.policy.clock import FixedClock, local_zone
 from bot.records.models import AuditEntry, Invoice, Order, Payment
 from bot.shared.settings import Settings
 from bot.texts import fmt
-from tests.conftest import _delete_prefix, demo_shop_db
-from tests.desk_helpers import CHROMIUM, CHROMIUM_ARGS, DeskAgent, login
+from tests.support.stack import delete_prefix as _delete_prefix, demo_shop_db
+from tests.support.desk_helpers import CHROMIUM, CHROMIUM_ARGS, DeskAgent, login
 
 PASSWORD = "correct horse battery"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')

@@ -29,7 +29,7 @@ from bot.gateway.keys import RECORDS
 from bot.shared.forwarded import parse_networks
 from bot.gateway.app import create_app
 from bot.shared.settings import PROJECT_ROOT, Settings
-from tests.conftest import _delete_prefix, demo_shop_db
+from tests.support.stack import delete_prefix, demo_shop_db
 
 PASSWORD = "correct horse battery"
 WRONG = "wrong password!"
@@ -87,7 +87,7 @@ async def servers(login_db, redis_url, certificate):
     finally:
         for s in made.values():
             await s.server.close()
-            _delete_prefix(redis_url, s.prefix)
+            delete_prefix(redis_url, s.prefix)
         if before is None:
             os.environ.pop("DATABASE_URL", None)
         else:

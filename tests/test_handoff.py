@@ -19,6 +19,7 @@ from bot.people.estimate import wait_estimate, wait_text
 from bot.pipeline.conversations import ConversationStore
 from bot.policy.hours import describe
 from bot.records.retention import purge_provisional
+from tests.support.wait import until
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)      # a Monday, open
@@ -334,7 +335,12 @@ async def test_retention_keeps_an_anonymous_conversation_that_waits_for_a_person
 async def test_events_reach_subscribers(handoffs):
     events = handoffs.subscribe(idle=0.5)
     first = asyncio.ensure_future(events.__anext__())
-    await asyncio.sleep(0.3)  # subscribed
+
+    async def subscribed() -> bool:
+        [(_, count)] = await handoffs._redis.pubsub_numsub(handoffs._k("desk", "events"))
+        return count >= 1
+
+    await until(subscribed, what="the subscription to desk events")
     conv = await enqueue(handoffs)
     assert (await asyncio.wait_for(first, 5)) == {"type": "queue"}
     assert (await asyncio.wait_for(events.__anext__(), 5)) == {"type": "state", "conversation": conv, "state": "waiting"}

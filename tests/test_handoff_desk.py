@@ -6,37 +6,21 @@ conversation goes back to the bot."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
-import subprocess
-import sys
-import uuid
 from datetime import datetime, timezone
 
 import aiohttp
 
-from tests.fake_twilio import inbound_params
-from tests.test_channels import sid, twilio_post, whatsapp
-from tests.test_desk_api import Browser
+from tests.support.fake_twilio import inbound_params
+from tests.support.channels import sid, twilio_post, whatsapp
+from tests.support.desk_api import PASSWORD, Browser, create_agent
 
-PASSWORD = "correct horse battery"
 ANOUK = "+31612345609"  # K10009 Anouk Meijer, WhatsApp; order 180213 (€329.00), nothing refunded
 
 
 def db(stack) -> sqlite3.Connection:
     return sqlite3.connect(stack.database_url.removeprefix("sqlite:///"))
-
-
-def create_agent(stack, role: str, skills: str = "general,finance", languages: str = "nl,en") -> str:
-    username = f"{role.split('_')[0]}-{uuid.uuid4().hex[:6]}"
-    subprocess.run(
-        [sys.executable, "-m", "bot.desk", "create-agent", "--username", username, "--name", f"Anna {role}",
-         "--role", role, "--skills", skills, "--languages", languages, "--password-stdin"],
-        input=PASSWORD + "\n", text=True, check=True, capture_output=True, timeout=60,
-        env={**os.environ, "DATABASE_URL": stack.database_url},
-    )
-    return username
 
 
 async def online(desk: Browser) -> asyncio.Task:

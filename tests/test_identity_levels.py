@@ -13,8 +13,9 @@ import json
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import CODE_PROMPT, latest_code, stack_sql, texts, verify_in_chat
-from tests.test_channels import SANNE_PHONE, whatsapp
+from tests.support.channels import SANNE_PHONE, whatsapp
+from tests.support.chat import CODE_PROMPT, latest_code, texts, verify_in_chat
+from tests.support.stack import stack_sql
 
 SANNE = {"number": "K10001", "name": "Sanne", "email": "sanne.devries@example.nl", "order": "104233",
          "other_order": "104100", "tracking": "3SWEB104233", "points": "1250"}

@@ -23,12 +23,13 @@ import redis as redis_sync
 
 from bot.texts import messages
 from bot.launch.run import Stack, free_port
-from tests.conftest import FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, ChatClient, _delete_prefix, _pg_admin, print_tracebacks
-from tests.fake_telegram import text_update
-from tests.fake_twilio import inbound_params, signed_post_args
-from tests.tcp_proxy import TcpProxy
+from tests.support.chat import ChatClient
+from tests.support.stack import FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, delete_prefix, pg_admin, print_tracebacks
+from tests.support.fake_telegram import text_update
+from tests.support.fake_twilio import inbound_params, signed_post_args
+from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]  # a stack of its own
 
 REDIS_DIRECT = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 INTERIMS = {messages.text(k, lang) for k in ("inbox_kept", "inbox_slow") for lang in ("nl", "en")}
@@ -56,7 +57,7 @@ def rstack(model, twilio_server, telegram_server, proxies, tmp_path_factory):
 
     redis_proxy, pg_proxy = proxies
     name = "kbinbox_" + secrets.token_hex(4)
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     upgrade(f"{base}/{name}")
 
@@ -87,8 +88,8 @@ def rstack(model, twilio_server, telegram_server, proxies, tmp_path_factory):
     yield s
     s.stop()
     print_tracebacks(s)
-    _delete_prefix(REDIS_DIRECT, prefix)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    delete_prefix(REDIS_DIRECT, prefix)
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -162,9 +163,7 @@ class Customers:
         return [str(c.get("text", "")) for c in self.telegram.calls_of("sendMessage", chat_id=self.telegram_user)]
 
     def webchat_received(self) -> list[str]:
-        got = []
-        while not self.chat.inbox.empty():
-            got.append(self.chat.inbox.get_nowait().get("text", ""))
+        got = [m.get("text", "") for m in self.chat.received_now()]
         self._web = getattr(self, "_web", []) + got
         return self._web
 

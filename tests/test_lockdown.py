@@ -15,7 +15,7 @@ import time
 import aiohttp
 import redis as redis_sync
 
-from tests.conftest import texts
+from tests.support.chat import texts
 
 ORDER = "118902"  # Daan Jansen (K10002), delivered (docs/demo-data.md)
 

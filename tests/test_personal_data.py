@@ -49,7 +49,7 @@ from bot.records.retention import RetentionConfig, RetentionJob, purge
 from bot.pipeline.types import Button
 from channels.telegram import TelegramSender
 from channels.twilio import WhatsAppWindow
-from tests.conftest import TEST_REDIS_URL, _delete_prefix
+from tests.support.stack import TEST_REDIS_URL, delete_prefix
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TELEGRAM_ID = "7001234567"
@@ -67,7 +67,7 @@ async def redis():
     client.prefix = prefix
     yield client
     await client.close(close_connection_pool=True)
-    _delete_prefix(TEST_REDIS_URL, prefix)
+    delete_prefix(TEST_REDIS_URL, prefix)
 
 
 def _tracker_store(prefix: str):

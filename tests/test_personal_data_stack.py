@@ -24,8 +24,8 @@ from bot.shared.db import create_engine
 from bot.policy.identity import sign_web_login
 from bot.records.models import Base
 from bot.records.repository import Records
-from tests.conftest import texts
-from tests.desk_helpers import WhatsAppCustomer
+from tests.support.chat import texts
+from tests.support.desk_helpers import WhatsAppCustomer
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NUMBER, PHONE, LOGIN = "K10029", "+31612345629", "web-iris"

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.conftest import texts, verify_in_chat
+from tests.support.chat import texts, verify_in_chat
 
 
 def db(stack) -> sqlite3.Connection:

@@ -25,8 +25,9 @@ from bot.texts import messages
 from bot.shared.db import create_engine
 from bot.records.models import TranscriptEntry
 from bot.launch.run import Stack, free_port
-from tests.conftest import FAKE_TWILIO, ChatClient, _delete_prefix, demo_shop_db
-from tests.fake_twilio import FakeTwilio, inbound_params, signed_post_args
+from tests.support.chat import ChatClient
+from tests.support.stack import FAKE_TWILIO, delete_prefix, demo_shop_db
+from tests.support.fake_twilio import FakeTwilio, inbound_params, signed_post_args
 
 BUSY_NL = messages.text("busy", "nl")
 SLOW_NL = messages.text("inbox_slow", "nl")
@@ -52,7 +53,7 @@ def rstack(redis_url, model, fake, tmp_path_factory):
     s.start()
     yield s
     s.stop()
-    _delete_prefix(redis_url, prefix)
+    delete_prefix(redis_url, prefix)
 
 
 @pytest.fixture(autouse=True)
@@ -218,8 +219,7 @@ async def test_sigterm_finishes_the_reply_in_flight_and_exits_within_10_s(rstack
 
 
 async def test_the_desk_shows_an_agent_reply_twilio_refused_as_failed(rstack, fake, people_r):
-    from tests.test_desk_api import Browser
-    from tests.test_handoff_desk import PASSWORD, create_agent
+    from tests.support.desk_api import PASSWORD, Browser, create_agent
 
     number = phone()
     await whatsapp_in(rstack, number, "ik wil een medewerker spreken")

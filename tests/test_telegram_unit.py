@@ -22,7 +22,7 @@ from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
 from bot.shared.settings import Settings
 from channels import telegram as tg
 from channels.base import BackgroundTasks, DeliveryError
-from tests import fake_telegram as ft
+from tests.support import fake_telegram as ft
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 SECRET = "webhook-secret-" + "x" * 16

@@ -28,7 +28,7 @@ from channels.base import BackgroundTasks, DeliveryError
 from channels.twilio import (
     EMPTY_TWIML, PATH, TwilioChannelSender, TwilioSender, WhatsAppWindow, add_routes, setup,
 )
-from tests.fake_twilio import FakeTwilio, inbound_params, signed_post_args
+from tests.support.fake_twilio import FakeTwilio, inbound_params, signed_post_args
 
 REDIS_URL = os.environ.get("TEST_TWILIO_REDIS_URL", "redis://127.0.0.1:6379/12")
 PUBLIC = "https://bot.example.com"

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import texts, verify_in_chat
+from tests.support.chat import texts, verify_in_chat
 
 
 async def test_dutch_greeting_gets_dutch_answer_with_quick_replies(chat):
@@ -123,8 +123,9 @@ async def test_conversation_survives_a_gateway_restart(chat, stack):
 )
 async def test_bad_messages_get_a_clear_answer(chat, payload, expected):
     c = await chat()
-    await c.sio.emit("user_uttered", {"message": payload, "session_id": c.session_id})
+    turn = await c.emit({"message": payload, "session_id": c.session_id})
     assert expected in (await c.error())["text"]
+    assert await c.turn(turn) == []  # the clear message only
     # The conversation is not stuck: the next message is answered normally.
     assert "Waarmee kan ik je helpen" in texts(await c.say("hallo"))
 

@@ -501,6 +501,8 @@
     socket.on('history', onHistory);
     socket.on('bot_uttered', onBotUttered);
     socket.on('error_message', onErrorMessage);
+    // Other events, such as `turn_done` (sent after the last reply of a turn), have no handler
+    // here, and socket.io drops an event nobody listens to: the widget ignores them.
   }
 
   /* ---------- start ---------- */

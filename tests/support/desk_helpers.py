@@ -17,11 +17,11 @@ from urllib.parse import urlparse
 
 import aiohttp
 
-from tests.fake_twilio import inbound_params, signed_post_args
+from bot.shared.settings import PROJECT_ROOT
+from tests.support.fake_twilio import inbound_params, signed_post_args
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- agents -------------------------------------------------------------------------------------
