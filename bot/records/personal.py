@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Iterable
 
@@ -41,6 +40,8 @@ from sqlalchemy import String, Table, cast, delete, func, insert, or_, select, u
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.sqltypes import JSON, Text
 
+from bot.records import personal_redis
+from bot.records.identifiers import Identifiers, Matcher
 from bot.records.models import AuditEntry, Base
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 FORMAT = "klantcontact-export/1"
 TOMBSTONE_PREFIX = "ERASED-"
 TOMBSTONE_NAME = "[erased]"
-ERASED = "[erased]"
 
 # What erase does with a customer's rows, per table.
 #   delete     the rows are deleted
@@ -173,77 +173,6 @@ def _row(table: Table, row) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- identifiers
 
-@dataclass
-class Identifiers:
-    """Everything that identifies one customer, for finding their data and proving it is gone."""
-
-    customer_id: int
-    values: set[str] = field(default_factory=set)       # customer number, email, phone, order numbers, ...
-    weak: set[str] = field(default_factory=set)         # name, first name, postcode: others may share them
-    conversations: set[str] = field(default_factory=set)
-    addresses: set[str] = field(default_factory=set)     # what the customer writes from: phone, Telegram id,
-                                                         # web chat session ids (matched exactly)
-
-    def add(self, *values: Any, weak: bool = False) -> None:
-        for value in values:
-            if value is None:
-                continue
-            text = str(value).strip()
-            if len(text) >= 3:
-                (self.weak if weak else self.values).add(text)
-
-    def add_phone(self, phone: str | None) -> None:
-        if not phone:
-            return
-        self.add(phone, phone.lstrip("+"))
-        if phone.startswith("+31") and len(phone) > 5:
-            self.add("0" + phone[3:])
-
-    def add_postcode(self, postcode: str | None) -> None:
-        if not postcode:
-            return
-        compact = postcode.replace(" ", "")
-        self.add(postcode, compact, weak=True)
-        if len(compact) == 6:
-            self.add(f"{compact[:4]} {compact[4:]}", weak=True)
-
-    def matcher(self) -> "Matcher":
-        """Every identifier: for scrubbing and for proving nothing is left."""
-        return Matcher(self.values | self.weak | self.conversations)
-
-    def strong_matcher(self) -> "Matcher":
-        """Identifiers only this customer has: enough to take an anonymous conversation for theirs."""
-        return Matcher(self.values | self.conversations)
-
-
-class Matcher:
-    """Finds any of the identifiers in a text, case-insensitively, not inside a longer word or
-    number (so order 104233 does not match in the timestamp 1764104233.5)."""
-
-    def __init__(self, values: Iterable[str]) -> None:
-        ordered = sorted({v for v in values if v}, key=len, reverse=True)
-        self.values = ordered
-        self._re = re.compile(
-            "(?<![0-9A-Za-z])(?:" + "|".join(re.escape(v) for v in ordered) + ")(?![0-9A-Za-z])",
-            re.IGNORECASE,
-        ) if ordered else None
-
-    def search(self, text: Any) -> bool:
-        return bool(self._re and text is not None and self._re.search(str(text)))
-
-    def scrub(self, value: Any) -> Any:
-        """The value with every identifier replaced by [erased] (JSON structures too)."""
-        if self._re is None:
-            return value
-        if isinstance(value, str):
-            return self._re.sub(ERASED, value)
-        if isinstance(value, dict):
-            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub(v) for v in value]
-        return value
-
-
 async def _customer(conn: AsyncConnection, number_or_id: str | int) -> Any:
     customers = Base.metadata.tables["customers"]
     if isinstance(number_or_id, int) or str(number_or_id).strip().isdigit():
@@ -320,7 +249,6 @@ async def export_customer(engine: AsyncEngine, number_or_id: str | int, redis=No
                           now: datetime | None = None) -> dict[str, Any]:
     """Everything held about a customer as one JSON-able dict. With `redis` (an asyncio Redis with
     decode_responses=True) the conversation state and the Rasa tracker are included."""
-    from bot.records import personal_redis
 
     check_coverage()
     now = now or datetime.now(timezone.utc)
@@ -551,7 +479,6 @@ async def erase_customer(engine: AsyncEngine, number_or_id: str | int, redis=Non
                          actor_role: str = "admin", actor: str = "cli", now: datetime | None = None) -> EraseResult:
     """Erase a customer everywhere. With `redis` None (or unreachable) only the SQL part is done
     (`result.redis` is None) and the rest can be finished with `erase_redis_only`."""
-    from bot.records import personal_redis
 
     check_coverage()
     now = now or datetime.now(timezone.utc)
@@ -627,7 +554,6 @@ async def erase_redis_only(engine: AsyncEngine, customer_ref: int, redis, prefix
     """The Redis part of an erase whose SQL part ran without Redis: found by the internal id
     (conversation hashes, the customer's key, handoff items, Rasa trackers) and the addresses
     those conversations were reached on."""
-    from bot.records import personal_redis
 
     customers = tables()["customers"]
     async with engine.connect() as conn:

@@ -49,7 +49,7 @@ from typing import Any, Iterable
 from redis.exceptions import RedisError
 
 from bot.policy.identity import client_ref
-from bot.records.personal import Identifiers, Matcher
+from bot.records.identifiers import Identifiers, Matcher
 
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 CONTAINERS = ("set", "zset", "list", "hash", "stream")
