@@ -24,6 +24,7 @@ from rasa_sdk.types import DomainDict
 from actions import limits
 
 from bot.texts import fmt
+from channels import registry
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import identity_policy, records
 
@@ -117,7 +118,7 @@ def parse_preference(text: str, tracker: Tracker) -> str | None:
     languages = [v for v in entity_values(tracker, "language") if v in ("nl", "en")]
     if languages:
         return f"language={languages[0]}"
-    channels = [v for v in entity_values(tracker, "channel") if v in fmt.CHANNEL_NAMES]
+    channels = [v for v in entity_values(tracker, "channel") if registry.channel(v)]
     if not channels:
         channels = [CHANNEL_WORDS[w] for w in re.findall(r"[a-z-]+", text.lower()) if w in CHANNEL_WORDS]
     if channels:
@@ -487,7 +488,7 @@ class ActionAskOtpCode(Action):
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
         channel, address, masked = target
         await repo.issue_code(customer, channel, address, CODE_TEXT["en" if lang == "en" else "nl"])
-        dispatcher.utter_message(response="utter_ask_otp_code", channel=fmt.label(fmt.CHANNEL_NAMES, channel, lang),
+        dispatcher.utter_message(response="utter_ask_otp_code", channel=registry.label(channel, lang),
                                  masked=masked)
         return []
 

@@ -21,18 +21,26 @@ import os
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
+from aiohttp import web
+from redis.exceptions import RedisError
 
-from bot.shared import language
-
-from bot.texts import messages
-from bot.shared.forwarded import client_address
-from bot.policy.identity import client_ref, verify_web_login
+from bot.gateway.keys import SETTINGS, SOCKETIO
+from bot.gateway.socketio_redis import JsonRedisManager
 from bot.pipeline.rasa_client import RasaUnavailable
+from bot.pipeline.types import BotMessage, Inbound
+from bot.policy.identity import client_ref, verify_web_login
+from bot.shared import language
+from bot.shared.forwarded import client_address
 from bot.shared.safe_input import clean_token
-from bot.pipeline.service import BotMessage, ConversationService, Inbound
+from bot.texts import messages
+from channels.base import Capabilities, Channel, ChannelAdapter, ChannelContext, DeliveryError
+from channels.socketio_guard import WebChatServer, install_log_filter
+
+if TYPE_CHECKING:
+    from bot.pipeline.service import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -268,3 +276,74 @@ class WebChat:
 
 def _session_room(session_id: str) -> str:
     return f"session:{session_id}"
+
+
+# -- the adapter (channels/registry.py) -----------------------------------------------------------
+
+WEBCHAT = Channel(
+    CHANNEL, {"nl": "de chat op de website", "en": "the chat on our website"},
+    # a session id proves nothing (a signed web login does: WEBCHAT_IDENTITY_SECRET)
+    Capabilities(identifies_sender=False),
+    address_field=None,               # we cannot write first to someone who closed the chat
+    identity_field="web_login_id",    # the business's site login (signed, `_signed_login`)
+)
+
+
+class WebChatSender:
+    """Messages to every open web chat of a conversation (the address is the conversation key),
+    in any gateway process. Raises DeliveryError when socket.io could not take them."""
+
+    name = CHANNEL
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+
+    async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
+        for done, message in enumerate(messages):
+            try:
+                await self.sio.emit("bot_uttered", render(message), room=address)
+            except (RedisError, OSError, ValueError) as exc:
+                raise DeliveryError(f"webchat: {type(exc).__name__}", delivered=done) from exc
+
+
+class WebChatAdapter(ChannelAdapter):
+    """The web chat widget over socket.io (GET/POST /socket.io/). Always on; a signed web login
+    needs WEBCHAT_IDENTITY_SECRET."""
+
+    channels = (WEBCHAT,)
+
+    def __init__(self, chat: WebChat) -> None:
+        self.chat = chat
+        self.sender = WebChatSender(chat.sio)
+
+    @classmethod
+    def enabled(cls, settings) -> bool:
+        return True
+
+    @classmethod
+    def add_routes(cls, app: web.Application) -> None:
+        settings = app[SETTINGS]
+        install_log_filter()  # a malformed socket.io packet: one log line per connection, no traceback
+        sio = WebChatServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*",
+            max_http_buffer_size=64 * 1024,
+            # JSON on the pub/sub channel, never pickle (bot/gateway/socketio_redis.py)
+            client_manager=JsonRedisManager(settings.redis_url, channel=f"{settings.key_prefix}:socketio"),
+        )
+        sio.attach(app)
+        app[SOCKETIO] = sio
+
+    @classmethod
+    async def start(cls, context: ChannelContext) -> "WebChatAdapter":
+        settings = context.settings
+        return cls(WebChat(context.app[SOCKETIO], context.service, settings.webchat_identity_secret,
+                           trusted_proxies=settings.trusted_proxies))
+
+    def senders(self) -> dict:
+        # The gateway still reaches web chats through `service.webchat_emit` (set by WebChat);
+        # `self.sender` is the same as a Sender, for the one delivery path.
+        return {}
+
+    def use(self, inbox) -> None:
+        self.chat.use(inbox)

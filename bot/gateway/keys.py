@@ -10,16 +10,21 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import aiohttp
+    import socketio
     from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.people.handoff import Handoffs
+    from bot.pipeline.inbox import Inbox
     from bot.pipeline.rasa_client import RasaClient
     from bot.pipeline.service import ConversationService
     from bot.policy.mandate import MandateTable
     from bot.records.repository import Records
     from bot.records.retention import RetentionJob
     from bot.shared.settings import Settings
-    from channels.telegram import TelegramAdapter
+    from channels.base import ChannelAdapter
+    from channels.telegram import TelegramWebhook
     from channels.twilio import TwilioWebhook
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
@@ -29,8 +34,14 @@ RASA: web.AppKey["RasaClient"] = web.AppKey("rasa")
 RECORDS: web.AppKey["Records"] = web.AppKey("records")
 HANDOFFS: web.AppKey["Handoffs"] = web.AppKey("handoffs")
 RETENTION: web.AppKey["RetentionJob"] = web.AppKey("retention")
+HTTP: web.AppKey["aiohttp.ClientSession"] = web.AppKey("http")  # shared: deliveries, probes (not Rasa's turns)
+ENGINE: web.AppKey["AsyncEngine"] = web.AppKey("engine")
+INBOX: web.AppKey["Inbox"] = web.AppKey("inbox")
+# the channels (channels/registry.py): the adapters started, and the web chat's socket.io server
+CHANNELS: web.AppKey["list[ChannelAdapter]"] = web.AppKey("channels")
+SOCKETIO: web.AppKey["socketio.AsyncServer"] = web.AppKey("socketio")
 TWILIO: web.AppKey["TwilioWebhook"] = web.AppKey("twilio")
-TELEGRAM: web.AppKey["TelegramAdapter"] = web.AppKey("telegram")
+TELEGRAM: web.AppKey["TelegramWebhook"] = web.AppKey("telegram")
 # the desk
 DESK_HEARTBEAT: web.AppKey[float] = web.AppKey("desk_heartbeat")  # seconds between SSE pings (tests lower it)
 DESK_MANDATES: web.AppKey["MandateTable"] = web.AppKey("desk_mandates")

@@ -11,13 +11,9 @@ import asyncio
 import logging
 import time
 import unicodedata
-from collections import defaultdict
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from bot.texts.fmt import CHANNEL_NAMES, label
 from bot.delivery import queue as delivery
 from bot.shared import language
 from bot.texts import messages
@@ -27,85 +23,22 @@ from bot.policy.hours import describe
 from bot.policy.identity import IdentityPolicy, client_ref
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
+from bot.pipeline.types import BotMessage, Button, Inbound, Outcome  # noqa: F401 (adapters import them from here)
+from bot.shared.locks import KeyedLocks
 from bot.shared.safe_input import encodable
+from channels import registry  # what each channel can do (identifies the sender, numbered buttons, addresses)
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
 
 log = logging.getLogger(__name__)
 
-IDENTIFYING_CHANNELS = ("sms", "whatsapp", "telegram")
-NUMBERED_CHANNELS = ("sms", "whatsapp")
 # Slots that travel with the customer when a provisional conversation joins theirs.
 CARRIED_SLOTS = ("customer_id", "customer_name", "order_number", "language", "verified_until")
 QUESTION_SLOTS = ("topic", "requested_slot", "amount", "instalments", "details", "preference", "retention_offer")
 
 # Emoji-only messages that carry a clear answer.
 _EMOJI_INTENTS = {"👍": "/affirm", "👌": "/affirm", "✅": "/affirm", "👎": "/deny", "❌": "/deny"}
-
-
-@dataclass
-class Button:
-    title: str
-    payload: str
-
-
-@dataclass
-class BotMessage:
-    text: str = ""
-    buttons: list[Button] = field(default_factory=list)
-    image: str | None = None
-    is_error: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"text": self.text}
-        if self.buttons:
-            data["buttons"] = [{"title": b.title, "payload": b.payload} for b in self.buttons]
-        if self.image:
-            data["image"] = self.image
-        return data
-
-
-@dataclass
-class Inbound:
-    channel: str          # webchat, sms, whatsapp, telegram
-    address: str          # session id, E.164 phone number, Telegram user id
-    text: Any
-    language_hint: str | None = None
-    message_id: str | None = None      # the channel's id: retries with the same id are ignored
-    media: list[str] = field(default_factory=list)  # URLs of images, voice notes, ...
-    contact_phone: str | None = None   # a phone number the sender proved is theirs (Telegram contact)
-    link_code: str | None = None       # a one-time link code (Telegram `/start <code>`)
-    client: str | None = None          # where it came from (a web visitor's IP address), for rate limits
-
-
-@dataclass
-class Outcome:
-    conversation: str
-    language: str
-    replies: list[BotMessage]
-    duplicate: bool = False
-
-
-class KeyedLocks:
-    """One asyncio lock per key, dropped again when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: defaultdict[str, int] = defaultdict(int)
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key]
-                del self._locks[key]
 
 
 def _is_emoji_only(text: str) -> bool:
@@ -144,7 +77,7 @@ class ConversationService:
         if known:
             return known
         customer_id = None
-        if self.records is not None and channel in IDENTIFYING_CHANNELS:
+        if self.records is not None and registry.identifies_sender(channel):
             customer = await self.records.by_identity(channel, address)
             customer_id = customer.id if customer else None
         if customer_id is not None:
@@ -295,7 +228,7 @@ class ConversationService:
     async def _ask_rasa(self, key: str, inbound: Inbound, to_rasa: str, lang: str) -> Outcome:
         metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang,
                                     "client": client_ref(inbound.client or f"{inbound.channel}:{inbound.address}")}
-        if inbound.channel in IDENTIFYING_CHANNELS:
+        if registry.identifies_sender(inbound.channel):
             metadata["address"] = inbound.address
         turn = current_turn()
         try:
@@ -433,7 +366,7 @@ class ConversationService:
         deadline = describe(estimate.deadline, lang, now, queue.levels.tz)
         answer_on = await self._answer_channel(key, channel)
         values = dict(deadline=deadline, minutes=estimate.minutes, position=estimate.position,
-                      agents=estimate.agents, channel=label(CHANNEL_NAMES, answer_on, lang))
+                      agents=estimate.agents, channel=registry.label(answer_on, lang))
         if estimate.kind == "live":
             text = messages.text("wait_next" if estimate.position <= 1 else "wait_live", lang, **values)
         else:
@@ -455,7 +388,7 @@ class ConversationService:
         conv = await self.store.get(key)
         customer = await self.records.customer(int(conv["customer_id"])) if conv.get("customer_id") else None
         preferred = customer.preferred_channel if customer else None
-        if preferred and preferred in self.senders and address_on(customer, preferred):
+        if preferred and preferred in self.senders and registry.address_of(customer, preferred):
             return preferred
         return channel
 
@@ -477,7 +410,7 @@ class ConversationService:
                 if target != channel:
                     customer = await self.records.customer(int(conv["customer_id"]))
                     row = await self._log(key, sender, text, target, **who)
-                    result = await self._send(key, target, address_on(customer, target), [message], [row],
+                    result = await self._send(key, target, registry.address_of(customer, target), [message], [row],
                                               what="agent message")
                     used = target if result.status != delivery.FAILED else channel
                     if used == target:
@@ -589,7 +522,7 @@ class ConversationService:
 
     async def _numbered_choice(self, key: str, channel: str, text: str) -> str | None:
         """On SMS and WhatsApp buttons are a numbered list: "2" means the second button."""
-        if channel not in NUMBERED_CHANNELS or not text.isdigit():
+        if not registry.numbered_buttons(channel) or not text.isdigit():
             return None
         buttons = await self.store.last_buttons(key, channel)
         index = int(text) - 1
@@ -631,7 +564,7 @@ class ConversationService:
     async def _continue_on(self, key: str, channel: str, lang: str) -> list[BotMessage]:
         conv = await self.store.get(key)
         customer = await self.records.customer(int(conv["customer_id"])) if conv.get("customer_id") and self.records else None
-        address = address_on(customer, channel) if customer else None
+        address = registry.address_of(customer, channel) if customer else None
         sender = self.senders.get(channel)
         if channel == "telegram" and customer is not None and address is None and sender is not None:
             # we cannot write first to a Telegram account we do not know: a one-time link instead
@@ -659,7 +592,7 @@ class ConversationService:
         if channel is None and not customer.consent_proactive:
             raise LookupError("no consent for proactive messages")
         channel = channel or customer.preferred_channel
-        address, sender = address_on(customer, channel), self.senders.get(channel)
+        address, sender = registry.address_of(customer, channel), self.senders.get(channel)
         if address is None or sender is None:
             raise LookupError(f"cannot reach the customer on {channel}")
         lang = customer.language if customer.language in text_by_language else "nl"
@@ -670,13 +603,3 @@ class ConversationService:
         if result.status == delivery.FAILED:
             raise LookupError(f"not delivered on {channel}: {result.reason}")
         return channel
-
-
-def address_on(customer: Any, channel: str) -> str | None:
-    if channel in ("sms", "whatsapp"):
-        return customer.phone or None
-    if channel == "telegram":
-        return customer.telegram_user_id or None
-    if channel == "email":
-        return customer.email or None
-    return None

@@ -23,6 +23,17 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class RedisAddress:
     host: str
@@ -71,6 +82,16 @@ class Settings:
     telegram_bot_username: str = ""  # for t.me links (one-time link codes); without it, the code alone
     telegram_api_url: str = "https://api.telegram.org"
     action_endpoint_url: str = ""  # Rasa's action endpoint; its /health is checked before a turn
+    webhook_concurrency: int = 64  # webhook requests handled at once (channels/base.py BackgroundTasks)
+    # e-mail (channels/email.py): off without SMTP_HOST and SMTP_FROM
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""            # "De Webwinkel <klantenservice@example.nl>" or an address alone
+    smtp_starttls: bool = True     # STARTTLS required (port 587); SMTP_TLS=1 for TLS from the start (465)
+    smtp_tls: bool = False
+    smtp_timeout: float = 10.0     # seconds for each step (connect, each command)
 
     @property
     def action_health_url(self) -> str:
@@ -87,6 +108,10 @@ class Settings:
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token and self.telegram_webhook_secret)
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -122,4 +147,13 @@ class Settings:
             telegram_bot_username=os.environ.get("TELEGRAM_BOT_USERNAME", "").removeprefix("@"),
             telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
             action_endpoint_url=os.environ.get("ACTION_ENDPOINT_URL", ""),
+            webhook_concurrency=max(1, _int("WEBHOOK_CONCURRENCY", 64)),
+            smtp_host=os.environ.get("SMTP_HOST", ""),
+            smtp_port=_int("SMTP_PORT", 465 if _flag("SMTP_TLS", False) else 587),
+            smtp_user=os.environ.get("SMTP_USER", ""),
+            smtp_password=os.environ.get("SMTP_PASSWORD", ""),
+            smtp_from=os.environ.get("SMTP_FROM", ""),
+            smtp_starttls=_flag("SMTP_STARTTLS", not _flag("SMTP_TLS", False)),
+            smtp_tls=_flag("SMTP_TLS", False),
+            smtp_timeout=float(os.environ.get("SMTP_TIMEOUT", "10")),
         )

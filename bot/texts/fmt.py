@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from bot.policy.hours import MONTHS
+from channels import registry
 
 
 def money(cents: int, language: str) -> str:
@@ -39,13 +40,7 @@ INVOICE_STATUS = {
     "overdue": {"nl": "achterstallig", "en": "overdue"},
 }
 
-CHANNEL_NAMES = {
-    "whatsapp": {"nl": "WhatsApp", "en": "WhatsApp"},
-    "sms": {"nl": "sms", "en": "SMS"},
-    "telegram": {"nl": "Telegram", "en": "Telegram"},
-    "webchat": {"nl": "de chat op de website", "en": "the chat on our website"},
-    "email": {"nl": "e-mail", "en": "email"},
-}
+CHANNEL_NAMES = registry.display_names()  # each channel's own (channels/<name>.py), for `label`
 
 
 def label(table: dict, key: str, language: str) -> str:
