@@ -96,6 +96,8 @@ class EmailSender:
         self._domain = domain or "localhost"  # Message-ID: never asks DNS for this host's name
 
     async def _language(self, address: str, body: str) -> str:
+        """The language the text is written in when that is clear (the subject and the footer
+        match the body); else the customer's in the records; else Dutch."""
         written = language.detect(body)
         if written:
             return written
@@ -117,8 +119,8 @@ class EmailSender:
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(domain=self._domain)
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies, please
-        message["Content-Language"] = lang
         message.set_content(f"{body}\n\n-- \n{text('footer', lang)}\n")
+        message["Content-Language"] = lang  # after set_content, which drops the Content-* headers
         return message
 
     async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
