@@ -91,7 +91,8 @@ def create_app(settings: Settings) -> web.Application:
         await app[HTTP].close()
 
     async def redis(app: web.Application) -> AsyncIterator[None]:
-        client = Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
+        client = Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5,
+                                client_name=f"{settings.key_prefix}:gateway")  # CLIENT LIST shows whose it is
         try:
             await client.ping()
         except (RedisError, OSError) as exc:
