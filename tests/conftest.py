@@ -97,6 +97,16 @@ def telegram_server():
     fake.stop()
 
 
+@pytest.fixture(scope="session")
+def smtp_server():
+    """An SMTP server on loopback, recording every e-mail a customer would receive."""
+    from tests.fake_smtp import FakeSMTP
+
+    fake = FakeSMTP().start()
+    yield fake
+    fake.stop()
+
+
 FAKE_TWILIO = {
     "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_AUTH_TOKEN": "test-auth-token-" + secrets.token_hex(8),
     "TWILIO_SMS_NUMBER": "+3197010000001", "TWILIO_WHATSAPP_NUMBER": "+3197010000002",
@@ -118,14 +128,14 @@ def print_tracebacks(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_factory):
+def stack(redis_url, model, stack_db, twilio_server, telegram_server, smtp_server, tmp_path_factory):
     prefix = "t" + secrets.token_hex(4)
     s = Stack(
         gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
         redis_url=redis_url, database_url=stack_db, key_prefix=prefix, model=model,
         log_dir=tmp_path_factory.mktemp("logs"),
         extra_env={**FAKE_TWILIO, **FAKE_TELEGRAM, "TWILIO_API_URL": twilio_server[1],
-                   "TELEGRAM_API_URL": telegram_server[1]},
+                   "TELEGRAM_API_URL": telegram_server[1], **smtp_server.env()},
     )
     s.extra_env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{s.gateway_port}"
     s.start()
@@ -225,7 +235,7 @@ async def verify_in_chat(c: "ChatClient", stack, claim: str, customer_number: st
     # the customer's phone messages afterwards does not count the code as a reply
     for _ in range(100):
         [(sent, channel)] = stack_sql(stack, "select sent_at, channel from outbox where id = ?", codes[-1][0])
-        if sent or channel not in ("sms", "whatsapp", "telegram"):
+        if sent or channel not in ("sms", "whatsapp", "telegram", "email"):
             break
         await asyncio.sleep(0.1)
     return await c.say(codes[-1][1])
@@ -256,6 +266,11 @@ def fake_twilio(twilio_server):
 @pytest.fixture
 def fake_telegram(telegram_server):
     return telegram_server[0]
+
+
+@pytest.fixture
+def fake_smtp(smtp_server):
+    return smtp_server
 
 
 @pytest.fixture
