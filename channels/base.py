@@ -134,11 +134,21 @@ class ChannelAdapter:
     they do; the defaults are an adapter that is never enabled."""
 
     channels: ClassVar[tuple[Channel, ...]] = ()
+    needs: ClassVar[str] = ""              # the settings that switch it on (for `make run`)
+    webhook: ClassVar[str | None] = None   # the path its service calls, if any
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
         """Its settings are there. False: the gateway does not start it (the channel is off)."""
         return False
+
+    @classmethod
+    def summary(cls, settings: Settings) -> list[str]:
+        """One line per channel for `make run`: on (and its webhook), or what to set."""
+        if not cls.enabled(settings):
+            return [f"{c.display['en']}: off (set {cls.needs})" for c in cls.channels]
+        on = f"on (webhook: $PUBLIC_BASE_URL{cls.webhook})" if cls.webhook else "on"
+        return [f"{c.display['en']}: {on}" for c in cls.channels]
 
     @classmethod
     def add_routes(cls, app: web.Application) -> None:

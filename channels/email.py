@@ -167,6 +167,7 @@ class EmailAdapter(ChannelAdapter):
     """E-mail, outbound only (no routes)."""
 
     channels = (EMAIL,)
+    needs = "SMTP_HOST, SMTP_FROM"
 
     def __init__(self, sender: EmailSender) -> None:
         self.sender = sender

@@ -671,9 +671,11 @@ class TelegramAdapter(ChannelAdapter):
     (TELEGRAM_BOT_USERNAME for t.me links, TELEGRAM_API_URL)."""
 
     channels = (TELEGRAM_CHANNEL,)
+    needs = "TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET, PUBLIC_BASE_URL"
+    webhook = WEBHOOK_PATH
 
-    def __init__(self, webhook: TelegramWebhook) -> None:
-        self.webhook = webhook
+    def __init__(self, inbound: TelegramWebhook) -> None:
+        self.inbound = inbound
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
@@ -689,10 +691,10 @@ class TelegramAdapter(ChannelAdapter):
         return cls(context.app[TELEGRAM])
 
     def senders(self) -> dict[str, TelegramSender]:
-        return {CHANNEL: self.webhook.sender}
+        return {CHANNEL: self.inbound.sender}
 
     def use(self, inbox) -> None:
-        self.webhook.use(inbox)
+        self.inbound.use(inbox)
 
     async def close(self) -> None:
-        await self.webhook.sender.close()
+        await self.inbound.sender.close()

@@ -410,9 +410,20 @@ class TwilioAdapter(ChannelAdapter):
     TWILIO_WHATSAPP_NUMBER); a channel without its number is off."""
 
     channels = (SMS, WHATSAPP)
+    webhook = PATH
+
+    @classmethod
+    def summary(cls, settings: Settings) -> list[str]:
+        lines = []
+        for channel, number, variable in ((SMS, settings.twilio_sms_number, "TWILIO_SMS_NUMBER"),
+                                          (WHATSAPP, settings.twilio_whatsapp_number, "TWILIO_WHATSAPP_NUMBER")):
+            on = cls.enabled(settings) and number
+            lines.append(f"{channel.display['en']}: " + (f"on (webhook: $PUBLIC_BASE_URL{PATH})" if on else
+                         f"off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, {variable}, PUBLIC_BASE_URL)"))
+        return lines
 
     def __init__(self, webhook: TwilioWebhook, senders: dict[str, TwilioChannelSender]) -> None:
-        self.webhook = webhook
+        self.inbound = webhook
         self._senders = senders
 
     @classmethod
@@ -432,4 +443,4 @@ class TwilioAdapter(ChannelAdapter):
         return dict(self._senders)
 
     def use(self, inbox) -> None:
-        self.webhook.use(inbox)
+        self.inbound.use(inbox)

@@ -321,6 +321,10 @@ class WebChatAdapter(ChannelAdapter):
         return True
 
     @classmethod
+    def summary(cls, settings) -> list[str]:
+        return ["web chat: on"]
+
+    @classmethod
     def add_routes(cls, app: web.Application) -> None:
         settings = app[SETTINGS]
         install_log_filter()  # a malformed socket.io packet: one log line per connection, no traceback

@@ -191,3 +191,24 @@ async def test_a_webhook_beyond_the_limit_waits_briefly_then_answers_503():
         assert SlowWebhook.tasks.handling == 0
     finally:
         await client.close()
+
+
+def test_make_run_lists_every_channel_from_the_registry():
+    from bot.launch.run import channel_summary
+
+    assert channel_summary({}).splitlines() == [
+        "channels:",
+        "  web chat: on",
+        "  SMS: off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_NUMBER, PUBLIC_BASE_URL)",
+        "  WhatsApp: off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_NUMBER, PUBLIC_BASE_URL)",
+        "  Telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET, PUBLIC_BASE_URL)",
+        "  email: off (set SMTP_HOST, SMTP_FROM)",
+    ]
+    on = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t", "PUBLIC_BASE_URL": "https://bot.example.com",
+          "TWILIO_WHATSAPP_NUMBER": "+3197010000002", "SMTP_HOST": "smtp.example.nl", "SMTP_FROM": "bot@example.nl"}
+    assert channel_summary(on).splitlines()[2:] == [
+        "  SMS: off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_SMS_NUMBER, PUBLIC_BASE_URL)",
+        "  WhatsApp: on (webhook: $PUBLIC_BASE_URL/webhooks/twilio)",
+        "  Telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET, PUBLIC_BASE_URL)",
+        "  email: on",
+    ]
