@@ -3,7 +3,9 @@
 `create_app` adds the routes (every channel's from channels/registry.py, the desk's, the page and
 the health check) and one cleanup context per resource, in the order they depend on each other:
 the shared HTTP client, Redis, the records database, the Rasa client, the conversation service,
-the channels, the delivery queue, the inbox loop, the outbox loop and the retention job. aiohttp
+the inbox, the channels (channels/registry.py: each enabled adapter started, its senders
+collected), the delivery queue, the webhook work handed on, the inbox loop, the outbox loop and
+the retention job. aiohttp
 opens them in that order and closes them in reverse; when one fails at start-up (Redis cannot be
 reached, a setting is wrong), the ones opened before it are closed again and the start fails with
 that error.
