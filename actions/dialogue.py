@@ -11,6 +11,7 @@ from bot.shared import control
 from bot.texts import fmt
 from actions.deps import clock as process_clock, handoff_config, records
 from bot.policy.clock import Clock
+from channels import registry
 from bot.policy.hours import describe
 from bot.records.repository import aware
 
@@ -60,16 +61,18 @@ class ActionContinueOnChannel(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         channel = tracker.get_slot("channel")
-        if channel not in ("whatsapp", "sms", "telegram", "webchat", "email", "phone"):
+        if registry.channel(channel) is None and channel != "phone":
             dispatcher.utter_message(response="utter_ask_channel")
             return []
-        if channel in ("whatsapp", "sms", "telegram") and not tracker.get_slot("customer_id"):
+        # Continuing on a channel means writing back there and being known by its address.
+        writes_back = registry.identifies_sender(channel)
+        if writes_back and not tracker.get_slot("customer_id"):
             # Writing first to a number or account means knowing whose it is: only once verified
             # (config/identity.yml). A claim never sends anything to the customer's channels.
             dispatcher.utter_message(response="utter_continue_needs_verified")
             return []
         dispatcher.utter_message(response="utter_continue_on_channel")
-        if channel in ("whatsapp", "sms", "telegram"):
+        if writes_back:
             # The gateway writes first on the new channel (bot/pipeline/service.py `_continue_on`).
             dispatcher.utter_message(json_message=control.payload(control.ContinueOn(channel)))
         return []

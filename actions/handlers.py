@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import IntegrityError
 
 from bot.texts import fmt
+from channels import registry
 from actions.common import latest_user_metadata
 from actions.deps import clock as process_clock, handoff_config, identity_policy, mandates, records, service_levels
 from actions.dialogue import handoff_payload
@@ -78,7 +79,7 @@ class Context:
         return describe(moment, self.lang, self.now, self.clock.tz)
 
     def preferred(self) -> str:
-        return fmt.label(fmt.CHANNEL_NAMES, self.customer.preferred_channel, self.lang)
+        return registry.label(self.customer.preferred_channel, self.lang)
 
     def money(self, amount_cents: int) -> str:
         return fmt.money(amount_cents, self.lang)
@@ -293,7 +294,7 @@ async def update_preferences(ctx: Context) -> list[EventType]:
         stored = value == "yes"
         shown = {"nl": "ja" if stored else "nee", "en": "yes" if stored else "no"}[ctx.lang]
     elif field == "preferred_channel":
-        shown = fmt.label(fmt.CHANNEL_NAMES, value, ctx.lang)
+        shown = registry.label(value, ctx.lang)
     elif field == "language":
         shown = {"nl": "Nederlands", "en": "English"}[value] if value in ("nl", "en") else value
     try:

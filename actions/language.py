@@ -15,10 +15,8 @@ from actions.common import entity_values, latest_user_metadata
 from actions.deps import records
 from actions.topics import ORDER_NUMBER, TOPIC_SLOTS, KeepSideSlots
 from bot.shared import language
+from channels import registry
 
-# Channels whose address proves who is writing (a phone number, a Telegram account, a web
-# login the business's site signed). A plain web chat session proves nothing.
-IDENTIFYING_CHANNELS = ("whatsapp", "sms", "telegram")
 
 
 class ValidateSlotMappings(KeepSideSlots, ValidationAction):
@@ -47,7 +45,10 @@ class ValidateSlotMappings(KeepSideSlots, ValidationAction):
             return {}
         meta = latest_user_metadata(tracker)
         channel, address = meta.get("channel"), meta.get("address")
-        if not address or not (channel in IDENTIFYING_CHANNELS or meta.get("verified_identity")):
+        # Only where the address proves who is writing (a phone number, a Telegram account:
+        # channels/registry.py), or a web login the business's site signed. A web chat session
+        # or an e-mail address proves nothing.
+        if not address or not (registry.identifies_sender(channel) or meta.get("verified_identity")):
             return {}
         customer = await records().by_identity(channel, str(address))
         if customer is None:

@@ -26,6 +26,7 @@ from actions import limits
 
 from bot.shared import control
 from bot.texts import fmt
+from channels import registry
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import identity_policy, records
 from bot.policy.rules import policy
@@ -120,7 +121,7 @@ def parse_preference(text: str, tracker: Tracker) -> str | None:
     languages = [v for v in entity_values(tracker, "language") if v in ("nl", "en")]
     if languages:
         return f"language={languages[0]}"
-    channels = [v for v in entity_values(tracker, "channel") if v in fmt.CHANNEL_NAMES]
+    channels = [v for v in entity_values(tracker, "channel") if registry.channel(v)]
     if not channels:
         channels = [CHANNEL_WORDS[w] for w in re.findall(r"[a-z-]+", text.lower()) if w in CHANNEL_WORDS]
     if channels:
@@ -497,7 +498,7 @@ class ActionAskOtpCode(Action):
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
         channel, address, masked = target
         await issue_code(repo, customer, channel, address, lang)
-        dispatcher.utter_message(response="utter_ask_otp_code", channel=fmt.label(fmt.CHANNEL_NAMES, channel, lang),
+        dispatcher.utter_message(response="utter_ask_otp_code", channel=registry.label(channel, lang),
                                  masked=masked)
         return []
 

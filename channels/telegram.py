@@ -52,11 +52,12 @@ import logging
 import re
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import telegram
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -68,17 +69,16 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 
 from bot.delivery import queue as delivery
-
-from bot.shared import language
-
-from bot.texts import messages
-from bot.shared.safe_input import clean_token, encodable, nesting_within
-from bot.pipeline.service import ConversationService
-from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
-from bot.shared.locks import KeyedLocks
-from bot.shared.settings import Settings
-from channels.base import BackgroundTasks, DeliveryError
 from bot.gateway.keys import TELEGRAM
+from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
+from bot.shared import language
+from bot.shared.locks import KeyedLocks
+from bot.shared.safe_input import clean_token, encodable, nesting_within
+from bot.shared.settings import Settings
+from channels.base import BackgroundTasks, Capabilities, Channel, ChannelAdapter, ChannelContext, DeliveryError
+
+if TYPE_CHECKING:
+    from bot.pipeline.service import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,10 @@ class TelegramSender:
                 raise
 
     async def _send_one(self, chat_id: int, message: BotMessage) -> None:
-        markup = await self.keyboard(message.buttons)
+        try:
+            markup = await self.keyboard(message.buttons)
+        except RedisError as exc:  # a long button payload could not be kept: try again later
+            raise DeliveryError(f"telegram buttons to {chat_id}: Redis {type(exc).__name__}") from exc
         body = message.text or ""
         if message.image:
             fits = _utf16_len(body) <= CAPTION_LIMIT
@@ -374,7 +377,7 @@ class TelegramSender:
             await request.shutdown()
 
 
-class TelegramAdapter:
+class TelegramWebhook:
     """The webhook side: validates updates and hands them to the conversation service."""
 
     def __init__(self, sender: TelegramSender, service: ConversationService, secret: str,
@@ -452,7 +455,8 @@ class TelegramAdapter:
                 log.warning("telegram update %s not stored: 503, Telegram sends it again", update_id)
                 return web.Response(status=503, text="not stored, try again")
             return web.Response(status=200, text="ok")
-        self.tasks.spawn(self.process(update), f"telegram update {update_id}")
+        if not self.tasks.spawn(self.process(update), f"telegram update {update_id}"):
+            return web.Response(status=503, text="busy, try again")  # Telegram sends it again
         return web.Response(status=200, text="ok")
 
     # -- handling -----------------------------------------------------------------------------
@@ -609,7 +613,10 @@ async def _webhook(request: web.Request) -> web.Response:
     adapter = request.app.get(TELEGRAM)
     if adapter is None:
         return web.Response(status=503, text="telegram is not configured")
-    return await adapter.webhook(request)
+    async with adapter.tasks.admit("telegram webhook") as admitted:
+        if not admitted:  # WEBHOOK_CONCURRENCY updates being handled: Telegram sends it again
+            return web.Response(status=503, text="busy, try again")
+        return await adapter.webhook(request)
 
 
 def add_routes(app: web.Application) -> None:
@@ -645,5 +652,49 @@ def setup(app: web.Application, service: ConversationService, settings: Settings
     logging.getLogger("httpx").setLevel(max(logging.getLogger("httpx").getEffectiveLevel(), logging.WARNING))
     bot, requests = create_bot(settings)
     sender = TelegramSender(bot, redis, settings.key_prefix, requests, settings.telegram_bot_username)
-    app[TELEGRAM] = TelegramAdapter(sender, service, settings.telegram_webhook_secret, tasks)
+    app[TELEGRAM] = TelegramWebhook(sender, service, settings.telegram_webhook_secret, tasks)
     return sender
+
+
+# -- the adapter (channels/registry.py) -----------------------------------------------------------
+
+TELEGRAM_CHANNEL = Channel(
+    CHANNEL, {"nl": "Telegram", "en": "Telegram"},
+    # no reply window: a bot may write to anyone who started it, at any time
+    Capabilities(identifies_sender=True, max_length=TEXT_LIMIT),
+    address_field="telegram_user_id",
+)
+
+
+class TelegramAdapter(ChannelAdapter):
+    """Telegram through a bot's webhook. Settings: TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET
+    (TELEGRAM_BOT_USERNAME for t.me links, TELEGRAM_API_URL)."""
+
+    channels = (TELEGRAM_CHANNEL,)
+    needs = "TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET, PUBLIC_BASE_URL"
+    webhook = WEBHOOK_PATH
+
+    def __init__(self, inbound: TelegramWebhook) -> None:
+        self.inbound = inbound
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.telegram_enabled
+
+    @classmethod
+    def add_routes(cls, app: web.Application) -> None:
+        add_routes(app)
+
+    @classmethod
+    async def start(cls, context: ChannelContext) -> "TelegramAdapter":
+        setup(context.app, context.service, context.settings, context.http, context.tasks, context.redis)
+        return cls(context.app[TELEGRAM])
+
+    def senders(self) -> dict[str, TelegramSender]:
+        return {CHANNEL: self.inbound.sender}
+
+    def use(self, inbox) -> None:
+        self.inbound.use(inbox)
+
+    async def close(self) -> None:
+        await self.inbound.sender.close()

@@ -25,7 +25,7 @@ import json
 import logging
 import re
 import time
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import aiohttp
@@ -36,11 +36,15 @@ from redis.exceptions import RedisError
 from twilio.request_validator import RequestValidator
 
 from bot.delivery import queue as delivery
-from bot.pipeline.service import ConversationService
+from bot.gateway.keys import TWILIO
 from bot.pipeline.types import BotMessage, Inbound
 from bot.shared.settings import Settings
-from channels.base import BackgroundTasks, DeliveryError, render_numbered
-from bot.gateway.keys import TWILIO
+from channels.base import (
+    BackgroundTasks, Capabilities, Channel, ChannelAdapter, ChannelContext, DeliveryError, render_numbered,
+)
+
+if TYPE_CHECKING:
+    from bot.pipeline.service import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +302,8 @@ class TwilioWebhook:
             if not stored.ok:
                 return _refuse(503, "message not stored, send it again", sid)
             return web.Response(text=EMPTY_TWIML, content_type="text/xml")
-        self.tasks.spawn(self.process(inbound, time.time()), f"twilio {channel} message {_loggable_sid(sid)}")
+        if not self.tasks.spawn(self.process(inbound, time.time()), f"twilio {channel} message {_loggable_sid(sid)}"):
+            return _refuse(503, "busy, send it again", sid)
         return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
     async def process(self, inbound: Inbound, received: float) -> None:
@@ -355,7 +360,10 @@ async def webhook(request: web.Request) -> web.Response:
     adapter = request.app.get(TWILIO)
     if adapter is None:
         return web.Response(status=503, text="channel not configured")
-    return await adapter.handle(request)
+    async with adapter.tasks.admit("twilio webhook") as admitted:
+        if not admitted:  # WEBHOOK_CONCURRENCY requests being handled: Twilio may send it again
+            return _refuse(503, "busy, send it again")
+        return await adapter.handle(request)
 
 
 def add_routes(app: web.Application) -> None:
@@ -379,3 +387,60 @@ def setup(
     sender = TwilioSender(http, settings, window.last_inbound)
     app[TWILIO] = TwilioWebhook(service, settings, sender, window, tasks)
     return {name: sender.view(name) for name in CHANNELS if sender.configured(name)}
+
+
+# -- the adapter (channels/registry.py) -----------------------------------------------------------
+
+SMS = Channel(
+    "sms", {"nl": "sms", "en": "SMS"},
+    Capabilities(identifies_sender=True, numbered_buttons=True, max_length=SMS_LIMIT),
+    address_field="phone",
+)
+WHATSAPP = Channel(
+    "whatsapp", {"nl": "WhatsApp", "en": "WhatsApp"},
+    Capabilities(identifies_sender=True, numbered_buttons=True, max_length=WHATSAPP_LIMIT,
+                 reply_window=WINDOW_SECONDS),
+    address_field="phone",
+)
+
+
+class TwilioAdapter(ChannelAdapter):
+    """SMS and WhatsApp through one Twilio account and one webhook. Settings: TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL and a number per channel (TWILIO_SMS_NUMBER,
+    TWILIO_WHATSAPP_NUMBER); a channel without its number is off."""
+
+    channels = (SMS, WHATSAPP)
+    webhook = PATH
+
+    @classmethod
+    def summary(cls, settings: Settings) -> list[str]:
+        lines = []
+        for channel, number, variable in ((SMS, settings.twilio_sms_number, "TWILIO_SMS_NUMBER"),
+                                          (WHATSAPP, settings.twilio_whatsapp_number, "TWILIO_WHATSAPP_NUMBER")):
+            on = cls.enabled(settings) and number
+            lines.append(f"{channel.display['en']}: " + (f"on (webhook: $PUBLIC_BASE_URL{PATH})" if on else
+                         f"off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, {variable}, PUBLIC_BASE_URL)"))
+        return lines
+
+    def __init__(self, webhook: TwilioWebhook, senders: dict[str, TwilioChannelSender]) -> None:
+        self.inbound = webhook
+        self._senders = senders
+
+    @classmethod
+    def enabled(cls, settings: Settings) -> bool:
+        return settings.twilio_enabled
+
+    @classmethod
+    def add_routes(cls, app: web.Application) -> None:
+        add_routes(app)
+
+    @classmethod
+    async def start(cls, context: ChannelContext) -> "TwilioAdapter":
+        senders = setup(context.app, context.service, context.settings, context.http, context.tasks, context.redis)
+        return cls(context.app[TWILIO], senders or {})
+
+    def senders(self) -> dict[str, TwilioChannelSender]:
+        return dict(self._senders)
+
+    def use(self, inbox) -> None:
+        self.inbound.use(inbox)

@@ -24,20 +24,26 @@ import os
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import socketio
+from aiohttp import web
+from redis.exceptions import RedisError
 
-from bot.shared import language
-
-from bot.texts import messages
-from bot.shared.forwarded import client_address
-from bot.policy.identity import client_ref, verify_web_login
+from bot.gateway.keys import SETTINGS, SOCKETIO
+from bot.gateway.socketio_redis import JsonRedisManager
 from bot.pipeline.rasa_client import RasaUnavailable
-from bot.shared.safe_input import clean_token
-from bot.pipeline.service import ConversationService
 from bot.pipeline.types import BotMessage, Inbound
-from channels.base import DeliveryError
+from bot.policy.identity import client_ref, verify_web_login
+from bot.shared import language
+from bot.shared.forwarded import client_address
+from bot.shared.safe_input import clean_token
+from bot.texts import messages
+from channels.base import Capabilities, Channel, ChannelAdapter, ChannelContext, DeliveryError
+from channels.socketio_guard import WebChatServer, install_log_filter
+
+if TYPE_CHECKING:
+    from bot.pipeline.service import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -277,11 +283,20 @@ def _session_room(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+# -- the adapter (channels/registry.py) -----------------------------------------------------------
+
+WEBCHAT = Channel(
+    CHANNEL, {"nl": "de chat op de website", "en": "the chat on our website"},
+    # a session id proves nothing (a signed web login does: WEBCHAT_IDENTITY_SECRET)
+    Capabilities(identifies_sender=False),
+    address_field=None,               # we cannot write first to someone who closed the chat
+    identity_field="web_login_id",    # the business's site login (signed, `_signed_login`)
+)
+
+
 class WebChatSender:
-    """Web chat as a channel like the others on the one outbound path (bot/delivery/outbound.py):
-    the address is the conversation, and a message goes to every open web chat of it, in any
-    gateway process (the socket.io Redis manager relays it). Nobody connected: it is still in
-    the transcript, which the widget loads when the customer comes back."""
+    """Messages to every open web chat of a conversation (the address is the conversation key),
+    in any gateway process. Raises DeliveryError when socket.io could not take them."""
 
     name = CHANNEL
 
@@ -289,8 +304,53 @@ class WebChatSender:
         self.sio = sio
 
     async def send(self, address: str, messages: list[BotMessage], *, proactive: bool = False) -> None:
-        for i, message in enumerate(messages):
+        for done, message in enumerate(messages):
             try:
                 await self.sio.emit("bot_uttered", render(message), room=address)
-            except Exception as exc:  # the socket.io manager (Redis pub/sub) refused it
-                raise DeliveryError(f"web chat: {type(exc).__name__}", delivered=i) from exc
+            except (RedisError, OSError, ValueError) as exc:
+                raise DeliveryError(f"webchat: {type(exc).__name__}", delivered=done) from exc
+
+
+class WebChatAdapter(ChannelAdapter):
+    """The web chat widget over socket.io (GET/POST /socket.io/). Always on; a signed web login
+    needs WEBCHAT_IDENTITY_SECRET."""
+
+    channels = (WEBCHAT,)
+
+    def __init__(self, chat: WebChat) -> None:
+        self.chat = chat
+        self.sender = WebChatSender(chat.sio)
+
+    @classmethod
+    def enabled(cls, settings) -> bool:
+        return True
+
+    @classmethod
+    def summary(cls, settings) -> list[str]:
+        return ["web chat: on"]
+
+    @classmethod
+    def add_routes(cls, app: web.Application) -> None:
+        settings = app[SETTINGS]
+        install_log_filter()  # a malformed socket.io packet: one log line per connection, no traceback
+        sio = WebChatServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*",
+            max_http_buffer_size=64 * 1024,
+            # JSON on the pub/sub channel, never pickle (bot/gateway/socketio_redis.py)
+            client_manager=JsonRedisManager(settings.redis_url, channel=f"{settings.key_prefix}:socketio"),
+        )
+        sio.attach(app)
+        app[SOCKETIO] = sio
+
+    @classmethod
+    async def start(cls, context: ChannelContext) -> "WebChatAdapter":
+        settings = context.settings
+        return cls(WebChat(context.app[SOCKETIO], context.service, settings.webchat_identity_secret,
+                           trusted_proxies=settings.trusted_proxies))
+
+    def senders(self) -> dict:
+        return {CHANNEL: self.sender}  # the one outbound path (bot/delivery/outbound.py)
+
+    def use(self, inbox) -> None:
+        self.chat.use(inbox)

@@ -107,14 +107,24 @@ def telegram_server():
 
 
 @pytest.fixture(scope="session")
-def stack(redis_url, model, stack_db, twilio_server, telegram_server, tmp_path_factory):
+def smtp_server():
+    """An SMTP server on loopback, recording every e-mail a customer would receive."""
+    from tests.support.fake_smtp import FakeSMTP
+
+    fake = FakeSMTP().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url, model, stack_db, twilio_server, telegram_server, smtp_server, tmp_path_factory):
     prefix = "t" + secrets.token_hex(4)
     s = Stack(
         gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
         redis_url=redis_url, database_url=stack_db, key_prefix=prefix, model=model,
         log_dir=tmp_path_factory.mktemp("logs"),
         extra_env={**FAKE_TWILIO, **FAKE_TELEGRAM, "TWILIO_API_URL": twilio_server[1],
-                   "TELEGRAM_API_URL": telegram_server[1]},
+                   "TELEGRAM_API_URL": telegram_server[1], **smtp_server.env()},
     )
     s.extra_env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{s.gateway_port}"
     s.start()
@@ -148,6 +158,11 @@ def fake_twilio(twilio_server):
 @pytest.fixture
 def fake_telegram(telegram_server):
     return telegram_server[0]
+
+
+@pytest.fixture
+def fake_smtp(smtp_server):
+    return smtp_server
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from bot.delivery.queue import FAILED, PENDING, Delivery, Result
 from bot.pipeline.conversations import ConversationStore
 from bot.pipeline.transcript import Transcript
 from bot.pipeline.types import BotMessage
+from channels import registry
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
@@ -36,17 +37,6 @@ class Unreachable(Exception):
 
 class NotDelivered(Exception):
     """The channel refused the message for good (within the wait)."""
-
-
-def address_on(customer: Any, channel: str) -> str | None:
-    """How a customer on record is addressed on a channel (None: not at all)."""
-    if channel in ("sms", "whatsapp"):
-        return customer.phone or None
-    if channel == "telegram":
-        return customer.telegram_user_id or None
-    if channel == "email":
-        return customer.email or None
-    return None
 
 
 class Outbound:
@@ -91,7 +81,7 @@ class Outbound:
         customer_id = await self.store.customer_id(key)
         customer = await self.records.customer(customer_id) if customer_id else None
         preferred = customer.preferred_channel if customer else None
-        if preferred and preferred in self.senders and address_on(customer, preferred):
+        if preferred and preferred in self.senders and registry.address_of(customer, preferred):
             return preferred
         return channel
 
@@ -109,7 +99,7 @@ class Outbound:
                 if target != channel:
                     customer = await self.records.customer(int(conv["customer_id"]))
                     row = await self.transcript.log(key, sender, text, target, **who)
-                    result = await self.send(key, target, address_on(customer, target), [message], [row],
+                    result = await self.send(key, target, registry.address_of(customer, target), [message], [row],
                                              what="agent message")
                     if result.status != FAILED:
                         self._emit(key, message)  # an open web chat sees it too

@@ -22,7 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.shared.settings import PROJECT_ROOT, RedisAddress
+from bot.shared.settings import PROJECT_ROOT, RedisAddress, Settings
+from channels import registry
 from bot.launch.train import ensure_model, rasa_env
 
 VAR = PROJECT_ROOT / "var"
@@ -293,18 +294,12 @@ class Stack:
             return str(path)
 
 
-def channel_summary() -> str:
-    env = os.environ.get
-    twilio = all(env(k) for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL"))
-    lines = ["channels:", "  web chat: on"]
-    for name, number in (("SMS", "TWILIO_SMS_NUMBER"), ("WhatsApp", "TWILIO_WHATSAPP_NUMBER")):
-        on = twilio and env(number)
-        lines.append(f"  {name}: " + ("on (webhook: $PUBLIC_BASE_URL/webhooks/twilio)" if on else
-                     f"off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, {number}, PUBLIC_BASE_URL)"))
-    telegram = env("TELEGRAM_BOT_TOKEN") and env("TELEGRAM_WEBHOOK_SECRET")
-    lines.append("  Telegram: " + ("on (webhook: $PUBLIC_BASE_URL/webhooks/telegram)" if telegram else
-                 "off (set TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET, PUBLIC_BASE_URL)"))
-    return "\n".join(lines)
+def channel_summary(environ=os.environ) -> str:
+    """Which channels are on with these settings (channels/registry.py), and what to set for the rest."""
+    # Redis and Rasa's token are set later (the embedded Redis, a token per run): not channel settings
+    settings = Settings.from_env({**environ, "REDIS_URL": environ.get("REDIS_URL") or "redis://127.0.0.1:6399/0",
+                                  "RASA_TOKEN": environ.get("RASA_TOKEN") or "-"})
+    return "\n".join(["channels:"] + [f"  {line}" for adapter in registry.ADAPTERS for line in adapter.summary(settings)])
 
 
 DEV_OUTBOX_WARNING = (

@@ -17,7 +17,7 @@ from bot.pipeline.transcript import Transcript
 from bot.pipeline.types import BotMessage
 from bot.shared import language
 from bot.texts import messages
-from bot.texts.fmt import CHANNEL_NAMES, label
+from channels import registry
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
@@ -81,7 +81,7 @@ class AgentWorkflow:
         """The honest wait, from the live queue; stored as a promise with its deadline."""
         estimate = await self.handoffs.estimate(key)  # at the handoffs' clock
         answer_on = await self.outbound.answer_channel(key, channel)
-        text = self.handoffs.wait_text(estimate, lang, label(CHANNEL_NAMES, answer_on, lang))
+        text = self.handoffs.wait_text(estimate, lang, registry.label(answer_on, lang))
         await self.store.update(key, away="0" if estimate.kind == "live" else "1")
         await self.handoffs.promised(key, estimate.deadline)
         await self.records.add_promise(key, await self.store.customer_id(key), "handoff_wait", text, estimate.deadline)

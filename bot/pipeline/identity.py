@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from bot.pipeline.conversations import ConversationStore
 from bot.pipeline.rasa_client import RasaClient
 from bot.policy.identity import IdentityPolicy
+from channels import registry
 
 if TYPE_CHECKING:
     from bot.records.repository import Records
 
 log = logging.getLogger(__name__)
 
-IDENTIFYING_CHANNELS = ("sms", "whatsapp", "telegram")
 # Slots that travel with the customer when a provisional conversation joins theirs.
 CARRIED_SLOTS = ("customer_id", "customer_name", "order_number", "language", "verified_until")
 QUESTION_SLOTS = ("topic", "requested_slot", "amount", "instalments", "details", "preference", "retention_offer")
@@ -44,7 +44,7 @@ class Identities:
             known = None
         if known:
             return known
-        customer = await self.records.by_identity(channel, address) if channel in IDENTIFYING_CHANNELS else None
+        customer = await self.records.by_identity(channel, address) if registry.identifies_sender(channel) else None
         if customer is not None:
             key = await self.store.customer_conversation(customer.id) or await self.store.key_for(channel, address)
             key = await self.store.claim_customer(customer.id, key)  # two channels at once: one wins

@@ -20,12 +20,12 @@ import time
 import unicodedata
 from typing import Any
 
-from bot.delivery.outbound import Outbound, address_on
+from bot.delivery.outbound import Outbound
 from bot.delivery.queue import FAILED
 from bot.people import Handoffs, mood
 from bot.people.workflow import AgentWorkflow
 from bot.pipeline.conversations import ConversationStore
-from bot.pipeline.identity import IDENTIFYING_CHANNELS, Identities
+from bot.pipeline.identity import Identities
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
 from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
@@ -37,10 +37,10 @@ from bot.shared import control, language
 from bot.shared.locks import KeyedLocks
 from bot.shared.safe_input import encodable
 from bot.texts import messages
+from channels import registry  # what each channel can do (identifies the sender, numbered buttons, addresses)
 
 log = logging.getLogger(__name__)
 
-NUMBERED_CHANNELS = ("sms", "whatsapp")
 
 # Emoji-only messages that carry a clear answer.
 _EMOJI_INTENTS = {"👍": "/affirm", "👌": "/affirm", "✅": "/affirm", "👎": "/deny", "❌": "/deny"}
@@ -152,7 +152,7 @@ class ConversationService:
     async def _ask_rasa(self, key: str, inbound: Inbound, to_rasa: str, lang: str) -> Outcome:
         metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang,
                                     "client": client_ref(inbound.client or f"{inbound.channel}:{inbound.address}")}
-        if inbound.channel in IDENTIFYING_CHANNELS:
+        if registry.identifies_sender(inbound.channel):
             metadata["address"] = inbound.address
         turn = current_turn()
         try:
@@ -275,7 +275,7 @@ class ConversationService:
 
     async def _numbered_choice(self, key: str, channel: str, text: str) -> str | None:
         """On SMS and WhatsApp buttons are a numbered list: "2" means the second button."""
-        if channel not in NUMBERED_CHANNELS or not text.isdigit():
+        if not registry.numbered_buttons(channel) or not text.isdigit():
             return None
         buttons = await self.store.last_buttons(key, channel)
         index = int(text) - 1
@@ -317,7 +317,7 @@ class ConversationService:
     async def _continue_on(self, key: str, channel: str, lang: str) -> list[BotMessage]:
         customer_id = await self.store.customer_id(key)
         customer = await self.records.customer(customer_id) if customer_id else None
-        address = address_on(customer, channel) if customer else None
+        address = registry.address_of(customer, channel) if customer else None
         sender = self.outbound.senders.get(channel)
         if channel == "telegram" and customer is not None and address is None and sender is not None:
             # we cannot write first to a Telegram account we do not know: a one-time link instead

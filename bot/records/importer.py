@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.policy.clock import local_zone
 from bot.shared.safe_input import encodable
+from channels import registry
 from bot.records.models import ContactIdentity, Customer, Order, OrderLine
 
 CUSTOMER_FIELDS = ("customer_number", "name", "email", "phone", "postcode", "preferred_channel", "language",
@@ -43,7 +44,7 @@ ORDER_FIELDS = ("order_number", "customer_number", "placed_at", "status", "carri
 ORDER_REQUIRED = ("order_number", "customer_number", "placed_at", "status", "lines")
 LINE_FIELDS = ("sku", "description", "quantity", "unit_price")
 
-CHANNELS = ("whatsapp", "sms", "telegram", "webchat", "email")
+CHANNELS = registry.names()
 LANGUAGES = ("nl", "en")
 SEGMENTS = ("new", "regular", "gold", "business")
 STATUSES = ("placed", "shipped", "delivered", "cancelled", "returned")
@@ -526,20 +527,13 @@ def _derived_channel(record: dict[str, Any]) -> str:
 
 
 def _identity_pairs(record: dict[str, Any]) -> set[tuple[str, str]]:
-    pairs = set()
-    if record.get("phone"):
-        pairs |= {("sms", record["phone"]), ("whatsapp", record["phone"])}
-    if record.get("email"):
-        pairs.add(("email", record["email"]))
-    if record.get("telegram_user_id"):
-        pairs.add(("telegram", record["telegram_user_id"]))
-    if record.get("web_login_id"):
-        pairs.add(("webchat", record["web_login_id"]))
-    return pairs
+    """(channel, address) for every channel on which one of the record's fields identifies the
+    customer (the phone number on sms and whatsapp, the web login on the web chat, ...)."""
+    return {(channel, record[field]) for channel, field in registry.identity_fields().items() if record.get(field)}
 
 
-_CHANNEL_FIELD = {"sms": "phone", "whatsapp": "phone", "email": "email", "telegram": "telegram_user_id",
-                  "webchat": None}
+# the field a preferred channel needs: where we write to the customer on it (None: the web chat)
+_CHANNEL_FIELD = {c.name: c.address_field for c in registry.channels()}
 
 
 async def _write_customer(conn: AsyncConnection, values: dict[str, Any]) -> str:

@@ -21,11 +21,11 @@ from bot.records.models import (
     AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice,
     LoyaltyAccount, OneTimeCode, Order, Outbox, Promise, Reward, Ticket, TranscriptEntry,
 )
+from channels import registry
 
 OTP_TTL = timedelta(minutes=10)
 OTP_MAX_ATTEMPTS = 5
 TIERS = ("bronze", "silver", "gold")
-CHANNELS = ("whatsapp", "sms", "telegram", "webchat", "email")
 
 
 def utcnow() -> datetime:
@@ -364,10 +364,9 @@ class Records:
             customer = await s.get(Customer, customer_id)
             for key, value in changes.items():
                 setattr(customer, key, value)
-            if "email" in changes:
-                await self._replace_identities(s, customer_id, ("email",), changes["email"])
-            if "phone" in changes:
-                await self._replace_identities(s, customer_id, ("sms", "whatsapp"), changes["phone"])
+            for field in ("email", "phone"):  # the channels it identifies the customer on follow
+                if field in changes:
+                    await self._replace_identities(s, customer_id, registry.identified_by(field), changes[field])
         return customer
 
     @staticmethod

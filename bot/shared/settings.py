@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import urlparse
 
 from bot.shared.forwarded import parse_networks
@@ -13,14 +14,25 @@ from bot.shared.forwarded import parse_networks
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+def _int(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:
+    raw = environ.get(name)
     if raw in (None, ""):
         return default
     try:
         return int(raw)
     except ValueError as exc:
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _flag(name: str, default: bool, environ: Mapping[str, str] = os.environ) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0, got {raw!r}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,16 @@ class Settings:
     telegram_bot_username: str = ""  # for t.me links (one-time link codes); without it, the code alone
     telegram_api_url: str = "https://api.telegram.org"
     action_endpoint_url: str = ""  # Rasa's action endpoint; its /health is checked before a turn
+    webhook_concurrency: int = 64  # webhook requests handled at once (channels/base.py BackgroundTasks)
+    # e-mail (channels/email.py): off without SMTP_HOST and SMTP_FROM
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""            # "De Webwinkel <klantenservice@example.nl>" or an address alone
+    smtp_starttls: bool = True     # STARTTLS required (port 587); SMTP_TLS=1 for TLS from the start (465)
+    smtp_tls: bool = False
+    smtp_timeout: float = 10.0     # seconds for each step (connect, each command)
 
     @property
     def action_health_url(self) -> str:
@@ -87,38 +109,53 @@ class Settings:
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token and self.telegram_webhook_secret)
 
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
     @classmethod
-    def from_env(cls) -> "Settings":
-        redis_url = os.environ.get("REDIS_URL")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """From the environment (`environ`: another mapping, e.g. to tell which channels are on)."""
+        environ = os.environ if environ is None else environ
+        redis_url = environ.get("REDIS_URL")
         if not redis_url:
             raise SystemExit("REDIS_URL is not set (make run starts an embedded Redis and sets it)")
-        token = os.environ.get("RASA_TOKEN")
+        token = environ.get("RASA_TOKEN")
         if not token:
             raise SystemExit("RASA_TOKEN is not set")
-        prefix = os.environ.get("KEY_PREFIX", "kb")
+        prefix = environ.get("KEY_PREFIX", "kb")
         if not prefix.isalnum():
             raise SystemExit("KEY_PREFIX must be letters and digits only")
         return cls(
             redis_url=redis_url,
             key_prefix=prefix,
-            rasa_url=os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+            rasa_url=environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
             rasa_token=token,
-            rasa_timeout=float(os.environ.get("RASA_TIMEOUT", "30")),
-            host=os.environ.get("GATEWAY_HOST", "127.0.0.1"),
-            port=_int("GATEWAY_PORT", 8080),
-            dev_outbox=os.environ.get("DEV_OUTBOX", "0") == "1",
-            trusted_proxies=parse_networks(os.environ.get("TRUSTED_PROXIES", "")),
-            public_base_url=os.environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
-            webchat_identity_secret=os.environ.get("WEBCHAT_IDENTITY_SECRET", ""),
-            twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
-            twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
-            twilio_sms_number=os.environ.get("TWILIO_SMS_NUMBER", ""),
-            twilio_whatsapp_number=os.environ.get("TWILIO_WHATSAPP_NUMBER", "").removeprefix("whatsapp:"),
-            twilio_whatsapp_template_sid=os.environ.get("TWILIO_WHATSAPP_TEMPLATE_SID", ""),
-            twilio_api_url=os.environ.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
-            telegram_bot_token=os.environ.get("TELEGRAM_BOT_TOKEN", ""),
-            telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET", ""),
-            telegram_bot_username=os.environ.get("TELEGRAM_BOT_USERNAME", "").removeprefix("@"),
-            telegram_api_url=os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
-            action_endpoint_url=os.environ.get("ACTION_ENDPOINT_URL", ""),
+            rasa_timeout=float(environ.get("RASA_TIMEOUT", "30")),
+            host=environ.get("GATEWAY_HOST", "127.0.0.1"),
+            port=_int("GATEWAY_PORT", 8080, environ),
+            dev_outbox=environ.get("DEV_OUTBOX", "0") == "1",
+            trusted_proxies=parse_networks(environ.get("TRUSTED_PROXIES", "")),
+            public_base_url=environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
+            webchat_identity_secret=environ.get("WEBCHAT_IDENTITY_SECRET", ""),
+            twilio_account_sid=environ.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token=environ.get("TWILIO_AUTH_TOKEN", ""),
+            twilio_sms_number=environ.get("TWILIO_SMS_NUMBER", ""),
+            twilio_whatsapp_number=environ.get("TWILIO_WHATSAPP_NUMBER", "").removeprefix("whatsapp:"),
+            twilio_whatsapp_template_sid=environ.get("TWILIO_WHATSAPP_TEMPLATE_SID", ""),
+            twilio_api_url=environ.get("TWILIO_API_URL", "https://api.twilio.com").rstrip("/"),
+            telegram_bot_token=environ.get("TELEGRAM_BOT_TOKEN", ""),
+            telegram_webhook_secret=environ.get("TELEGRAM_WEBHOOK_SECRET", ""),
+            telegram_bot_username=environ.get("TELEGRAM_BOT_USERNAME", "").removeprefix("@"),
+            telegram_api_url=environ.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
+            action_endpoint_url=environ.get("ACTION_ENDPOINT_URL", ""),
+            webhook_concurrency=max(1, _int("WEBHOOK_CONCURRENCY", 64, environ)),
+            smtp_host=environ.get("SMTP_HOST", ""),
+            smtp_port=_int("SMTP_PORT", 465 if _flag("SMTP_TLS", False, environ) else 587, environ),
+            smtp_user=environ.get("SMTP_USER", ""),
+            smtp_password=environ.get("SMTP_PASSWORD", ""),
+            smtp_from=environ.get("SMTP_FROM", ""),
+            smtp_starttls=_flag("SMTP_STARTTLS", not _flag("SMTP_TLS", False, environ), environ),
+            smtp_tls=_flag("SMTP_TLS", False, environ),
+            smtp_timeout=float(environ.get("SMTP_TIMEOUT", "10")),
         )

@@ -53,13 +53,6 @@ INVOICE_STATUS = {
     "overdue": {"nl": "achterstallig", "en": "overdue"},
 }
 
-CHANNEL_NAMES = {
-    "whatsapp": {"nl": "WhatsApp", "en": "WhatsApp"},
-    "sms": {"nl": "sms", "en": "SMS"},
-    "telegram": {"nl": "Telegram", "en": "Telegram"},
-    "webchat": {"nl": "de chat op de website", "en": "the chat on our website"},
-    "email": {"nl": "e-mail", "en": "email"},
-}
 
 
 ROLE_NAMES = {  # how the bot and a colleague's message name a role to the customer

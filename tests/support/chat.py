@@ -143,7 +143,7 @@ async def verify_in_chat(c: ChatClient, stack, claim: str, customer_number: str,
     # the customer's phone messages afterwards does not count the code as a reply
     def delivered() -> bool:
         [(sent, channel)] = stack_sql(stack, "select sent_at, channel from outbox where id = ?", codes[-1][0])
-        return bool(sent) or channel not in ("sms", "whatsapp", "telegram")
+        return bool(sent) or channel not in ("sms", "whatsapp", "telegram", "email")
 
     await until(delivered, timeout=10, interval=0.1, what="the code's delivery")
     return await c.say(codes[-1][1])
