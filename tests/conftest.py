@@ -191,12 +191,24 @@ async def engine(database_url):
 
 
 @pytest.fixture
-async def shop(engine, database_url, monkeypatch):
-    """The demo web shop loaded into an emptied database, and the actions pointed at it."""
+def clock():
+    """The clock of a unit test: the system clock. The demo shop (`shop`) is dated by its today.
+    A test fixes the time by parametrizing this fixture,
+    `@pytest.mark.parametrize("clock", [FixedClock(moment)])`, and hands it to what it runs
+    (`ActionTopic(clock=clock)`)."""
+    from bot.policy.clock import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+async def shop(engine, database_url, monkeypatch, clock):
+    """The demo web shop, dated by `clock`'s today, loaded into an emptied database, and the
+    actions pointed at it."""
     from actions import deps
     from bot.records.demo import load_demo
 
-    await load_demo(engine)
+    await load_demo(engine, today=clock.today())
     monkeypatch.setenv("DATABASE_URL", database_url)
     deps.records.cache_clear()
     yield engine
