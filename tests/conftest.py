@@ -20,8 +20,8 @@ import redis as redis_sync
 from bot.launch.run import Stack, free_port
 from bot.launch.train import ensure_model
 from tests.support.chat import ChatClient
-from tests.support.stack import (FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, TEST_REDIS_URL, delete_prefix,
-                                 demo_shop_db, pg_admin, print_tracebacks)
+from tests.support.stack import (FAKE_TELEGRAM, FAKE_TWILIO, PG_ADMIN_URL, TEST_REDIS_URL, GatewayClock,
+                                 delete_prefix, demo_shop_db, forget_fixed_presence, pg_admin, print_tracebacks)
 
 # a test using one of these fixtures (directly or through another fixture) needs the trained model
 STACK_FIXTURES = frozenset({"model", "stack"})
@@ -134,6 +134,17 @@ def stack(redis_url, model, stack_db, twilio_server, telegram_server, smtp_serve
     delete_prefix(redis_url, prefix)
 
 
+@pytest.fixture(scope="module")
+def gateway_clock(stack):
+    """The stack's gateway at a fixed moment, for the tests of one module: a test says when it
+    runs with `await gateway_clock.at(moment)` (tests/support/clock.py has the moments); the
+    gateway is restarted only when the moment changes, and runs on the real clock again after
+    the module (see GatewayClock)."""
+    clock = GatewayClock(stack)
+    yield clock
+    clock.set(None)
+
+
 @pytest.fixture
 async def chat(stack):
     clients: list[ChatClient] = []
@@ -206,12 +217,24 @@ async def engine(database_url):
 
 
 @pytest.fixture
-async def shop(engine, database_url, monkeypatch):
-    """The demo web shop loaded into an emptied database, and the actions pointed at it."""
+def clock():
+    """The clock of a unit test: the system clock. The demo shop (`shop`) is dated by its today.
+    A test fixes the time by parametrizing this fixture,
+    `@pytest.mark.parametrize("clock", [FixedClock(moment)])`, and hands it to what it runs
+    (`ActionTopic(clock=clock)`)."""
+    from bot.policy.clock import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+async def shop(engine, database_url, monkeypatch, clock):
+    """The demo web shop, dated by `clock`'s today, loaded into an emptied database, and the
+    actions pointed at it."""
     from actions import deps
     from bot.records.demo import load_demo
 
-    await load_demo(engine)
+    await load_demo(engine, today=clock.today())
     monkeypatch.setenv("DATABASE_URL", database_url)
     deps.records.cache_clear()
     yield engine
@@ -236,8 +259,9 @@ async def people(stack):
 @pytest.fixture(autouse=True)
 async def _nobody_left_waiting(request):
     """Tests share the demo customers: a conversation a test handed to people is back with the
-    bot before the next test starts (as if an agent closed it), and the identification limits
-    (config/identity.yml) start afresh."""
+    bot before the next test starts (as if an agent closed it), the identification limits
+    (config/identity.yml) start afresh, and no desk agent a gateway with a fixed clock saw
+    online still counts (`gateway_clock`)."""
     yield
     if "stack" not in request.fixturenames:
         return
@@ -251,6 +275,7 @@ async def _nobody_left_waiting(request):
         # every test starts with fresh identification limits (they all come from 127.0.0.1)
         async for key in redis.scan_iter(f"{stack.key_prefix}:idlimit:*"):
             await redis.delete(key)
+        await forget_fixed_presence(redis, stack.key_prefix)
         store = Handoffs(redis, stack.key_prefix, HandoffConfig.load())
         async for key in redis.scan_iter(f"{stack.key_prefix}:handoff:c*"):
             item = await store.get(key.rsplit(":", 1)[1])

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from bot.policy.clock import FixedClock, at
 from bot.policy.mandate import MandateError, MandateRequest, MandateTable, Reason
 
 TODAY = date(2025, 6, 15)
@@ -168,9 +169,13 @@ def test_request_normalises_and_rejects_bad_values():
             MandateRequest("refund", **kwargs)
 
 
-def test_today_defaults_to_today(table):
-    verdict = table.evaluate("bot", MandateRequest("goodwill_voucher", amount=D("5"), previous=(date.today(),)))
-    assert verdict.request.today == date.today() and codes(verdict) == ["count_exceeded"]
+def test_today_defaults_to_the_clocks_today_in_the_configured_zone():
+    # 00:30 on 16 June in Amsterdam is still 15 June in UTC: "today" is the date in the service's zone
+    table = MandateTable.load(clock=FixedClock(at(2025, 6, 16, 0, 30)))
+    verdict = table.evaluate("bot", MandateRequest("goodwill_voucher", amount=D("5"), previous=(date(2025, 6, 16),)))
+    assert verdict.request.today == date(2025, 6, 16) and codes(verdict) == ["count_exceeded"]
+    verdict = table.evaluate("bot", MandateRequest("goodwill_voucher", amount=D("5"), previous=(date(2024, 6, 15),)))
+    assert verdict.request.today == date(2025, 6, 16) and codes(verdict) == []  # 366 days ago: no longer counts
 
 
 def test_unknown_role_or_decision(table):

@@ -96,7 +96,7 @@ class AgentWorkflow:
 
     async def claim(self, key: str, agent: AgentInfo) -> dict[str, Any]:
         item = await self.handoffs.claim(key, agent)
-        await self.records.settle_promises(key)
+        await self.records.settle_promises(key, self.handoffs.now())  # at the clock the promise was made by
         lang = await self._language(key)
         await self._say(key, messages.text("agent_joined", lang, name=agent.name.split()[0]), "agent", agent)
         return item

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from bot.policy.clock import SYSTEM, Clock
 from bot.texts.fmt import euros
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "mandates.yml"
@@ -44,7 +45,7 @@ class MandateRequest:
     order_age_days: int | None = None
     customer_segment: str | None = None
     previous: tuple[date, ...] = ()        # dates the customer earlier received this decision
-    today: date | None = None              # None: date.today() at evaluation
+    today: date | None = None              # None: the table's clock's today at evaluation
 
     def __post_init__(self) -> None:
         if not isinstance(self.decision, str) or not self.decision:
@@ -253,13 +254,16 @@ _CHECKS = (("amount", "max_amount", "missing_amount", "amount_over_limit"),
 
 
 class MandateTable:
-    """Roles (lowest first) and, per decision, the Limits of each role that may grant it."""
+    """Roles (lowest first) and, per decision, the Limits of each role that may grant it.
+    `clock` (default: the system clock) gives "today" to a request that does not say it, as a
+    date in the configured zone (bot/policy/clock.py)."""
 
-    def __init__(self, roles: tuple[str, ...], decisions: dict[str, dict[str, Limits]]):
+    def __init__(self, roles: tuple[str, ...], decisions: dict[str, dict[str, Limits]], clock: Clock | None = None):
         self._roles, self._decisions = roles, decisions  # use from_dict/load: they validate
+        self.clock = clock or SYSTEM
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> MandateTable:
+    def load(cls, path: str | os.PathLike | None = None, clock: Clock | None = None) -> MandateTable:
         """Read the YAML file: `path`, else $MANDATES_FILE, else config/mandates.yml."""
         path = Path(path or os.environ.get(ENV_VAR) or DEFAULT_PATH)
         try:
@@ -269,12 +273,12 @@ class MandateTable:
         except yaml.YAMLError as exc:
             raise MandateError(f"mandate file {path} is not valid YAML: {exc}") from exc
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, clock)
         except MandateError as exc:
             raise MandateError(f"{exc} (in {path})") from None
 
     @classmethod
-    def from_dict(cls, data: Any) -> MandateTable:
+    def from_dict(cls, data: Any, clock: Clock | None = None) -> MandateTable:
         if not isinstance(data, dict):
             raise MandateError(f"the mandate table must be a mapping with roles and decisions, got {data!r}")
         for key in data:
@@ -306,7 +310,7 @@ class MandateTable:
                 limits = _limits(raw, f"decisions.{name}.{role}")
                 if limits is not None:
                     table[name][role] = limits
-        return cls(tuple(roles), table)
+        return cls(tuple(roles), table, clock)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -334,7 +338,7 @@ class MandateTable:
             raise MandateError(f"unknown role {role!r} (roles: {', '.join(self._roles)})")
         if request.decision not in self._decisions:
             raise MandateError(f"unknown decision {request.decision!r} (decisions: {', '.join(self._decisions)})")
-        return request if request.today else replace(request, today=date.today())
+        return request if request.today else replace(request, today=self.clock.today())
 
     def _lowest(self, request: MandateRequest) -> str | None:
         return next((role for role in self._roles if not self._reasons(role, request)), None)

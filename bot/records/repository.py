@@ -318,9 +318,10 @@ class Records:
             promise.settled_at = aware(promise.settled_at)
         return promises
 
-    async def settle_promises(self, conversation: str) -> int:
-        """A person answered: open promises are kept when in time, broken when late."""
-        now = utcnow()
+    async def settle_promises(self, conversation: str, now: datetime | None = None) -> int:
+        """A person answered (at `now`, default: this moment): open promises are kept when in
+        time, broken when late."""
+        now = now or utcnow()
         settled = 0
         for promise in await self.open_promises(conversation):
             async with self.session() as s, s.begin():

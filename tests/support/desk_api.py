@@ -3,6 +3,7 @@ the desk's command line, and a gateway with the desk but without Rasa."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -95,3 +96,25 @@ class Browser:
 
     async def close(self) -> None:
         await self.http.close()
+
+
+async def online(desk: Browser) -> asyncio.Task:
+    """Keep the desk's live stream open (that is what makes an agent count as online): the task
+    that reads it; cancel it to leave."""
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async with desk.http.get("/desk/events", timeout=aiohttp.ClientTimeout(total=None)) as stream:
+            ready.set()
+            async for _ in stream.content:
+                pass
+
+    task = asyncio.create_task(listen())
+    await asyncio.wait_for(ready.wait(), 10)
+    for _ in range(50):  # the stream marks the agent online right after it opened
+        status, queue = await desk.get("/desk/api/queue")
+        if status == 200 and queue["online"]:
+            return task
+        await asyncio.sleep(0.1)
+    task.cancel()
+    raise AssertionError(f"{desk.username or 'the agent'} did not come online")

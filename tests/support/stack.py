@@ -7,8 +7,11 @@ delete what they made afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import time
+from datetime import datetime
 from pathlib import Path
 
 import redis as redis_sync
@@ -71,3 +74,46 @@ def print_tracebacks(stack) -> None:
         text = log.read_text(errors="replace")
         if "Traceback" in text:
             print(f"\n--- {log.name} (last lines) ---\n" + "\n".join(text.splitlines()[-40:]))
+
+
+class GatewayClock:
+    """The stack's gateway with its clock fixed: `await gateway_clock.at(moment)` restarts it
+    with BOT_FIXED_NOW at `moment` (bot/policy/clock.py; nothing happens when it already runs at
+    that moment), `at(None)` puts it back on the system clock. The handoff queue, the wait it
+    promises, desk presence and the desk's decisions then run at that moment.
+
+    Only the gateway: Rasa and the action server keep the real time (the demo data is dated by it).
+    The fixed-clock gateway takes the stack's port, so the web chat, the webhooks and the desk reach
+    it as they reach the stack; and the stack's own gateway does not run beside it: every gateway
+    takes stored messages from the shared inbox, so one on the real clock could answer a message
+    at the real time."""
+
+    def __init__(self, stack) -> None:
+        self.stack = stack
+        self.moment: datetime | None = None
+
+    def set(self, moment: datetime | None) -> None:
+        from bot.policy.clock import FIXED_NOW_ENV
+
+        if moment == self.moment:
+            return
+        self.stack.stop_process("gateway")
+        self.moment = None
+        if moment is not None:
+            self.stack.extra_env[FIXED_NOW_ENV] = moment.isoformat()
+        try:  # the gateway's environment only: a process started later gets the real time
+            self.stack.start_gateway()
+        finally:
+            self.stack.extra_env.pop(FIXED_NOW_ENV, None)
+        self.moment = moment
+
+    async def at(self, moment: datetime | None) -> None:
+        await asyncio.to_thread(self.set, moment)
+
+
+async def forget_fixed_presence(redis, prefix: str) -> None:
+    """Desk agents marked online by a gateway whose clock stands in the future are offline again
+    (their presence would never run out by that clock, and would count on the real one)."""
+    from bot.people.queue import PRESENCE_SECONDS
+
+    await redis.zremrangebyscore(f"{prefix}:desk:online", time.time() + PRESENCE_SECONDS + 1, "+inf")
