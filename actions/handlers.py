@@ -292,23 +292,17 @@ async def update_preferences(ctx: Context) -> list[EventType]:
     shown = value
     if field == "consent_proactive":
         stored = value == "yes"
-        shown = {"nl": "ja" if stored else "nee", "en": "yes" if stored else "no"}[ctx.lang]
+        shown = fmt.label(fmt.YES_NO, "yes" if stored else "no", ctx.lang)
     elif field == "preferred_channel":
         shown = registry.label(value, ctx.lang)
     elif field == "language":
-        shown = {"nl": "Nederlands", "en": "English"}[value] if value in ("nl", "en") else value
+        shown = fmt.label(fmt.LANGUAGE_NAMES, value, ctx.lang)
     try:
         await ctx.repo.update_preferences(ctx.customer.id, **{field: stored})
     except IntegrityError:  # the e-mail address or phone number is another customer's (unique)
         ctx.say("utter_preference_taken")
         return []
-    what = {
-        "email": {"nl": "je e-mailadres", "en": "your email address"},
-        "phone": {"nl": "je telefoonnummer", "en": "your phone number"},
-        "preferred_channel": {"nl": "je voorkeurskanaal", "en": "your preferred channel"},
-        "language": {"nl": "je taal", "en": "your language"},
-        "consent_proactive": {"nl": "berichten van ons", "en": "messages from us"},
-    }[field][ctx.lang]
+    what = fmt.label(fmt.PREFERENCE_NAMES, field, ctx.lang)
     ctx.say("utter_preference_updated", what=what, value=shown)
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "preferences", field)
     return [SlotSet("language", value)] if field == "language" else []

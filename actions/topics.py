@@ -25,7 +25,7 @@ from rasa_sdk.types import DomainDict
 from actions import limits
 
 from bot.shared import control
-from bot.texts import fmt
+from bot.texts import fmt, messages
 from channels import registry
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import identity_policy, records
@@ -436,16 +436,11 @@ async def send_identification_code(customer, tracker: Tracker) -> None:
     await issue_code(records(), customer, channel, address, lang)
 
 
-CODE_TEXT = {  # {brand} and {minutes}: config/policy.yml; {code} is filled in by Records.issue_code
-    "nl": "Je code voor {brand} is {{code}}. Deze is {minutes} minuten geldig. Deel hem met niemand.",
-    "en": "Your {brand} code is {{code}}. It is valid for {minutes} minutes. Do not share it.",
-}
-
-
 async def issue_code(repo, customer, channel: str, address: str, lang: str) -> str:
     """A one-time code to `address`, valid as long as config/policy.yml says, in the customer's language."""
     rules = policy()
-    body = CODE_TEXT["en" if lang == "en" else "nl"].format(brand=rules.brand, minutes=rules.code_valid_minutes)
+    body = messages.text("one_time_code", "en" if lang == "en" else "nl", brand=rules.brand,
+                         minutes=rules.code_valid_minutes)
     return await repo.issue_code(customer, channel, address, body,
                                  valid_for=timedelta(minutes=rules.code_valid_minutes))
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 import aiosmtplib
 
 from bot.shared import language
+from bot.texts import messages
 from bot.shared.settings import Settings
 from channels.base import Capabilities, Channel, ChannelAdapter, ChannelContext, DeliveryError
 
@@ -46,24 +47,12 @@ MAX_LENGTH = 20_000   # characters of one body: a customer message, not a newsle
 # one address, no spaces or control characters (no header can be smuggled in), a dot in the domain
 _ADDRESS = re.compile(r"[^@\s\x00-\x1f\x7f<>,;]{1,64}@[^@\s\x00-\x1f\x7f<>,;]{1,189}\.[^@\s\x00-\x1f\x7f<>,;.]{2,63}")
 
-TEXTS: dict[str, dict[str, str]] = {
-    "subject": {
-        "nl": "Bericht van De Webwinkel",
-        "en": "A message from De Webwinkel",
-    },
-    "footer": {
-        "nl": "Dit bericht is automatisch verstuurd. Antwoorden op deze e-mail worden niet gelezen: "
-              "je bereikt ons via de chat op de website.",
-        "en": "This message was sent automatically. Replies to this email are not read: you can "
-              "reach us in the chat on our website.",
-    },
-}
-
 LanguageOf = Callable[[str], Awaitable["str | None"]]
 
 
 def text(key: str, lang: str) -> str:
-    return TEXTS[key]["en" if lang == language.ENGLISH else "nl"]
+    """What an e-mail says around the message (bot/texts/messages.py, keys email_*)."""
+    return messages.text(f"email_{key}", "en" if lang == language.ENGLISH else "nl")
 
 
 def is_address(value: object) -> bool:

@@ -75,6 +75,7 @@ from bot.shared import language
 from bot.shared.locks import KeyedLocks
 from bot.shared.safe_input import clean_token, encodable, nesting_within
 from bot.shared.settings import Settings
+from bot.texts import messages
 from channels.base import BackgroundTasks, Capabilities, Channel, ChannelAdapter, ChannelContext, DeliveryError
 
 if TYPE_CHECKING:
@@ -103,38 +104,9 @@ _CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 MAX_NESTING = 32                  # a real update nests about 8 deep
 MAX_ID = 2**63 - 1                # Telegram's ids fit in a signed 64-bit integer
 
-# What the Telegram adapter itself says (the gateway's shared texts are in bot/texts/messages.py).
-TEXTS: dict[str, dict[str, str]] = {
-    "welcome": {
-        # One text in both languages: at /start we do not know the customer's language yet.
-        "nl": "Welkom bij onze klantenservice! / Welcome to our customer service!\n\n"
-              "Deel je telefoonnummer met de knop hieronder, dan weten we wie je bent. Of stel "
-              "gewoon je vraag.\n"
-              "Share your phone number with the button below so we know who you are, or just "
-              "ask your question.",
-    },
-    "share_phone_button": {"nl": "Deel mijn telefoonnummer / Share my phone number"},
-    "not_own_contact": {
-        "nl": "Je kunt alleen je eigen telefoonnummer delen. Gebruik daarvoor de knop "
-              "\"Deel mijn telefoonnummer\".",
-        "en": "You can only share your own phone number. Please use the \"Share my phone "
-              "number\" button.",
-    },
-    "bad_phone": {
-        "nl": "Dat telefoonnummer kon ik niet lezen. Typ je vraag, dan help ik je verder.",
-        "en": "I couldn't read that phone number. Type your question and I'll help you.",
-    },
-    "button_expired": {
-        "nl": "Die knop is verlopen. Typ je antwoord, dan help ik je verder.",
-        "en": "That button has expired. Please type your answer and I'll help you.",
-    },
-    "buttons_only": {"nl": "👇", "en": "👇"},  # Telegram needs a text above an inline keyboard
-}
-
-
 def text(key: str, lang: str) -> str:
-    variants = TEXTS[key]
-    return variants.get(lang, variants["nl"])
+    """What the Telegram adapter itself says (bot/texts/messages.py, keys telegram_*)."""
+    return messages.text(f"telegram_{key}", lang)
 
 
 def _utf16_len(value: str) -> int:

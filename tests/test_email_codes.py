@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import secrets
 
-from actions.topics import CODE_TEXT
 from bot.records.importer import import_text
 from bot.shared.db import create_engine
 from tests.support.chat import CODE_PROMPT, texts
@@ -20,6 +19,8 @@ FOOTER = {
           "reach us in the chat on our website.",
 }
 SUBJECT = {"nl": "Bericht van De Webwinkel", "en": "A message from De Webwinkel"}
+CODE = {"nl": "Je code voor De Webwinkel is {code}. Deze is 10 minuten geldig. Deel hem met niemand.",
+        "en": "Your De Webwinkel code is {code}. It is valid for 10 minutes. Do not share it."}
 
 
 async def email_only_customer(stack, name: str, lang: str) -> tuple[str, str]:
@@ -53,7 +54,7 @@ async def test_a_customer_with_only_an_email_gets_the_code_by_email_and_typing_i
     code = code_in(mail)
     assert (mail["subject"], mail["from"], mail["to"]) == (SUBJECT["nl"], "De Webwinkel <klantenservice@webwinkel.example>",
                                                            address)
-    assert mail["body"] == f"{CODE_TEXT['nl'].format(code=code)}\n\n-- \n{FOOTER['nl']}\n"
+    assert mail["body"] == f"{CODE['nl'].format(code=code)}\n\n-- \n{FOOTER['nl']}\n"
     # the records' outbox marks it sent, on e-mail
     rows = stack_sql(stack, "select o.channel, o.address, o.sent_at is not null from outbox o join customers c "
                             "on c.id = o.customer_id where c.customer_number = ?", number)
@@ -70,7 +71,7 @@ async def test_an_english_customer_gets_an_english_mail_and_a_wrong_code_does_no
     [mail] = await fake_smtp.wait_for(address)
     code = code_in(mail)
     assert mail["subject"] == SUBJECT["en"]
-    assert mail["body"] == f"{CODE_TEXT['en'].format(code=code)}\n\n-- \n{FOOTER['en']}\n"
+    assert mail["body"] == f"{CODE['en'].format(code=code)}\n\n-- \n{FOOTER['en']}\n"
     wrong = "0000" if code != "0000" else "1111"
     assert "Oliver" not in texts(await c.say(wrong))
     assert "Thanks, Oliver, I've found you." in texts(await c.say(code))

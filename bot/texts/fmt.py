@@ -55,6 +55,18 @@ INVOICE_STATUS = {
 
 
 
+YES_NO = {"yes": {"nl": "ja", "en": "yes"}, "no": {"nl": "nee", "en": "no"}}
+
+LANGUAGE_NAMES = {"nl": {"nl": "Nederlands", "en": "Nederlands"}, "en": {"nl": "English", "en": "English"}}
+
+PREFERENCE_NAMES = {  # what a customer can change about how we reach them
+    "email": {"nl": "je e-mailadres", "en": "your email address"},
+    "phone": {"nl": "je telefoonnummer", "en": "your phone number"},
+    "preferred_channel": {"nl": "je voorkeurskanaal", "en": "your preferred channel"},
+    "language": {"nl": "je taal", "en": "your language"},
+    "consent_proactive": {"nl": "berichten van ons", "en": "messages from us"},
+}
+
 ROLE_NAMES = {  # how the bot and a colleague's message name a role to the customer
     "agent": {"nl": "medewerker", "en": "colleague"},
     "senior_agent": {"nl": "senior medewerker", "en": "senior colleague"},

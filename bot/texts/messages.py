@@ -133,9 +133,56 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "{name} heeft dit gesprek afgesloten. Heb je nog een vraag? Stuur gerust een bericht, dan help ik je verder.",
         "en": "{name} has closed this conversation. Another question? Just send a message and I'll help you.",
     },
+    # -- what the channel adapters say themselves (channels/*.py) -------------------------------
+    "telegram_welcome": {
+        # One text in both languages: at /start we do not know the customer's language yet.
+        "nl": "Welkom bij onze klantenservice! / Welcome to our customer service!\n\n"
+              "Deel je telefoonnummer met de knop hieronder, dan weten we wie je bent. Of stel "
+              "gewoon je vraag.\n"
+              "Share your phone number with the button below so we know who you are, or just "
+              "ask your question.",
+    },
+    "telegram_share_phone_button": {"nl": "Deel mijn telefoonnummer / Share my phone number"},
+    "telegram_not_own_contact": {
+        "nl": "Je kunt alleen je eigen telefoonnummer delen. Gebruik daarvoor de knop "
+              "\"Deel mijn telefoonnummer\".",
+        "en": "You can only share your own phone number. Please use the \"Share my phone "
+              "number\" button.",
+    },
+    "telegram_bad_phone": {
+        "nl": "Dat telefoonnummer kon ik niet lezen. Typ je vraag, dan help ik je verder.",
+        "en": "I couldn't read that phone number. Type your question and I'll help you.",
+    },
+    "telegram_button_expired": {
+        "nl": "Die knop is verlopen. Typ je antwoord, dan help ik je verder.",
+        "en": "That button has expired. Please type your answer and I'll help you.",
+    },
+    "telegram_buttons_only": {"nl": "👇", "en": "👇"},  # Telegram needs a text above an inline keyboard
+    "email_subject": {
+        "nl": "Bericht van {brand}",
+        "en": "A message from {brand}",
+    },
+    "email_footer": {
+        "nl": "Dit bericht is automatisch verstuurd. Antwoorden op deze e-mail worden niet gelezen: "
+              "je bereikt ons via de chat op de website.",
+        "en": "This message was sent automatically. Replies to this email are not read: you can "
+              "reach us in the chat on our website.",
+    },
+    # -- written by the action server ---------------------------------------------------------
+    "one_time_code": {  # {code} is filled in by Records.issue_code
+        "nl": "Je code voor {brand} is {{code}}. Deze is {minutes} minuten geldig. Deel hem met niemand.",
+        "en": "Your {brand} code is {{code}}. It is valid for {minutes} minutes. Do not share it.",
+    },
 }
 
 
 def text(key: str, language: str, **values: object) -> str:
+    """The one lookup of what a customer reads from the code (the dialogue's own responses are
+    Rasa's, in domain.yml): `key` in `language`, Dutch when it has no such variant, with `values`
+    and the shop's name (`{brand}`, config/policy.yml) filled in."""
     variants = TEXTS[key]
+    if "brand" not in values:
+        from bot.policy.rules import policy  # config/policy.yml, read once
+
+        values = {**values, "brand": policy().brand}
     return variants.get(language, variants["nl"]).format(**values)
