@@ -33,6 +33,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, ClassVar, Mapping, Protocol
 
+from bot.delivery import errors as _errors
+
 if TYPE_CHECKING:
     import aiohttp
     from aiohttp import web
@@ -100,18 +102,7 @@ class Sender(Protocol):
         """Deliver messages to `address`; raise DeliveryError when the service refuses or is down."""
 
 
-class DeliveryError(Exception):
-    """The channel's service did not accept the message (after the sender's quick retries).
-
-    `final`: trying again will not help (a 4xx such as an invalid number, a blocked bot, no
-    template outside the WhatsApp window); otherwise bot/delivery/queue.py tries again later.
-    `delivered`: how many of the messages handed to `send` went out before this one failed.
-    """
-
-    def __init__(self, message: str, *, final: bool = False, delivered: int = 0) -> None:
-        super().__init__(message)
-        self.final = final
-        self.delivered = delivered
+DeliveryError = _errors.DeliveryError  # every sender raises it (bot/delivery/errors.py)
 
 
 # -- what an adapter does in the gateway -------------------------------------------------------------

@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Sequence
 
+from bot.delivery.errors import DeliveryError
+
 if TYPE_CHECKING:
     from bot.records.repository import Records
     from bot.pipeline.types import BotMessage
@@ -221,7 +223,7 @@ class Delivery:
                 await job.send([m for m, _ in remaining])
                 await self._settle(job, [r for _, r in remaining], SENT, notify=retried)
                 return Result(SENT)
-            except Exception as exc:  # DeliveryError, or whatever the service throws back
+            except DeliveryError as exc:  # the service refused or is down: the sender says which
                 done = min(int(getattr(exc, "delivered", 0) or 0), len(remaining))
                 if done:
                     await self._settle(job, [r for _, r in remaining[:done]], SENT)
@@ -239,6 +241,11 @@ class Delivery:
                             attempt, reason, delay)
                 retried = True
                 await asyncio.sleep(delay)
+            except Exception as exc:  # a bug in a sender, not the service: never tried again
+                log.exception("%s on %s: the sender failed", job.what, job.channel)
+                why = f"sender failed: {type(exc).__name__}"
+                await self._settle(job, [r for _, r in remaining], FAILED, why, notify=True)
+                return Result(FAILED, why)
         return Result(SENT)
 
     async def _settle(self, job: Job, rows: list[int | None], status: str, reason: str = "",
