@@ -75,12 +75,13 @@ class Outbound:
     # -- to a conversation ---------------------------------------------------------------------------
     async def answer_channel(self, key: str, channel: str) -> str:
         """Where a person's answer goes when the customer has left: from the web chat to their
-        preferred channel when we can reach them there; otherwise where they wrote."""
+        preferred channel when they consented to messages from us and we can reach them there;
+        otherwise where they wrote."""
         if channel != WEBCHAT:
             return channel
         customer_id = await self.store.customer_id(key)
         customer = await self.records.customer(customer_id) if customer_id else None
-        preferred = customer.preferred_channel if customer else None
+        preferred = customer.preferred_channel if customer and customer.consent_proactive else None
         if preferred and preferred in self.senders and registry.address_of(customer, preferred):
             return preferred
         return channel

@@ -321,7 +321,7 @@ def banner(host: str, port: int, environ=os.environ) -> str:
     lines += [f"  Agent desk: {base}/desk   (create an agent: .venv/bin/python -m bot.desk create-agent "
               f"--username anna --name 'Anna de Boer' --role senior_agent "
               f"--skills general,finance,retention,complaints --languages nl,en)",
-              f"  Logs: var/log/   Stop: Ctrl-C"]
+              "  Logs: var/log/   Stop: Ctrl-C"]
     text = "\n" + "\n".join(lines) + "\n"
     if outbox:
         text += "\n" + DEV_OUTBOX_WARNING.format(url=f"{base}/dev/outbox") + "\n"

@@ -260,13 +260,6 @@ class Records:
                                    .where(Decision.order_id == order_id, Decision.kind == "refund"))
         return int(total or 0)
 
-    async def previous_decisions(self, customer_id: int, kind: str) -> tuple[date, ...]:
-        async with self.session() as s:
-            row = await s.execute(
-                select(Decision.created_at).where(Decision.customer_id == customer_id, Decision.kind == kind)
-            )
-            return tuple(aware(at).date() for (at,) in row.all())
-
     async def decide(
         self, *, customer_id: int, verdict_record: dict[str, Any], actor_role: str, actor: str,
         grant: dict[str, Any] | None,
