@@ -48,7 +48,7 @@ pytest: train ## Run every pytest test (fast and stack tests in one run)
 	$(PY) -m pytest
 
 fast-test: install ## The tests that need no trained model (pytest -m "not stack"): a broken unit fails in minutes
-	$(PY) -m pytest -m "not stack"
+	$(PY) -m pytest -m "not stack" -n 2  # two workers (pytest-xdist): the machine has two cores
 
 stack-test: train ## The tests through the running stack with the trained model (pytest -m stack)
 	$(PY) -m pytest -m stack
