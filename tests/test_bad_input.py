@@ -22,6 +22,8 @@ import pytest
 import socketio
 
 from tests.support.chat import texts
+from tests.support.stack import stack_sql
+from tests.support.wait import until
 from tests.support.desk_helpers import create_agent
 from tests.support.fake_telegram import callback_update, contact_update, photo_update, text_update
 from tests.support.fake_twilio import inbound_params, signed_post_args
@@ -563,7 +565,10 @@ async def test_bounded_fuzz_of_the_webhooks(stack, fake_twilio, fake_telegram, l
             params[name] = rng.choice(odd)
         assert await twilio_raw(stack, urlencode(params)) in (200, 400, 503)
         assert time.monotonic() - started < 120
-    await asyncio.sleep(2)
+    # the fuzzed updates that were valid messages are answered first, in order (one sender's
+    # messages never overtake each other): wait until the inbox has handled every one of them
+    await until(lambda: not stack_sql(stack, "select 1 from inbox where channel = 'telegram' and address = ? "
+                                             "and status = 'pending'", str(user)), timeout=90)
     assert "Waarmee" in await telegram_answer(stack, fake_telegram, user, text_update(next(_update_ids), user, "hoi"))
     status, reply = await sms(stack, fake_twilio, phone(), "hoi")
     assert status == 200 and "Waarmee" in reply
