@@ -11,6 +11,7 @@ from bot.shared import control
 from bot.texts import fmt
 from actions.deps import clock as process_clock, handoff_config, records
 from bot.policy.clock import Clock
+from bot.policy.rules import policy
 from channels import registry
 from bot.policy.hours import describe
 from bot.records.repository import aware
@@ -91,7 +92,7 @@ class ActionGreet(Action):
         if name:
             dispatcher.utter_message(response="utter_greet_known", customer_name=name)
         else:
-            dispatcher.utter_message(response="utter_greet")
+            dispatcher.utter_message(response="utter_greet", brand=policy().brand)  # config/policy.yml
         return []
 
 

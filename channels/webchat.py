@@ -18,11 +18,8 @@ When the message cannot be stored, the visitor gets an `error_message` to send i
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +27,7 @@ import socketio
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.delivery import queue as delivery
 from bot.gateway.keys import SETTINGS, SOCKETIO
 from bot.gateway.socketio_redis import JsonRedisManager
 from bot.pipeline.rasa_client import RasaUnavailable
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")  # fullmatch: "$" would let a final newline in
-BUSY_NOTE_EVERY = 60.0  # seconds: at most one busy note per conversation in this time
 
 
 def render(message: BotMessage) -> dict[str, Any]:
@@ -77,13 +74,9 @@ def _hint(data: dict[str, Any]) -> str | None:
 
 class WebChat:
     def __init__(self, sio: socketio.AsyncServer, service: ConversationService, identity_secret: str = "",
-                 busy_after: float | None = None, trusted_proxies: tuple = ()) -> None:
+                 trusted_proxies: tuple = ()) -> None:
         self.sio = sio
         self.trusted_proxies = trusted_proxies  # X-Forwarded-For believed only from these (bot.shared.forwarded)
-        # A turn not answered within `busy_after` s (BUSY_NOTE_SECONDS): the customer hears once
-        # (per conversation and BUSY_NOTE_EVERY s) that the answer is coming; it still comes.
-        self.busy_after = busy_after if busy_after is not None else float(os.environ.get("BUSY_NOTE_SECONDS", "4"))
-        self._busy_told: dict[str, float] = {}
         self.service = service
         self.identity_secret = identity_secret
         self.inbox: Any = None  # bot.pipeline.inbox.Inbox, see `use`
@@ -108,10 +101,11 @@ class WebChat:
     async def process_stored(self, payload: dict[str, Any]) -> None:
         """One stored web chat message: the turn, then its replies to the browser."""
         session_id = payload["session_id"]
-        outcome = await self.service.handle(Inbound(
-            CHANNEL, session_id, payload.get("text"), language_hint=payload.get("language_hint"),
-            message_id=payload.get("message_id"), client=payload.get("client"),
-        ))
+        with delivery.collect() as turn:  # the transcript rows of the replies, marked when sent
+            outcome = await self.service.handle(Inbound(
+                CHANNEL, session_id, payload.get("text"), language_hint=payload.get("language_hint"),
+                message_id=payload.get("message_id"), client=payload.get("client"),
+            ))
         room = _session_room(session_id)
         conversation = outcome.conversation
         for sid, _ in list(self.sio.manager.get_participants("/", room)):
@@ -122,23 +116,26 @@ class WebChat:
                     await self.sio.leave_room(sid, session["conversation"])
                 await self.sio.enter_room(sid, conversation)
                 await self.sio.save_session(sid, {**session, "conversation": conversation})
+        batch: list[BotMessage] = []
+
+        async def deliver() -> None:  # the one outbound path (bot/delivery/outbound.py), in order
+            if batch:
+                outbound = self.service.outbound
+                future = outbound.submit(CHANNEL, conversation or room, list(batch),
+                                         rows=turn.rows_for(batch, CHANNEL), conversation=conversation or None,
+                                         what="web chat reply")
+                await outbound.delivery.wait(future)
+                batch.clear()
+
         for reply in outcome.replies:
-            if reply.is_error:
+            if reply.is_error:  # to this browser only, not the conversation's other chats
+                await deliver()
                 await self._emit_to(room, "error_message", {"text": reply.text})
             else:
-                await self._emit_to(conversation or room, "bot_uttered", render(reply))
+                batch.append(reply)
+        await deliver()
         # after the replies, to the same sockets: a client knows no more replies to this message come
         await self._emit_to(room, "turn_done", {"message_id": payload.get("message_id")})
-
-    async def _busy(self, conversation: str, hint: str | None) -> None:
-        now = time.monotonic()
-        if now - self._busy_told.get(conversation, -BUSY_NOTE_EVERY) < BUSY_NOTE_EVERY:
-            return
-        self._busy_told = {k: v for k, v in self._busy_told.items() if now - v < BUSY_NOTE_EVERY}
-        self._busy_told[conversation] = now
-        lang = (await self.service.store.get(conversation)).get("language") or hint or language.DEFAULT_LANGUAGE
-        lang = lang if lang in language.SUPPORTED else language.DEFAULT_LANGUAGE
-        await self.sio.emit("bot_uttered", {"text": messages.text("busy", lang)}, room=conversation)
 
     async def _notify(self, sid: str, key: str, lang: str, **values: object) -> None:
         await self.sio.emit("error_message", {"text": messages.text(key, lang, **values)}, to=sid)
@@ -201,29 +198,8 @@ class WebChat:
             await self.session_request(sid, {"session_id": data.get("session_id")})
             known = await self._conversation(sid)
         session_id, conversation = known
-        if self.inbox is not None:
-            return {"message_id": await self._store(sid, session_id, conversation, data)}
-        conversation = await self._signed_login(sid, session_id, conversation, data.get("customData"))
-        conversation = await self._current(sid, session_id, conversation)
-        turn = asyncio.ensure_future(self.service.handle(
-            Inbound(CHANNEL, session_id, data.get("message"), language_hint=_hint(data), client=self._client(sid))
-        ))
-        if not (await asyncio.wait({turn}, timeout=self.busy_after))[0]:
-            await self._busy(conversation, _hint(data))
-        outcome = await turn
-        if outcome.conversation and outcome.conversation != conversation:
-            # identified in the chat: this browser now belongs to the customer's conversation
-            await self.sio.leave_room(sid, conversation)
-            conversation = outcome.conversation
-            await self.sio.enter_room(sid, conversation)
-            await self.sio.save_session(sid, {"session_id": session_id, "conversation": conversation})
-        for reply in outcome.replies:
-            if reply.is_error:
-                await self.sio.emit("error_message", {"text": reply.text}, to=sid)
-            else:
-                await self.sio.emit("bot_uttered", render(reply), room=conversation)
-        await self.sio.emit("turn_done", {"message_id": None}, to=sid)
-        return None
+        # always through the inbox (bot/pipeline/inbox.py): stored first, answered from there
+        return {"message_id": await self._store(sid, session_id, conversation, data)}
 
     def _client(self, sid: str) -> str | None:
         """A one-way reference of the visitor's IP address (for rate limits only)."""
