@@ -33,3 +33,27 @@ def test_a_buttons_payload_keeps_the_conversations_language():
     assert language.detect('/continue_on_channel{"channel": "telegram"}') is None
     assert language.choose('/choose_order{"order_number": "104233"}', "nl") == "nl"
     assert language.choose("/start", "nl") == "nl"
+
+
+def test_short_messages_never_flip_a_conversation():
+    """Issue 11 pattern 4: "oke thx" in a Dutch conversation, "ja" or "thanks!" in an English one."""
+    assert language.choose("oke thx", "nl") == "nl"
+    assert language.choose("ok thanks", "nl") == "nl"
+    assert language.choose("thanks!", "nl") == "nl"
+    assert language.choose("ja", "en") == "en"
+    assert language.choose("bedankt", "en") == "en"
+    assert language.choose("my order is late", "nl") == "nl"  # four words, the detector unsure (0.6)
+    assert language.choose("mijn email is sanne@example.nl", "en") == "en"  # identifiers are no words
+
+
+def test_a_clear_message_in_the_other_language_switches():
+    assert language.choose("Hi there, I ordered a vacuum cleaner last week and it has not arrived", "nl") == "en"
+    assert language.choose("thank you so much for your help", "nl") == "en"
+    assert language.choose("kan ik met iemand praten", "en") == "nl"
+    assert language.choose("can we continue in English?", "nl") == "en"
+
+
+def test_the_first_message_decides_when_nothing_is_known():
+    assert language.choose("hiya", None) == "en"
+    assert language.choose("hoi", None) == "nl"
+    assert language.choose("oke thx", None) == "nl"  # a tie ("oke" Dutch, "thx" English): the default

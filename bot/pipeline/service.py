@@ -99,9 +99,9 @@ class ConversationService:
 
     async def _handle(self, key: str, inbound: Inbound) -> Outcome:
         conv = await self.store.get(key)
-        current = conv.get("language") or inbound.language_hint or language.DEFAULT_LANGUAGE
-        if current not in language.SUPPORTED:
-            current = language.DEFAULT_LANGUAGE
+        known = conv.get("language") if conv.get("language") in language.SUPPORTED else None
+        hint = inbound.language_hint if inbound.language_hint in language.SUPPORTED else None
+        current = known or hint or language.DEFAULT_LANGUAGE
 
         def refuse(reason: str, lang: str = current, **values: object) -> Outcome:
             log.info("refused message for %s on %s: %s", key, inbound.channel, reason)
@@ -130,7 +130,9 @@ class ConversationService:
         if len(text.encode("utf-8")) > self.max_bytes:
             return refuse("too_long", limit=self.max_bytes)
 
-        lang = language.choose(text, current)
+        # A conversation keeps its language unless the customer clearly switches; the first message
+        # decides, then the channel's hint (the page's or the Telegram account's language).
+        lang = language.choose(text, known) if known else (language.detect(text) or current)
         to_rasa = await self._numbered_choice(key, inbound.channel, text) or text
         if _is_emoji_only(text):
             to_rasa = _EMOJI_INTENTS.get(text)

@@ -9,6 +9,10 @@ The decision for one message is, in order:
    because statistical detectors guess on "ok", "hallo" or "no";
 3. longer messages by lingua when it is confident;
 4. otherwise nothing: the caller keeps the language it already had.
+
+A conversation keeps its language (`choose`): only an explicit request, or a message of at least
+`SWITCH_MIN_WORDS` words that the detector is sure of, changes it. Short messages ("oke thx",
+"ok", "hiya") never flip a conversation; they decide only the first message of a conversation.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ DEFAULT_LANGUAGE = DUTCH
 SUPPORTED = (DUTCH, ENGLISH)
 
 _MIN_CONFIDENCE = 0.75
+# switching a conversation that already has a language takes this many words and this confidence
+SWITCH_MIN_WORDS = 4
+_SWITCH_CONFIDENCE = 0.8
+_SWITCH_LEXICON_WORDS = 3  # or this many words of the other language's lexicon and none of the current's
 
 _EXPLICIT = [
     (ENGLISH, re.compile(
@@ -49,12 +57,19 @@ _LEXICON = {
         "dank", "graag", "prima", "klopt", "bestelling", "pakket", "pakketje", "factuur",
         "retour", "terugbetaling", "klacht", "medewerker", "mens", "tot", "ziens", "fijn",
         "waar", "wanneer", "hulp", "alsjeblieft", "aub", "mijn", "ik", "niet", "geen",
+        "oke", "oké", "okee", "dankje", "bedankt", "thnx", "mn", "ff", "effe", "hoe", "wat", "welke",
+        "jij", "je", "jullie", "heb", "hebben", "kan", "kun", "wil", "moet", "graag", "helaas", "maar",
+        "nog", "ook", "toch", "even", "ben", "het", "een", "de", "en", "van", "te", "vraag",
+        "groetjes", "gr", "hoor", "zeker", "goed", "lekker", "morgen", "vandaag", "gisteren",
     },
     ENGLISH: {
         "hi", "hello", "yes", "yeah", "yep", "no", "nope", "thanks", "thank", "thx", "cheers",
         "bye", "goodbye", "please", "invoice", "parcel", "package", "refund", "complaint",
         "human", "agent", "person", "help", "where", "when", "my", "not", "good", "morning",
-        "evening", "great", "fine",
+        "evening", "great", "fine", "hiya", "hey", "howdy", "ty", "thnks", "thanx", "pls", "plz", "okay",
+        "sure", "cool", "how", "what", "which", "you", "have", "can", "want", "need", "still", "also",
+        "the", "a", "and", "of", "question", "regards", "today", "tomorrow", "yesterday",
+        "cheers", "mate", "lovely", "brilliant", "alright", "right",
     },
 }
 
@@ -88,6 +103,28 @@ def explicit_request(text: str) -> str | None:
     return None
 
 
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(_IDENTIFIERS.sub(" ", text))]
+
+
+def _lexicon_vote(words: list[str]) -> str | None:
+    votes = {lang: sum(w in lexicon for w in words) for lang, lexicon in _LEXICON.items()}
+    best = max(votes, key=votes.get)
+    if votes[best] and votes[best] > min(votes.values()):
+        return best
+    return None
+
+
+def _detected(words: list[str], min_confidence: float) -> str | None:
+    from lingua import Language
+
+    values = _detector().compute_language_confidence_values(" ".join(words))
+    top = values[0]
+    if top.value < min_confidence:
+        return None
+    return DUTCH if top.language == Language.DUTCH else ENGLISH
+
+
 def detect(text: str) -> str | None:
     """The language of `text`, or None when it cannot be told with confidence."""
     if text.lstrip().startswith("/"):  # a button's payload (/intent{"slot": ...}) or a command: no language
@@ -95,24 +132,38 @@ def detect(text: str) -> str | None:
     requested = explicit_request(text)
     if requested:
         return requested
-    words = [w.lower() for w in _WORD.findall(_IDENTIFIERS.sub(" ", text))]
+    words = _words(text)
     if not words:
         return None
     if len(words) <= 2:
-        votes = {lang: sum(w in lexicon for w in words) for lang, lexicon in _LEXICON.items()}
-        best = max(votes, key=votes.get)
-        if votes[best] and votes[best] > min(votes.values()):
-            return best
-        return None
-    from lingua import Language
+        return _lexicon_vote(words)
+    return _detected(words, _MIN_CONFIDENCE) or (_lexicon_vote(words) if len(words) < SWITCH_MIN_WORDS else None)
 
-    values = _detector().compute_language_confidence_values(" ".join(words))
-    top = values[0]
-    if top.value < _MIN_CONFIDENCE:
+
+def switches_to(text: str, current: str) -> str | None:
+    """The other language when `text` clearly asks for or is written in it, else None: an explicit
+    request, or at least SWITCH_MIN_WORDS words the detector is sure of."""
+    if text.lstrip().startswith("/"):
         return None
-    return DUTCH if top.language == Language.DUTCH else ENGLISH
+    requested = explicit_request(text)
+    if requested:
+        return requested if requested != current else None
+    words = _words(text)
+    if len(words) < SWITCH_MIN_WORDS:
+        return None
+    found = _detected(words, _SWITCH_CONFIDENCE)
+    votes = {lang: sum(w in lexicon for w in words) for lang, lexicon in _LEXICON.items()}
+    if found and found != current and votes[found] >= votes[current]:
+        return found
+    other = ENGLISH if current == DUTCH else DUTCH
+    if votes[other] >= _SWITCH_LEXICON_WORDS and not votes[current]:
+        return other
+    return None
 
 
 def choose(text: str, current: str | None) -> str:
-    """The language to answer `text` in, given the conversation's current language."""
-    return detect(text) or (current if current in SUPPORTED else DEFAULT_LANGUAGE)
+    """The language to answer `text` in. A conversation with a language (`current`) keeps it unless
+    the message clearly switches (`switches_to`); without one, the message decides, else Dutch."""
+    if current in SUPPORTED:
+        return switches_to(text, current) or current
+    return detect(text) or DEFAULT_LANGUAGE
