@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import IntegrityError
 
@@ -134,10 +134,11 @@ async def order_status(ctx: Context) -> list[EventType]:
                   tracking_code=order.tracking_code or "-", expected=fmt.day(order.promised_date, ctx.lang),
                   placed=fmt.day(order.placed_at, ctx.lang), delivered=fmt.day(order.delivered_at, ctx.lang),
                   status=fmt.label(fmt.ORDER_STATUS, order.status, ctx.lang))
+    tracked = bool(order.carrier and order.tracking_code)  # else the texts without carrier and code
     if is_late(order, ctx.today):
-        ctx.say("utter_order_status_late", **values)
+        ctx.say("utter_order_status_late" if tracked else "utter_order_status_late_plain", **values)
     elif order.status == "shipped":
-        ctx.say("utter_order_status_shipped", **values)
+        ctx.say("utter_order_status_shipped" if tracked else "utter_order_status_shipped_plain", **values)
     elif order.status == "placed":
         ctx.say("utter_order_status_placed", **values)
     elif order.status == "delivered":
@@ -155,8 +156,8 @@ async def delivery_problem(ctx: Context) -> list[EventType]:
     deadline = service_levels().deadline("delivery_problem", ctx.now)
     ticket = await ctx.repo.create_ticket(ctx.customer.id, "delivery_problem", details=ctx.slot("details") or "",
                                           order_id=order.id, channel=ctx.channel, promised_by=deadline)
-    ctx.say("utter_delivery_ticket", ticket=ticket.id, order_number=order.order_number,
-            carrier=order.carrier or "-", deadline=ctx.when(deadline))
+    ctx.say("utter_delivery_ticket" if order.carrier else "utter_delivery_ticket_plain", ticket=ticket.id,
+            order_number=order.order_number, carrier=order.carrier or "", deadline=ctx.when(deadline))
     if is_late(order, ctx.today):
         voucher = policy().late_delivery_voucher
         request = await ctx.decisions.request("goodwill_voucher", ctx.customer, amount=voucher)
@@ -181,9 +182,38 @@ async def return_item(ctx: Context) -> list[EventType]:
     deadline = service_levels().deadline("return", ctx.now)
     ticket = await ctx.repo.create_ticket(ctx.customer.id, "return", order_id=order.id, channel=ctx.channel,
                                           promised_by=deadline, data={"label_to": "email"})
-    ctx.say("utter_return_created", order_number=order.order_number, ticket=ticket.id,
-            email=ctx.customer.email or "-")
+    if ctx.customer.email:
+        ctx.say("utter_return_created", order_number=order.order_number, ticket=ticket.id, email=ctx.customer.email)
+    else:
+        ctx.say("utter_return_created_no_email", order_number=order.order_number, ticket=ticket.id,
+                deadline=ctx.when(deadline), channel=ctx.preferred())
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "return", f"ticket {ticket.id}")
+    return []
+
+
+async def cancel_order(ctx: Context) -> list[EventType]:
+    """Cancelling one order (not the relationship: that is cancel_contract). Not yet shipped: a
+    colleague cancels it, promised by the cancellation deadline; shipped or delivered: what can be
+    done instead. Either way it counts in the customer's contact history (a churn signal)."""
+    order = await order_of(ctx)
+    if order is None:
+        return []
+    days = policy().return_days
+    if order.status == "placed":
+        deadline = service_levels().deadline("cancellation", ctx.now)
+        ticket = await ctx.repo.create_ticket(ctx.customer.id, "cancellation", details=f"cancel order {order.order_number}",
+                                              order_id=order.id, channel=ctx.channel, promised_by=deadline,
+                                              data={"cancel": "order", "order_number": order.order_number})
+        ctx.say("utter_order_cancel_requested", order_number=order.order_number, ticket=ticket.id,
+                deadline=ctx.when(deadline), channel=ctx.preferred())
+    elif order.status == "shipped":
+        ctx.say("utter_order_cancel_shipped", order_number=order.order_number, return_days=days)
+    elif order.status == "delivered":
+        ctx.say("utter_order_cancel_delivered", order_number=order.order_number, return_days=days)
+    else:
+        ctx.say("utter_order_already_cancelled", order_number=order.order_number)
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "cancel_order", f"order {order.order_number}")
+    await churn.refresh(ctx.repo.engine, ctx.customer.id, clock=ctx.clock)
     return []
 
 
@@ -393,6 +423,7 @@ HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
     "update_preferences": update_preferences,
     "cancel_contract": cancel_contract,
     "complaint": complaint,
+    "cancel_order": cancel_order,
 }
 
 
@@ -433,13 +464,22 @@ class ActionAskAmount(Clocked, Action):
         lang = tracker.get_slot("language") or "nl"
         repo = records()
         customer_id = int(tracker.get_slot("customer_id"))
+        stop = [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("topic", None)]
         if tracker.get_slot("topic") == "request_refund":
             order = await repo.order(customer_id, tracker.get_slot("order_number") or "")
-            total = order.total_cents - await repo.refunded_cents(order.id) if order else 0
+            refunded = await repo.refunded_cents(order.id) if order else 0
+            total = order.total_cents - refunded if order else 0
             response = "utter_ask_amount_refund"
+            if order and total <= 0:  # never "up to €0.00 can be refunded"
+                dispatcher.utter_message(response="utter_refund_nothing_left", order_number=order.order_number,
+                                         refunded=fmt.money(refunded, lang))
+                return stop
         else:
             total = await Decisions(repo, mandates(), self.clock).open_cents(customer_id)
             response = "utter_ask_amount_arrangement"
+            if total <= 0:  # never "what amount? €0.00 is outstanding"
+                dispatcher.utter_message(response="utter_nothing_open")
+                return stop
         title = {"nl": f"Het hele bedrag ({fmt.money(total, 'nl')})", "en": f"The full amount ({fmt.money(total, 'en')})"}[lang]
         dispatcher.utter_message(response=response, total=fmt.money(total, lang),
                                  order_number=tracker.get_slot("order_number") or "",

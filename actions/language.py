@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import records
-from actions.topics import ORDER_NUMBER, TOPIC_SLOTS, KeepSideSlots
+from actions.topics import CUSTOMER_NUMBER, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, KeepSideSlots
 from bot.shared import language
 from channels import registry
 
@@ -24,7 +24,29 @@ class ValidateSlotMappings(KeepSideSlots, ValidationAction):
     (message metadata), then our own detection for clients that send no metadata."""
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> list[str]:
-        return ["language", "topic", "customer_id", "order_number"]
+        return ["language", "topic", "customer_id", "order_number", "given_claim"]
+
+    async def extract_given_claim(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        # A customer number, an e-mail address, or an order number with its postcode said before any
+        # question: remembered, and used when a question needs to know who this is (topic_form),
+        # so it is never asked for again. Inside a question the form reads the message itself.
+        if (tracker.active_loop or {}).get("name") or tracker.get_slot("customer_id") or tracker.get_slot("claimed_id"):
+            return {}
+        text = tracker.latest_message.get("text") or ""
+        if text.startswith("/"):
+            return {}
+        found = CUSTOMER_NUMBER.search(text) or EMAIL.search(text)
+        if found:
+            return {"given_claim": found.group(0)}
+        order, postcode = ORDER_NUMBER.search(text), POSTCODE.search(text)
+        if order and postcode:
+            return {"given_claim": f"{order.group(1)} {postcode.group(0)}"}
+        return {}
+
+    async def validate_given_claim(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"given_claim": value}
 
     async def extract_topic(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -53,7 +75,7 @@ class ValidateSlotMappings(KeepSideSlots, ValidationAction):
         customer = await records().by_identity(channel, str(address))
         if customer is None:
             return {}
-        return {"customer_id": str(customer.id), "customer_name": customer.name.split()[0]}
+        return {"customer_id": str(customer.id), "customer_name": customer.greeting_name}
 
     async def validate_customer_id(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         return {"customer_id": value}

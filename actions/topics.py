@@ -38,6 +38,13 @@ POSTCODE = re.compile(r"\b([1-9]\d{3})\s?([a-zA-Z]{2})\b")
 CODE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 AMOUNT = re.compile(r"(\d{1,5}(?:[.,]\d{1,2})?)")
 WHOLE = re.compile(r"\b(alles|hele bedrag|volledig|alle|all|everything|full|whole|total)\b", re.I)
+INSTALMENTS_SAID = re.compile(
+    r"\b(\d{1,2}|een|één|twee|drie|vier|vijf|zes|zeven|acht|negen|tien|elf|twaalf|one|two|three|four|five|six|"
+    r"seven|eight|nine|ten|eleven|twelve)\s*(x\s*)?(termijn|maand|keer|delen|instal|month|payment|part)", re.I)
+MONEY_SAID = re.compile(r"€\s*(\d{1,5}(?:[.,]\d{1,2})?)|(?<![\d.,])(\d{1,5}(?:[.,]\d{1,2})?)\s*(?:euro|eur\b|€)"
+                        r"|(?<![\d.,])(\d{1,5}[.,]\d{2})(?![\d.,])", re.I)
+# the question's own message counts as its description when it says this much (not "ik heb een klacht")
+DESCRIPTION_MIN_WORDS = 6
 MAX_ID_ATTEMPTS = 3
 UNKNOWN = "none"  # claimed_id of a claim that matches no customer: treated exactly like a real one
 
@@ -52,10 +59,58 @@ TOPIC_SLOTS: dict[str, list[str]] = {
     "update_preferences": ["customer_id", "preference", "otp_code"],
     "cancel_contract": ["customer_id", "details", "retention_accepted"],
     "complaint": ["customer_id", "details"],
+    "cancel_order": ["customer_id", "order_number"],
 }
+# What the customer may say instead of answering the question the bot asked (the form rejects the
+# turn and a rule answers it: data/rules/forms.yml). Another topic switches to it; a side question
+# (FAQ, opening hours, "how long still?") is answered and the bot comes back to its question.
+LEAVE_INTENTS = {"goodbye", "thank", "request_human", "change_language", "faq", "opening_hours",
+                 "ask_response_time", "bot_challenge", "request_callback", "continue_on_channel", "out_of_scope"}
+# A description (what happened, why you leave) is anything typed, except these, said briefly.
+LEAVE_DESCRIPTION_INTENTS = {"goodbye", "thank", "request_human", "change_language"}
+LEAVE_MIN_CONFIDENCE = 0.5
 # Slots that belong to one question and are cleared when it is answered.
 PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
              "claimed_id", "id_code"]
+
+
+def carries_value(slot: str, text: str, intent: str | None) -> bool:
+    """Whether `text` holds a value for `slot` (then it is an answer, whatever the intent says)."""
+    if slot in ("customer_id", "postcode"):
+        return bool(CUSTOMER_NUMBER.search(text) or EMAIL.search(text) or ORDER_NUMBER.search(text)
+                    or POSTCODE.search(text))
+    if slot == "order_number":
+        return bool(ORDER_NUMBER.search(text))
+    if slot in ("id_code", "otp_code"):
+        return bool(CODE.search(text))
+    if slot == "amount":
+        return bool(WHOLE.search(text)) or parse_amount(text) is not None
+    if slot == "instalments":
+        return parse_count(text) is not None
+    if slot == "retention_accepted":
+        return intent in ("affirm", "deny", "cancel_contract")
+    if slot == "preference":
+        return bool(EMAIL.search(text) or CONSENT_OFF.search(text) or CONSENT_ON.search(text))
+    return False
+
+
+def leaves_question(tracker: Tracker) -> bool:
+    """The customer, asked for something by topic_form, said something else: goodbye, thanks, a
+    person please, another language, another question or topic."""
+    requested = tracker.get_slot("requested_slot")
+    if not requested:
+        return False
+    intent = tracker.latest_message.get("intent", {}) or {}
+    name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
+    text = (tracker.latest_message.get("text") or "").strip()
+    leaving = LEAVE_INTENTS | (set(TOPIC_SLOTS) - {tracker.get_slot("topic")})
+    if text.startswith("/"):  # a button: its intent is what was chosen
+        return name in leaving
+    if requested == "details":
+        return name in LEAVE_DESCRIPTION_INTENTS and confidence >= 0.8 and len(text.split()) <= 8
+    if name not in leaving or confidence < LEAVE_MIN_CONFIDENCE:
+        return False
+    return not carries_value(requested, text, name)
 
 NUMBER_WORDS = {
     "een": 1, "één": 1, "one": 1, "twee": 2, "two": 2, "drie": 3, "three": 3, "vier": 4, "four": 4,
@@ -135,7 +190,7 @@ class KeepSideSlots:
     number, attempts, verification time); keep those too."""
 
     SIDE_SLOTS = ("customer_name", "id_order_number", "id_attempts", "verified_until", "postcode", "order_number",
-                  "claimed_id", "claim_order", "customer_id")
+                  "claimed_id", "claim_order", "customer_id", "given_claim", "details", "amount", "instalments")
 
     async def get_validation_events(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
         events = await super().get_validation_events(dispatcher, tracker, domain)
@@ -156,6 +211,13 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         # action_topic then does nothing.
         requested = tracker.get_slot("requested_slot")
         intent = tracker.latest_message.get("intent", {}).get("name")
+        if tracker.latest_action_name not in (None, "action_listen"):
+            # Back at the question after a side step (data/rules/forms.yml): the last message was
+            # answered there, so nothing is read from it; only which question comes next.
+            next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+            return [next_slot] if next_slot else []
+        if leaves_question(tracker):
+            return []  # the form rejects the turn: a rule answers what the customer said instead
         if requested and requested not in ("retention_accepted", "details") and intent == "deny":
             dispatcher.utter_message(response="utter_form_stopped")
             return [SlotSet(slot, None) for slot in PER_TOPIC] + [
@@ -190,6 +252,9 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         asked = requested in ("customer_id", "postcode")
         text = tracker.latest_message.get("text") or ""
+        given = tracker.get_slot("given_claim")
+        if given and not tracker.get_slot("claimed_id") and not carries_value("customer_id", text, None):
+            text = given  # said before the question came (actions/language.py remembers it)
         number = CUSTOMER_NUMBER.search(text)
         email = EMAIL.search(text)
         order = ORDER_NUMBER.search(text)
@@ -234,7 +299,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         # Tells the gateway that someone claims an identity (the desk shows the level).
         dispatcher.utter_message(json_message=control.payload(control.IdentityLevel("claimed")))
         return {"claimed_id": str(customer.id) if customer else UNKNOWN, "id_code": None,
-                "id_order_number": None, "postcode": None, "id_attempts": 0}
+                "id_order_number": None, "postcode": None, "id_attempts": 0, "given_claim": None}
 
     async def extract_id_code(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "id_code" or tracker.get_slot("customer_id"):
@@ -264,7 +329,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
                 dispatcher.utter_message(response="utter_otp_wrong")
                 return {"id_code": None, "id_attempts": attempts}
             return {"id_code": None, "claimed_id": None, "id_attempts": 0}
-        name = customer.name.split()[0]
+        name = customer.greeting_name
         dispatcher.utter_message(response="utter_identified", customer_name=name)
         # Tells the gateway, which joins this conversation to the customer's on every channel.
         dispatcher.utter_message(json_message=control.payload(control.IdentifiedCustomer(customer.id, by="code")))
@@ -332,6 +397,13 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
     # -- what exactly ------------------------------------------------------------------------
     async def extract_amount(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "amount":
+            # "ik wil €19,95 terug": an amount said with the question (or on the way) is not asked again
+            text = tracker.latest_message.get("text") or ""
+            said = MONEY_SAID.search(text)
+            if tracker.get_slot("amount") is None and said and tracker.get_slot("requested_slot") \
+                    not in ("otp_code", "id_code", "instalments"):
+                amount = parse_amount(next(g for g in said.groups() if g))
+                return {"amount": f"{amount:.2f}"} if amount is not None else {}
             return {}
         text = tracker.latest_message.get("text") or ""
         if WHOLE.search(text) or tracker.latest_message.get("intent", {}).get("name") == "affirm":
@@ -350,6 +422,12 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
 
     async def extract_instalments(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "instalments":
+            # "kan het in 3 termijnen?": said with the question, never asked again
+            said = INSTALMENTS_SAID.search(tracker.latest_message.get("text") or "")
+            if said and tracker.get_slot("instalments") is None:
+                count = parse_count(said.group(0))
+                if count in policy().instalments:
+                    return {"instalments": float(count)}
             return {}
         count = parse_count(tracker.latest_message.get("text") or "")
         if count not in policy().instalments:  # config/policy.yml (the desk accepts the same range)
@@ -362,6 +440,14 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
 
     async def extract_details(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "details":
+            # The question's own message, when it already tells what happened ("mijn airfryer is na
+            # twee weken kapot"), is the description: "what happened?" is not asked after it.
+            if tracker.get_slot("requested_slot") is None and tracker.get_slot("details") is None:
+                text = (tracker.latest_message.get("text") or "").strip()
+                intent = tracker.latest_message.get("intent", {}).get("name")
+                if intent == tracker.get_slot("topic") and not text.startswith("/") \
+                        and len(CUSTOMER_NUMBER.sub(" ", EMAIL.sub(" ", text)).split()) >= DESCRIPTION_MIN_WORDS:
+                    return {"details": text[:2000]}
             return {}
         text = (tracker.latest_message.get("text") or "").strip()
         return {"details": text[:2000]} if text and not text.startswith("/") else {}

@@ -157,7 +157,7 @@ async def codes_sent(engine, customer: int) -> list[dict]:
     return await rows(engine, Outbox, Outbox.customer_id == customer, Outbox.kind == "one_time_code")
 
 
-CLAIMED = {"id_code": None, "id_order_number": None, "postcode": None, "id_attempts": 0}
+CLAIMED = {"id_code": None, "id_order_number": None, "postcode": None, "id_attempts": 0, "given_claim": None}
 
 
 @pytest.mark.parametrize("text", ["K10001", "mijn klantnummer is k 10001", "klant K-10001 hier",

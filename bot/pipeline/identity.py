@@ -100,5 +100,5 @@ class Identities:
             await self.store.web_verify(address, customer.id, self.policy.web_session_seconds)
             return key
         key = await self.link(key, customer.id, channel, address, by="login")
-        await self.rasa.set_slots(key, {"customer_id": str(customer.id), "customer_name": customer.name.split()[0]})
+        await self.rasa.set_slots(key, {"customer_id": str(customer.id), "customer_name": customer.greeting_name})
         return key

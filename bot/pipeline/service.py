@@ -328,7 +328,7 @@ class ConversationService:
             return [BotMessage(messages.text("telegram_link" if bot else "telegram_code", lang, bot=bot, code=code))]
         if address is None or sender is None:
             return [BotMessage(messages.text("channel_unavailable", lang, channel=channel))]
-        first_name = customer.name.split()[0]
+        first_name = customer.greeting_name
         hello = BotMessage(messages.text("continue_here", lang, name=first_name))
         row = await self._log(key, "bot", hello.text, channel)
         result = await self.outbound.send(key, channel, address, [hello], [row], what="continue-here message")

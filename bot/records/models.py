@@ -38,6 +38,15 @@ class Customer(Base):
     orders = relationship("Order", back_populates="customer", order_by="Order.placed_at")
     loyalty = relationship("LoyaltyAccount", uselist=False, back_populates="customer")
 
+    @property
+    def greeting_name(self) -> str:
+        """How the bot addresses the customer: a person by first name, a business by its name
+        ("Kantoorservice Hoekstra B.V.", not "Kantoorservice")."""
+        if self.segment == "business" or not self.name.split():
+            return self.name
+        return self.name.split()[0]
+
+
 
 class ContactIdentity(Base):
     """(channel, address) -> customer. Phone numbers count for sms and whatsapp."""
