@@ -1,0 +1,270 @@
+"""Whole conversations need the pieces here (issue 11): the FAQ file, leaving a question, facts said
+before or with the question, a question inside information, another topic, cancelling an order,
+and no empty values in texts. The actions run directly with rasa_sdk trackers on the demo shop
+(SQLite and PostgreSQL, the `shop` fixture), as in test_records_actions.py; the whole
+conversations through the running stack are tests/test_conversations.py."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import update
+
+from actions.answers import ActionFaq, ActionInform, ActionSwitchTopic
+from actions.handlers import ActionAskAmount
+from actions.language import ValidateSlotMappings
+from actions.topics import ValidateTopicForm, leaves_question
+from bot.policy import faq
+from bot.policy.clock import FixedClock
+from bot.policy.rules import policy
+from bot.records.models import Customer, Order, Ticket
+from tests.support.clock import business_monday
+from tests.test_records_actions import RESET, answer, cid, order_row, responses, rows
+
+MONDAY = business_monday()
+at_monday = pytest.mark.parametrize("clock", [FixedClock(MONDAY)], ids=["monday-10h"])
+DOMAIN = {"slots": {}, "forms": {"topic_form": {"required_slots": ["customer_id"]}}}
+
+
+def tracker(text="", intent="inform", confidence=0.9, slots=None, ranking=None, latest_action="action_listen",
+            active_loop=None) -> Tracker:
+    latest = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": [],
+              "intent_ranking": ranking or [{"name": intent, "confidence": confidence}]}
+    user_event = {"event": "user", "text": text, "parse_data": latest, "metadata": {}}
+    return Tracker("c-conversation", dict(slots or {}), latest, [user_event], False, None,
+                   {"name": active_loop}, latest_action)
+
+
+async def run(action, t: Tracker):
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, DOMAIN)
+    return dispatcher.messages, events
+
+
+# == the FAQ file ===============================================================================
+
+@pytest.mark.parametrize("text,entry", [
+    ("hoe lang duurt de bezorging?", "delivery_time"),
+    ("hoe lang duurd de bezorgign", "delivery_time"),  # typos
+    ("how long does delivery usually take?", "delivery_time"),
+    ("do I have to pay for the return shipping?", "return_costs"),
+    ("is retourneren gratis?", "return_costs"),
+    ("how long until my refund after a return?", "refund_timing"),
+    ("wanneer krijg ik mijn geld terug", "refund_timing"),
+    ("how many points do I get per order?", "points_per_order"),
+    ("do you sell gift cards?", "gift_cards"),     # more specific than "do you sell"
+    ("what do you sell", "assortment"),
+    ("wat zijn de verzendkosten", "shipping_costs"),
+    ("waar is mijn bestelling 104233", None),      # the customer's own order: the records, not the FAQ
+    ("hoe lang duurt de bezorging van K10001", None),
+    ("ik wil iets terugsturen", None),
+    ("hoeveel punten heb ik", None),
+    ("/faq", None),
+])
+def test_the_faq_file_recognises_the_question(text, entry):
+    found = faq.match(text)
+    assert (found.id if found else None) == entry
+
+
+def test_faq_answers_fill_in_the_policy_and_speak_both_languages():
+    entry = faq.by_id("return_costs")
+    assert faq.answer(entry, "nl").startswith(f"Terugsturen is gratis binnen {policy().return_days} dagen na bezorging")
+    assert faq.answer(entry, "en").startswith(f"Returns are free within {policy().return_days} days of delivery")
+    assert "{" not in faq.answer(entry, "nl") + faq.answer(entry, "en")
+
+
+def test_an_edited_faq_file_is_read_again_and_a_broken_one_says_where(tmp_path, monkeypatch):
+    path = tmp_path / "faq.yml"
+    path.write_text('entries:\n  - id: parking\n    match: {nl: ["parkeren"], en: ["parking"]}\n'
+                    '    answer: {nl: "Gratis parkeren.", en: "Free parking."}\n')
+    monkeypatch.setenv(faq.ENV_VAR, str(path))
+    assert faq.match("kan ik bij jullie parkeren?").id == "parking"
+    assert faq.match("hoe lang duurt de bezorging") is None
+    path.write_text('entries:\n  - id: delivery\n    match: {nl: ["bezorging"], en: ["delivery"]}\n'
+                    '    answer: {nl: "Morgen.", en: "Tomorrow."}\n')
+    import os
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    assert faq.match("kan ik bij jullie parkeren?") is None
+    assert faq.answer(faq.match("wanneer is de bezorging"), "en") == "Tomorrow."
+    path.write_text("entries:\n  - id: x\n    answer: {nl: hoi}\n")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 10))
+    with pytest.raises(faq.FaqError, match="answer.en is missing"):
+        faq.match("iets")
+
+
+async def test_action_faq_answers_in_the_conversations_language_or_says_what_it_knows():
+    messages, _ = await run(ActionFaq(), tracker("do you sell gift cards?", "faq", slots={"language": "en"}))
+    assert [m["text"] for m in messages] == [faq.answer(faq.by_id("gift_cards"), "en")]
+    messages, _ = await run(ActionFaq(), tracker("hebben jullie een fysieke winkel?", "faq", slots={"language": "nl"}))
+    assert responses(messages) == ["utter_faq_unknown"]
+    assert messages[0]["topics"] == ", ".join(faq.topics("nl")) and "cadeaukaarten" in messages[0]["topics"]
+
+
+# == leaving a question =========================================================================
+
+@pytest.mark.parametrize("requested,text,intent,leaves", [
+    ("customer_id", "laat maar, doei", "goodbye", True),
+    ("customer_id", "K10001 doei", "goodbye", False),                     # an answer after all
+    ("customer_id", "can we continue in English?", "change_language", True),
+    ("customer_id", "how long does delivery take", "faq", True),
+    ("order_number", "ik wil eigenlijk iets terugsturen", "return_item", True),  # another topic
+    ("order_number", "waar is mijn bestelling", "order_status", False),   # the same topic again
+    ("order_number", "104233 graag", "return_item", False),
+    ("amount", "bedankt", "thank", True),
+    ("amount", "25 euro", "thank", False),
+    ("instalments", "3 graag, dank je", "thank", False),
+    ("details", "doei", "goodbye", True),
+    ("details", "het pakket is nooit gekomen en ik wil nu mijn geld terug, dit is de tweede keer", "request_refund",
+     False),                                                              # a description, whatever it sounds like
+    ("details", "mijn pakket is nooit aangekomen, bedankt voor niks en doei", "goodbye", False),  # long: a description
+    ("customer_id", "doei", "goodbye", True),
+    (None, "doei", "goodbye", False),                                     # nothing was asked
+])
+def test_what_leaves_a_question(requested, text, intent, leaves):
+    slots = {"requested_slot": requested, "topic": "order_status"}
+    confidence = 0.95
+    assert leaves_question(tracker(text, intent, confidence, slots=slots)) is leaves
+
+
+def test_a_button_leaves_by_its_intent_and_an_unsure_intent_does_not():
+    slots = {"requested_slot": "customer_id", "topic": "order_status"}
+    assert leaves_question(tracker("/request_human", "request_human", 1.0, slots=slots))
+    assert not leaves_question(tracker("uh dus", "goodbye", 0.3, slots=slots))
+
+
+async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_comes_back():
+    form = ValidateTopicForm()
+    slots = {"requested_slot": "customer_id", "topic": "order_status"}
+    messages, events = await run(form, tracker("laat maar, doei", "goodbye", slots=slots))
+    assert (messages, events) == ([], [])  # rejected: the rule for goodbye answers
+    # Back after a side question: the same message is not read again (no "I can't find anyone"),
+    # only the next question is chosen.
+    messages, events = await run(form, tracker("hoe lang duurt de bezorging?", "faq", slots=slots,
+                                               latest_action="action_faq", active_loop="topic_form"))
+    assert messages == []
+    assert events == [SlotSet("requested_slot", "customer_id")]
+
+
+# == facts said before or with the question =====================================================
+
+async def test_a_customer_number_said_before_the_question_is_used_when_it_comes(shop):
+    sanne = await cid(shop, "K10001")
+    slots_action = ValidateSlotMappings()
+    assert await slots_action.extract_given_claim(CollectingDispatcher(), tracker("Hoi, ik ben K10001"), DOMAIN) \
+        == {"given_claim": "K10001"}
+    assert await slots_action.extract_given_claim(CollectingDispatcher(), tracker("bestelling 104233 en 1012 AB"),
+                                                  DOMAIN) == {"given_claim": "104233 1012 AB"}
+    assert await slots_action.extract_given_claim(
+        CollectingDispatcher(), tracker("K10001", slots={"customer_id": str(sanne)}), DOMAIN) == {}
+    found = await ValidateTopicForm().extract_customer_id(
+        CollectingDispatcher(), tracker("waar blijft mijn pakket?", "order_status", slots={"given_claim": "K10001"}),
+        DOMAIN)
+    assert found["claimed_id"] == str(sanne) and found["given_claim"] is None
+
+
+@pytest.mark.parametrize("text,requested,expected", [
+    ("kan het in 3 termijnen?", None, 3.0),
+    ("kan ik in drie maanden betalen", None, 3.0),
+    ("can I pay in 4 instalments", "customer_id", 4.0),
+    ("kan ik een regeling krijgen", None, None),
+    ("in 99 termijnen", None, None),        # outside config/policy.yml instalments
+])
+async def test_instalments_said_with_the_question_are_not_asked_again(text, requested, expected):
+    found = await ValidateTopicForm().extract_instalments(
+        CollectingDispatcher(), tracker(text, "payment_arrangement", slots={"requested_slot": requested}), DOMAIN)
+    assert found == ({"instalments": expected} if expected else {})
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("ik wil €19,95 terug van bestelling 104100", "19.95"),
+    ("refund 12.50 euro for 104100 please", "12.50"),
+    ("ik wil geld terug voor 104100", None),    # an order number is no amount
+])
+async def test_an_amount_said_with_the_question_is_not_asked_again(text, expected):
+    found = await ValidateTopicForm().extract_amount(
+        CollectingDispatcher(), tracker(text, "request_refund", slots={"requested_slot": None}), DOMAIN)
+    assert found == ({"amount": expected} if expected else {})
+
+
+async def test_a_question_that_tells_what_happened_is_its_description():
+    form = ValidateTopicForm()
+    said = "mijn airfryer is na twee weken al kapot en niemand reageert"
+    assert await form.extract_details(CollectingDispatcher(), tracker(said, "complaint", slots={"topic": "complaint"}),
+                                      DOMAIN) == {"details": said}
+    assert await form.extract_details(CollectingDispatcher(), tracker("ik heb een klacht", "complaint",
+                                                                      slots={"topic": "complaint"}), DOMAIN) == {}
+
+
+# == a question inside information, another topic ==============================================
+
+async def test_information_that_also_asks_something_answers_the_question():
+    ranking = [{"name": "inform", "confidence": 0.55}, {"name": "order_status", "confidence": 0.31}]
+    _, events = await run(ActionInform(), tracker("waar blijft mijn pakket, ik ben K10001", "inform", 0.55,
+                                                  ranking=ranking))
+    assert events == [SlotSet("topic", "order_status"), FollowupAction("topic_form")]
+    messages, events = await run(ActionInform(), tracker("K10001", "inform", 0.55, ranking=ranking))
+    assert responses(messages) == ["utter_inform_ack"] and events == []
+
+
+async def test_another_topic_keeps_who_the_customer_is_and_its_description():
+    said = "laat maar, ik wil een klacht indienen over de bezorger die mijn pakket kapot gooide"
+    _, events = await run(ActionSwitchTopic(), tracker(said, "complaint", slots={"customer_id": "7"}))
+    assert SlotSet("topic", "complaint") in events and SlotSet("details", said) in events
+    assert SlotSet("requested_slot", None) in events and not any(e["name"] == "customer_id" for e in events)
+
+
+# == cancelling an order ========================================================================
+
+@at_monday
+async def test_cancelling_an_order_that_has_not_shipped_asks_a_colleague_with_a_deadline(shop, clock):
+    olivia = await cid(shop, "K10005")
+    messages, events = await answer("cancel_order", olivia, "en", channel="webchat", clock=clock, order_number="131313")
+    assert responses(messages) == ["utter_order_cancel_requested"] and events == RESET
+    [ticket] = await rows(shop, Ticket, Ticket.customer_id == olivia, Ticket.kind == "cancellation")
+    assert ticket["order_id"] == (await order_row(shop, "131313"))["id"] and ticket["status"] == "open"
+    assert messages[0]["deadline"] == "tomorrow before 10:00" and messages[0]["ticket"] == ticket["id"]
+
+
+@pytest.mark.parametrize("number,order_number,response", [
+    ("K10003", "126354", "utter_order_cancel_shipped"),
+    ("K10001", "104100", "utter_order_cancel_delivered"),
+])
+async def test_an_order_on_its_way_or_delivered_cannot_be_cancelled_and_says_what_can(shop, number, order_number,
+                                                                                       response):
+    customer = await cid(shop, number)
+    messages, _ = await answer("cancel_order", customer, order_number=order_number)
+    assert responses(messages) == [response] and messages[0]["return_days"] == policy().return_days
+    assert await rows(shop, Ticket, Ticket.customer_id == customer, Ticket.kind == "cancellation") == []
+
+
+# == no empty values ===========================================================================
+
+async def test_an_order_without_carrier_is_told_without_one(shop):
+    emma = await cid(shop, "K10003")
+    async with shop.begin() as conn:
+        await conn.execute(update(Order.__table__).where(Order.order_number == "126354").values(
+            carrier=None, tracking_code=None))
+    messages, _ = await answer("order_status", emma, "en", order_number="126354")
+    assert responses(messages) == ["utter_order_status_shipped_plain"]
+    assert "carrier" not in messages[0] or messages[0]["carrier"] in ("-", None)
+
+
+async def test_nothing_outstanding_is_said_instead_of_asking_for_an_amount_of_nothing(shop):
+    from actions.deps import mandates, records
+    from bot.policy.decisions import Decisions
+
+    anouk = await cid(shop, "K10009")
+    assert await Decisions(records(), mandates()).open_cents(anouk) == 0  # the demo: everything paid
+    messages, events = await run(ActionAskAmount(), tracker(slots={"customer_id": str(anouk),
+                                                                   "topic": "payment_arrangement", "language": "nl"}))
+    assert responses(messages) == ["utter_nothing_open"]
+    assert SlotSet("requested_slot", None) in events and SlotSet("topic", None) in events
+
+
+async def test_a_business_is_addressed_by_its_name(shop):
+    hoekstra = (await rows(shop, Customer, Customer.customer_number == "K10013"))[0]
+    sanne = (await rows(shop, Customer, Customer.customer_number == "K10001"))[0]
+    assert Customer(name=hoekstra["name"], segment=hoekstra["segment"]).greeting_name == "Kantoorservice Hoekstra B.V."
+    assert Customer(name=sanne["name"], segment=sanne["segment"]).greeting_name == "Sanne"
