@@ -40,6 +40,16 @@ def test_a_steady_customer_scores_zero():
     assert (result.score, result.reasons, result.level) == (0, [], "low")
 
 
+def test_a_cancellation_request_is_a_signal_for_90_days():
+    steady = orders(10, 40, 70, 100, 130, 160, 190, 220, 250, 280, 310, 340)
+    result = score(facts(orders=steady, cancellations=[ago(3)], last_contact=ago(3)))
+    assert (result.score, result.codes) == (20, ["cancellation_request"])
+    assert result.reasons[0]["en"] == "Asked to cancel 3 days ago (1 time in the last 90 days)."
+    assert result.reasons[0]["nl"] == "Vroeg 3 dagen geleden om een annulering of opzegging (1 keer in de laatste 90 dagen)."
+    assert codes(facts(orders=steady, cancellations=[ago(90)], last_contact=ago(3))) == ["cancellation_request"]
+    assert codes(facts(orders=steady, cancellations=[ago(91)], last_contact=ago(3))) == []
+
+
 def test_no_records_at_all_scores_zero():
     assert score(facts()).score == 0
 

@@ -77,11 +77,15 @@ class AgentWorkflow:
             await self.transcript.log(key, "bot", replies[-1].text, channel)
         return replies + await self.wait_message(key, lang, channel)
 
-    async def wait_message(self, key: str, lang: str, channel: str) -> list[BotMessage]:
-        """The honest wait, from the live queue; stored as a promise with its deadline."""
+    async def wait_message(self, key: str, lang: str, channel: str, asked: bool = False) -> list[BotMessage]:
+        """The honest wait, from the live queue; stored as a promise with its deadline. `asked`: the
+        customer asked ("how long still?", "do I have to wait here?"): a live wait also says they
+        need not stay, and on which channel the answer comes."""
         estimate = await self.handoffs.estimate(key)  # at the handoffs' clock
         answer_on = await self.outbound.answer_channel(key, channel)
         text = self.handoffs.wait_text(estimate, lang, registry.label(answer_on, lang))
+        if asked and estimate.kind == "live":
+            text += " " + messages.text("wait_not_here", lang, channel=registry.label(answer_on, lang))
         await self.store.update(key, away="0" if estimate.kind == "live" else "1")
         await self.handoffs.promised(key, estimate.deadline)
         await self.records.add_promise(key, await self.store.customer_id(key), "handoff_wait", text, estimate.deadline)

@@ -237,7 +237,7 @@ class ConversationService:
         if state == "with_agent":
             return Outcome(key, lang, [])
         if await self._asks_response_time(text):  # "how long still?": a fresh, honest answer
-            return Outcome(key, lang, await self.people.wait_message(key, lang, inbound.channel))
+            return Outcome(key, lang, await self.people.wait_message(key, lang, inbound.channel, asked=True))
         conv = await self.store.get(key)
         now = self.clock.now().timestamp()  # at most one "your message is noted" per config/policy.yml interval
         if now - float(conv.get("ack_at") or 0) < policy().acknowledge_seconds:

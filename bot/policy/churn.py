@@ -43,7 +43,10 @@ WEIGHTS = {
     "repeated_complaints": 15,
     "silent_after_complaint": 25,
     "long_since_last_order": 10,   # 90-179 days; 180 days or more: LONG_SINCE_LAST_ORDER_MAX
+    "cancellation_request": 20,    # asked to cancel an order or the relationship lately
 }
+CANCELLATION_KINDS = ("cancellation",)  # ticket kinds of a cancellation request (an order or the account)
+CANCELLATION_DAYS = 90                  # counts this long
 LONG_SINCE_LAST_ORDER_MAX = 20
 
 # thresholds
@@ -95,6 +98,7 @@ class CustomerFacts:
     complaints: list[ComplaintFact] = field(default_factory=list)
     last_contact: date | None = None   # latest contact-history row or ticket of any kind
     customer_id: int | None = None
+    cancellations: list[date] = field(default_factory=list)  # days a cancellation was asked for
 
 
 @dataclass
@@ -217,6 +221,16 @@ def score(facts: CustomerFacts) -> ChurnResult:
                 f"Silent after a complaint: the last complaint was {days} days ago, with no order and no "
                 "contact since. Customers who are about to leave stop complaining."))
 
+    # asked to cancel (an order, or being a customer): a signal whatever the outcome
+    recent = [d for d in facts.cancellations if 0 <= (today - d).days <= CANCELLATION_DAYS]
+    if recent:
+        days = (today - max(recent)).days
+        reasons.append(_reason(
+            "cancellation_request",
+            f"Vroeg {days} dagen geleden om een annulering of opzegging"
+            f" ({_n(len(recent), 'keer', 'keer')} in de laatste {CANCELLATION_DAYS} dagen).",
+            f"Asked to cancel {days} days ago ({_n(len(recent), 'time', 'times')} in the last {CANCELLATION_DAYS} days)."))
+
     # long time since the last order
     if orders:
         days = (today - orders[-1].placed_on).days
@@ -285,6 +299,8 @@ async def _load_facts(conn, today: date, customer_ids: Iterable[int] | None) -> 
         created = local_date(created_at)
         if kind in COMPLAINT_KINDS:
             facts[cid].complaints.append(ComplaintFact(created, status, local_date(closed_at)))
+        elif kind in CANCELLATION_KINDS:
+            facts[cid].cancellations.append(created)
         last_contact[cid] = max(created, last_contact.get(cid, created))
     rows = await conn.execute(only(select(ContactEvent.customer_id, func.max(ContactEvent.at))
                                    .group_by(ContactEvent.customer_id), ContactEvent.customer_id))

@@ -113,6 +113,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Onze collega's zijn er nu niet. Je krijgt {deadline} antwoord via {channel}; je kunt dit gesprek gerust verlaten.",
         "en": "Our colleagues aren't in right now. You'll get an answer {deadline} via {channel}; feel free to leave this conversation.",
     },
+    "wait_not_here": {
+        # added when a waiting customer asks how long still / whether to wait here, to a live wait
+        "nl": "Je hoeft hier niet te blijven wachten: ga je weg, dan komt het antwoord via {channel}.",
+        "en": "You don't have to wait here: if you leave, the answer comes via {channel}.",
+    },
     "wait_ack": {
         "nl": "Ik heb je bericht bij je vraag gezet; de collega leest het zodra die je gesprek oppakt.",
         "en": "I've added your message to your question; the colleague will read it when they pick up your conversation.",
