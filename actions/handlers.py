@@ -18,6 +18,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import IntegrityError
 
+from bot.shared import control
 from bot.texts import fmt
 from channels import registry
 from actions.common import latest_user_metadata
@@ -451,7 +452,10 @@ class ActionTopic(Clocked, Action):
             return reset + [SlotSet("customer_id", None), SlotSet("customer_name", None)]
         channel = latest_user_metadata(tracker).get("channel") or "webchat"
         ctx = Context(dispatcher, tracker, repo, customer, tracker.get_slot("language") or "nl", channel, self.clock)
-        return await handler(ctx) + reset
+        events = await handler(ctx)
+        # tells the gateway: a second question of the same message may come now (bot/pipeline/questions.py)
+        dispatcher.utter_message(json_message=control.payload(control.TopicDone(topic)))
+        return events + reset
 
 
 class ActionAskAmount(Clocked, Action):

@@ -215,6 +215,19 @@ async def test_another_topic_keeps_who_the_customer_is_and_its_description():
     assert SlotSet("requested_slot", None) in events and not any(e["name"] == "customer_id" for e in events)
 
 
+async def test_an_answered_question_tells_the_gateway_so(shop):
+    from actions.handlers import ActionTopic
+
+    sanne = await cid(shop, "K10001")
+    dispatcher = CollectingDispatcher()
+    await ActionTopic().run(dispatcher, tracker(slots={"topic": "loyalty_points", "customer_id": str(sanne)}), DOMAIN)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_loyalty_rewards", None]
+    assert dispatcher.messages[-1]["custom"] == {"topic_done": "loyalty_points"}
+    dispatcher = CollectingDispatcher()
+    await ActionTopic().run(dispatcher, tracker(slots={"topic": "loyalty_points"}), DOMAIN)  # nobody identified
+    assert [(m["response"], m.get("custom") or None) for m in dispatcher.messages] == [("utter_not_identified", None)]
+
+
 # == cancelling an order ========================================================================
 
 @at_monday

@@ -15,9 +15,11 @@ so every channel behaves the same:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import unicodedata
+from dataclasses import replace
 from typing import Any
 
 from bot.delivery.outbound import Outbound
@@ -26,6 +28,7 @@ from bot.people import Handoffs, mood
 from bot.people.workflow import AgentWorkflow
 from bot.pipeline.conversations import ConversationStore
 from bot.pipeline.identity import Identities
+from bot.pipeline import questions
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
 from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
@@ -149,7 +152,55 @@ class ConversationService:
             reply = BotMessage(messages.text("emoji_only", lang))
             await self._log(key, "bot", reply.text, inbound.channel)
             return Outcome(key, lang, [reply])
-        return await self._ask_rasa(key, inbound, to_rasa, lang)
+        if to_rasa == text:
+            return await self._ask_in_parts(key, inbound, text, lang)
+        return await self._after(await self._ask_rasa(key, inbound, to_rasa, lang), inbound)
+
+    async def _ask_in_parts(self, key: str, inbound: Inbound, text: str, lang: str) -> Outcome:
+        """Two questions in one message are both answered (bot/pipeline/questions.py)."""
+        pieces = questions.parts(text)
+        found = None
+        if len(pieces) > 1:
+            try:
+                found = questions.plan(pieces, [await self.rasa.parse(piece) for piece in pieces])
+            except RasaUnavailable:
+                found = None  # the whole message then; Rasa's own error handling applies
+        if found is None:
+            return await self._after(await self._ask_rasa(key, inbound, text, lang), inbound)
+        await self.store.update(key, pending_questions=json.dumps(
+            {"at": self.clock.now().timestamp(), "texts": found.later}) if found.later else "")
+        replies: list[BotMessage] = []
+        outcome = Outcome(key, lang, [])
+        for number, piece in enumerate(found.now, 1):
+            part = replace(inbound, message_id=f"{inbound.message_id}#{number}" if inbound.message_id else None)
+            outcome = await self._ask_rasa(key, part, piece, lang)
+            key, lang = outcome.conversation, outcome.language
+            replies.extend(outcome.replies)
+            if await self.handoffs.state(key) in ("waiting", "with_agent"):
+                break  # a person takes over: the rest is theirs to read
+        return await self._after(replace(outcome, replies=replies), inbound)
+
+    async def _after(self, outcome: Outcome, inbound: Inbound) -> Outcome:
+        """A question of an earlier message that waited for the one before to be answered comes now."""
+        if not outcome.topic_done:
+            return outcome
+        key = outcome.conversation
+        pending = (await self.store.get(key)).get("pending_questions")
+        if not pending:
+            return outcome
+        try:
+            waiting = json.loads(pending)
+            texts, at = list(waiting["texts"]), float(waiting["at"])
+        except (ValueError, KeyError, TypeError):
+            texts, at = [], 0.0
+        if not texts or self.clock.now().timestamp() - at > questions.PENDING_SECONDS:
+            await self.store.update(key, pending_questions="")
+            return outcome
+        piece, rest = texts[0], texts[1:]
+        await self.store.update(key, pending_questions=json.dumps({"at": at, "texts": rest}) if rest else "")
+        part = replace(inbound, message_id=f"{inbound.message_id}#later" if inbound.message_id else None)
+        nxt = await self._ask_rasa(key, part, piece, outcome.language)
+        return replace(nxt, replies=outcome.replies + nxt.replies)
 
     async def _ask_rasa(self, key: str, inbound: Inbound, to_rasa: str, lang: str) -> Outcome:
         metadata: dict[str, Any] = {"channel": inbound.channel, "language": lang,
@@ -173,6 +224,7 @@ class ConversationService:
         replies: list[BotMessage] = []
         follow_ups: list[control.ContinueOn] = []
         handoff: control.Handoff | None = None
+        topic_done = False
         for item in raw:
             for message in control.parse(item.get("custom")):
                 if isinstance(message, control.SetLanguage):
@@ -187,6 +239,8 @@ class ConversationService:
                     follow_ups.append(message)
                 elif isinstance(message, control.Handoff):
                     handoff = message
+                elif isinstance(message, control.TopicDone):
+                    topic_done = True
             reply = BotMessage(
                 text=item.get("text") or "",
                 buttons=[Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in item.get("buttons") or []],
@@ -202,7 +256,7 @@ class ConversationService:
             replies.extend(await self._continue_on(key, follow_up.channel, lang))
         if handoff is not None:
             replies.extend(await self.people.start(key, inbound.channel, handoff.as_dict(), lang))
-        return Outcome(key, lang, replies)
+        return Outcome(key, lang, replies, topic_done=topic_done and handoff is None)
 
     async def _turn_in_rasa(self, key: str, inbound: Inbound, to_rasa: str, metadata: dict[str, Any],
                             lang: str, turn: Any) -> list[dict[str, Any]]:

@@ -47,3 +47,4 @@ class Outcome:
     language: str
     replies: list[BotMessage]
     duplicate: bool = False
+    topic_done: bool = False  # the action server answered a question about the customer's case

@@ -60,7 +60,14 @@ class Handoff:
         return {**self.extra, **data}
 
 
-Control = Union[SetLanguage, IdentityLevel, IdentifiedCustomer, ContinueOn, Handoff]
+@dataclass(frozen=True)
+class TopicDone:
+    """The customer's question about `topic` is answered (action_topic): a question they asked in
+    the same message may come next (bot/pipeline/questions.py)."""
+    topic: str
+
+
+Control = Union[SetLanguage, IdentityLevel, IdentifiedCustomer, ContinueOn, Handoff, TopicDone]
 
 
 def payload(*messages: Control) -> dict[str, Any]:
@@ -78,6 +85,8 @@ def payload(*messages: Control) -> dict[str, Any]:
             out["continue_on"] = message.channel
         elif isinstance(message, Handoff):
             out["handoff"] = message.as_dict()
+        elif isinstance(message, TopicDone):
+            out["topic_done"] = message.topic
         else:  # pragma: no cover - a new type without a wire format
             raise TypeError(f"not a control message: {message!r}")
     return out
@@ -99,7 +108,7 @@ def _text(value: Any) -> str | None:
 
 def parse(custom: Any) -> list[Control]:
     """The control messages in a reply's `custom` payload, in a fixed order (language, identity,
-    identified customer, continue on, handoff). Anything malformed is left out."""
+    identified customer, continue on, handoff, topic done). Anything malformed is left out."""
     if not isinstance(custom, dict):
         return []
     out: list[Control] = []
@@ -126,4 +135,6 @@ def parse(custom: Any) -> list[Control]:
             ticket=_int(handoff.get("ticket")),
             extra={k: v for k, v in handoff.items() if k not in known},
         ))
+    if _text(custom.get("topic_done")):
+        out.append(TopicDone(custom["topic_done"]))
     return out

@@ -1,0 +1,78 @@
+"""Two questions in one message ("Waar blijft mijn pakket? En kost retourneren iets?").
+
+Rasa classifies a message as one intent, so the gateway splits: a message of several sentences
+(or joined by "en ook", "and also" ...) is read part by part with Rasa's NLU (POST /model/parse,
+which touches no conversation). When at least two parts ask different questions, the parts go to
+Rasa one after the other in the same turn: side questions first (the FAQ, opening hours, "how long
+still?", "are you a bot?": answered at once), then the first question about the customer's own case.
+A second question about their case waits until the first is answered (the action server says so
+with the control message `TopicDone`) and is then asked for the customer, within `PENDING_SECONDS`.
+Parts that ask nothing ("ik ben K10001") go with the case question, so nothing said is lost.
+
+Pure: `parts` and `plan` do no I/O; bot/pipeline/service.py does the asking.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# answered at once, whatever else is going on (data/rules/forms.yml answers them inside a question too)
+SIDE_INTENTS = frozenset({"faq", "opening_hours", "ask_response_time", "bot_challenge"})
+# a question about the customer's own case (actions/topics.py TOPIC_SLOTS; tests keep them equal)
+CASE_INTENTS = frozenset({"order_status", "delivery_problem", "return_item", "request_refund", "invoice_question",
+                          "payment_arrangement", "loyalty_points", "update_preferences", "cancel_contract",
+                          "complaint", "cancel_order"})
+MIN_CONFIDENCE = 0.6
+MAX_PARTS = 4
+PENDING_SECONDS = 15 * 60
+
+_SPLIT = re.compile(
+    r"(?<=[?!.])\s+(?=\S)"
+    r"|\s*[,;]?\s+(?:en ook|en verder|oh en|o en|ook nog|daarnaast|and also|also|oh and|plus|besides that)\s+",
+    re.IGNORECASE)
+
+
+def parts(text: str) -> list[str]:
+    """The sentences of `text` that could each be a question; [text] when it is one."""
+    pieces = [p.strip(" ,;") for p in _SPLIT.split(text or "")]
+    pieces = [p for p in pieces if len(p.split()) >= 2 or p.endswith("?")]
+    return pieces if 2 <= len(pieces) <= MAX_PARTS else [text]
+
+
+@dataclass(frozen=True)
+class Plan:
+    now: list[str]      # sent to Rasa in this order, in this turn
+    later: list[str]    # case questions asked once the one before is answered
+
+
+def _question(piece: str, parse: dict) -> str | None:
+    """Which question `piece` asks: its intent, and for the FAQ which entry; None: no question."""
+    intent = parse.get("intent") or {}
+    name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
+    if confidence < MIN_CONFIDENCE or name not in SIDE_INTENTS | CASE_INTENTS:
+        return None
+    if name == "faq":
+        from bot.policy import faq
+
+        entry = faq.match(piece)
+        return f"faq:{entry.id}" if entry else name
+    return name
+
+
+def plan(pieces: list[str], parses: list[dict]) -> Plan | None:
+    """How to ask `pieces` (with their NLU readings); None: send the message whole, as one."""
+    asked = [(piece, _question(piece, parse)) for piece, parse in zip(pieces, parses)]
+    questions = {name for _, name in asked if name}
+    if len(questions) < 2:
+        return None
+    side, cases, rest, seen = [], [], [], set()
+    for piece, name in asked:
+        if name is None or name in seen:
+            rest.append(piece)  # asks nothing, or the same question again: goes with the case question
+            continue
+        seen.add(name)
+        (cases if name in CASE_INTENTS else side).append(piece)
+    if cases and rest:
+        cases[0] = " ".join([cases[0], *rest])  # identification and details go with the case question
+    return Plan(now=side + cases[:1], later=cases[1:])

@@ -1,0 +1,58 @@
+"""Two questions in one message (bot/pipeline/questions.py): how a message is split and planned."""
+
+from __future__ import annotations
+
+import pytest
+
+from actions.topics import TOPIC_SLOTS
+from bot.pipeline import questions
+from bot.shared import control
+
+
+def nlu(name: str, confidence: float = 0.9) -> dict:
+    return {"intent": {"name": name, "confidence": confidence}}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Waar blijft mijn pakket? En kost retourneren iets?", ["Waar blijft mijn pakket?", "En kost retourneren iets?"]),
+    ("hoe lang duurt de bezorging en ook verkopen jullie cadeaukaarten",
+     ["hoe lang duurt de bezorging", "verkopen jullie cadeaukaarten"]),
+    ("Where is my order 104233? Also, how many points do I have?",
+     ["Where is my order 104233?", "Also, how many points do I have?"]),
+    ("mijn pakket is kapot en ik wil mijn geld terug", ["mijn pakket is kapot en ik wil mijn geld terug"]),
+    ("Hoi! Waar is mijn bestelling?", ["Hoi! Waar is mijn bestelling?"]),  # a greeting is no second question
+    ("ok.", ["ok."]),
+])
+def test_parts(text, expected):
+    assert questions.parts(text) == expected
+
+
+def test_a_side_question_comes_first_and_identification_goes_with_the_case_question():
+    pieces = ["Waar blijft mijn pakket?", "Ik ben K10001.", "En kost retourneren iets?"]
+    found = questions.plan(pieces, [nlu("order_status"), nlu("inform"), nlu("faq")])
+    assert found == questions.Plan(now=["En kost retourneren iets?", "Waar blijft mijn pakket? Ik ben K10001."],
+                                   later=[])
+
+
+def test_a_second_case_question_waits_for_the_first():
+    pieces = ["Where is my order 104233?", "how many points do I have?"]
+    found = questions.plan(pieces, [nlu("order_status"), nlu("loyalty_points")])
+    assert found == questions.Plan(now=["Where is my order 104233?"], later=["how many points do I have?"])
+
+
+def test_two_faq_questions_are_two_questions_and_one_question_is_sent_whole():
+    pieces = ["hoe lang duurt de bezorging", "verkopen jullie cadeaukaarten"]
+    assert questions.plan(pieces, [nlu("faq", 1.0), nlu("faq", 1.0)]).now == pieces
+    assert questions.plan(["Waar is mijn pakket?", "Ik ben K10001."], [nlu("order_status"), nlu("inform")]) is None
+    assert questions.plan(["Waar is mijn pakket?", "Nu graag!"], [nlu("order_status"), nlu("order_status")]) is None
+    assert questions.plan(["Waar is mijn pakket?", "Hoe lang nog?"], [nlu("order_status"), nlu("ask_response_time", 0.4)]) \
+        is None  # unsure: no second question
+
+
+def test_the_case_intents_are_the_topics_of_the_form():
+    assert questions.CASE_INTENTS == set(TOPIC_SLOTS)
+
+
+def test_topic_done_survives_the_trip():
+    assert control.parse(control.payload(control.TopicDone("order_status"))) == [control.TopicDone("order_status")]
+    assert control.parse({"topic_done": ""}) == []
