@@ -155,11 +155,41 @@ class ActionResponseTime(Action):
             said = True
         for ticket in tickets[-3:]:
             deadline = aware(ticket.promised_by)
-            key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
+            if ticket.kind == "callback":  # "we call you back", not "you'll get an answer"
+                key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
+            else:
+                key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
             dispatcher.utter_message(response=key, ticket=ticket.id,
                                      kind=fmt.label(fmt.TICKET_KINDS, ticket.kind, lang),
                                      deadline=describe(deadline, lang, now, tz))
             said = True
         if not said:
             dispatcher.utter_message(response="utter_response_time_nothing")
+        return []
+
+
+class ActionRequestCallback(ActionResponseTime):
+    """"Bel me terug": a callback already on record is named with its time (and admitted when it
+    is late); otherwise how callbacks work."""
+
+    def name(self) -> str:
+        return "action_request_callback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        customer_id = tracker.get_slot("customer_id")
+        if customer_id:
+            clock = self._clock or process_clock()
+            lang = tracker.get_slot("language") or "nl"
+            now, tz = clock.now(), clock.tz
+            open_ones = [t for t in await records().tickets(int(customer_id), status="open")
+                         if t.kind == "callback" and t.promised_by]
+            if open_ones:
+                ticket = open_ones[-1]
+                deadline = aware(ticket.promised_by)
+                key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
+                dispatcher.utter_message(response=key, ticket=ticket.id, deadline=describe(deadline, lang, now, tz))
+                return []
+        dispatcher.utter_message(response="utter_request_callback")
         return []

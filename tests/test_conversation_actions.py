@@ -6,6 +6,8 @@ conversations through the running stack are tests/test_conversations.py."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
@@ -281,3 +283,24 @@ async def test_a_business_is_addressed_by_its_name(shop):
     sanne = (await rows(shop, Customer, Customer.customer_number == "K10001"))[0]
     assert Customer(name=hoekstra["name"], segment=hoekstra["segment"]).greeting_name == "Kantoorservice Hoekstra B.V."
     assert Customer(name=sanne["name"], segment=sanne["segment"]).greeting_name == "Sanne"
+
+
+# == a callback on record ======================================================================
+
+@at_monday
+async def test_a_callback_on_record_is_named_when_the_customer_asks_for_one(shop, clock):
+    from actions.dialogue import ActionRequestCallback
+
+    harry = await cid(shop, "K10018")  # the demo: to be called back tomorrow at 10:00
+    [ticket] = await rows(shop, Ticket, Ticket.customer_id == harry, Ticket.kind == "callback")
+    messages, _ = await run(ActionRequestCallback(clock=clock),
+                            tracker("when will you call me back?", "request_callback",
+                                    slots={"customer_id": str(harry), "language": "en"}))
+    assert [(m["response"], m["deadline"], m["ticket"]) for m in messages] == [
+        ("utter_response_time_callback", "tomorrow before 10:00", ticket["id"])]
+    two_days_later = FixedClock(MONDAY + timedelta(days=2))
+    messages, _ = await run(ActionRequestCallback(clock=two_days_later),
+                            tracker("bel me terug", "request_callback", slots={"customer_id": str(harry)}))
+    assert [m["response"] for m in messages] == ["utter_response_time_callback_late"]
+    messages, _ = await run(ActionRequestCallback(clock=clock), tracker("bel me terug", "request_callback"))
+    assert [m["response"] for m in messages] == ["utter_request_callback"]  # nobody known: how callbacks work
