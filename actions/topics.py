@@ -69,6 +69,10 @@ LEAVE_INTENTS = {"goodbye", "thank", "request_human", "change_language", "faq", 
 # A description (what happened, why you leave) is anything typed, except these, said briefly.
 LEAVE_DESCRIPTION_INTENTS = {"goodbye", "thank", "request_human", "change_language"}
 LEAVE_MIN_CONFIDENCE = 0.5
+# the actions that answer a side question inside a question (data/rules/forms.yml); the form then
+# asks its question again without reading the message once more
+SIDE_STEPS = {"action_faq", "utter_language_switched", "utter_opening_hours", "action_response_time",
+              "utter_iamabot", "utter_out_of_scope", "action_continue_on_channel"}
 # Slots that belong to one question and are cleared when it is answered.
 PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
              "claimed_id", "id_code"]
@@ -211,12 +215,12 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         # action_topic then does nothing.
         requested = tracker.get_slot("requested_slot")
         intent = tracker.latest_message.get("intent", {}).get("name")
-        if tracker.latest_action_name not in (None, "action_listen"):
+        if tracker.latest_action_name in SIDE_STEPS:
             # Back at the question after a side step (data/rules/forms.yml): the last message was
             # answered there, so nothing is read from it; only which question comes next.
             next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
             return [next_slot] if next_slot else []
-        if leaves_question(tracker):
+        if tracker.latest_action_name in (None, "action_listen") and leaves_question(tracker):
             return []  # the form rejects the turn: a rule answers what the customer said instead
         if requested and requested not in ("retention_accepted", "details") and intent == "deny":
             dispatcher.utter_message(response="utter_form_stopped")

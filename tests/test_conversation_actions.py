@@ -136,7 +136,7 @@ def test_a_button_leaves_by_its_intent_and_an_unsure_intent_does_not():
     assert not leaves_question(tracker("uh dus", "goodbye", 0.3, slots=slots))
 
 
-async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_comes_back():
+async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_comes_back(shop):
     form = ValidateTopicForm()
     slots = {"requested_slot": "customer_id", "topic": "order_status"}
     messages, events = await run(form, tracker("laat maar, doei", "goodbye", slots=slots))
@@ -147,6 +147,11 @@ async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_
                                                latest_action="action_faq", active_loop="topic_form"))
     assert messages == []
     assert events == [SlotSet("requested_slot", "customer_id")]
+    # Taken up from information that asked a question too (action_inform): the message is read.
+    sanne_said = await run(form, tracker("waar blijft mijn pakket, ik ben K10001", "inform",
+                                         slots={"topic": "order_status"}, latest_action="action_inform",
+                                         active_loop="topic_form"))
+    assert any(e.get("name") == "claimed_id" for e in sanne_said[1])
 
 
 # == facts said before or with the question =====================================================
