@@ -98,6 +98,20 @@ def carries_value(slot: str, text: str, intent: str | None) -> bool:
     return False
 
 
+def last_action(tracker: Tracker) -> str | None:
+    """The action that ran before the form that runs now (Rasa hands the validation a tracker that
+    already ends with the form's own ActionExecuted: that one is skipped)."""
+    skipped = False
+    for event in reversed(tracker.events):
+        if event.get("event") != "action":
+            continue
+        if not skipped and event.get("name") == "topic_form":
+            skipped = True
+            continue
+        return event.get("name")
+    return None
+
+
 def leaves_question(tracker: Tracker) -> bool:
     """The customer, asked for something by topic_form, said something else: goodbye, thanks, a
     person please, another language, another question or topic."""
@@ -215,12 +229,13 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         # action_topic then does nothing.
         requested = tracker.get_slot("requested_slot")
         intent = tracker.latest_message.get("intent", {}).get("name")
-        if tracker.latest_action_name in SIDE_STEPS:
+        previous = last_action(tracker)
+        if previous in SIDE_STEPS:
             # Back at the question after a side step (data/rules/forms.yml): the last message was
             # answered there, so nothing is read from it; only which question comes next.
             next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
             return [next_slot] if next_slot else []
-        if tracker.latest_action_name in (None, "action_listen") and leaves_question(tracker):
+        if previous in (None, "action_listen") and leaves_question(tracker):
             return []  # the form rejects the turn: a rule answers what the customer said instead
         if requested and requested not in ("retention_accepted", "details") and intent == "deny":
             dispatcher.utter_message(response="utter_form_stopped")

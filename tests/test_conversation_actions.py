@@ -32,11 +32,18 @@ DOMAIN = {"slots": {}, "forms": {"topic_form": {"required_slots": ["customer_id"
 
 def tracker(text="", intent="inform", confidence=0.9, slots=None, ranking=None, latest_action="action_listen",
             active_loop=None) -> Tracker:
+    """A tracker whose last events are the customer's message, `latest_action` and, with an active
+    loop, the form's own ActionExecuted (as Rasa hands it to the form's validation)."""
     latest = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": [],
               "intent_ranking": ranking or [{"name": intent, "confidence": confidence}]}
-    user_event = {"event": "user", "text": text, "parse_data": latest, "metadata": {}}
-    return Tracker("c-conversation", dict(slots or {}), latest, [user_event], False, None,
-                   {"name": active_loop}, latest_action)
+    events = [{"event": "action", "name": "action_listen"},
+              {"event": "user", "text": text, "parse_data": latest, "metadata": {}}]
+    if latest_action != "action_listen":
+        events.append({"event": "action", "name": latest_action})
+    if active_loop:
+        events.append({"event": "action", "name": active_loop})
+    return Tracker("c-conversation", dict(slots or {}), latest, events, False, None,
+                   {"name": active_loop}, "topic_form" if active_loop else latest_action)
 
 
 async def run(action, t: Tracker):
@@ -139,7 +146,7 @@ def test_a_button_leaves_by_its_intent_and_an_unsure_intent_does_not():
 async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_comes_back(shop):
     form = ValidateTopicForm()
     slots = {"requested_slot": "customer_id", "topic": "order_status"}
-    messages, events = await run(form, tracker("laat maar, doei", "goodbye", slots=slots))
+    messages, events = await run(form, tracker("laat maar, doei", "goodbye", slots=slots, active_loop="topic_form"))
     assert (messages, events) == ([], [])  # rejected: the rule for goodbye answers
     # Back after a side question: the same message is not read again (no "I can't find anyone"),
     # only the next question is chosen.
