@@ -135,14 +135,17 @@ async def order_status(ctx: Context) -> list[EventType]:
                   tracking_code=order.tracking_code or "-", expected=fmt.day(order.promised_date, ctx.lang),
                   placed=fmt.day(order.placed_at, ctx.lang), delivered=fmt.day(order.delivered_at, ctx.lang),
                   status=fmt.label(fmt.ORDER_STATUS, order.status, ctx.lang))
-    tracked = bool(order.carrier and order.tracking_code)  # else the texts without carrier and code
+    # No text shows a value the records lack: a variant without it, else the bare status.
+    tracked = bool(order.carrier and order.tracking_code)
+    dated = order.promised_date is not None
     if is_late(order, ctx.today):
         ctx.say("utter_order_status_late" if tracked else "utter_order_status_late_plain", **values)
-    elif order.status == "shipped":
-        ctx.say("utter_order_status_shipped" if tracked else "utter_order_status_shipped_plain", **values)
-    elif order.status == "placed":
-        ctx.say("utter_order_status_placed", **values)
-    elif order.status == "delivered":
+    elif order.status == "shipped" and (tracked or dated):
+        ctx.say(("utter_order_status_shipped" if dated else "utter_order_status_shipped_no_date") if tracked
+                else "utter_order_status_shipped_plain", **values)
+    elif order.status == "placed" and order.placed_at is not None:
+        ctx.say("utter_order_status_placed" if dated else "utter_order_status_placed_no_date", **values)
+    elif order.status == "delivered" and order.delivered_at is not None:
         ctx.say("utter_order_status_delivered", **values)
     else:
         ctx.say("utter_order_status_other", **values)

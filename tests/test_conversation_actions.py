@@ -316,3 +316,16 @@ async def test_a_callback_on_record_is_named_when_the_customer_asks_for_one(shop
     assert [m["response"] for m in messages] == ["utter_response_time_callback_late"]
     messages, _ = await run(ActionRequestCallback(clock=clock), tracker("bel me terug", "request_callback"))
     assert [m["response"] for m in messages] == ["utter_request_callback"]  # nobody known: how callbacks work
+
+
+@pytest.mark.parametrize("order_number,changes,response", [
+    ("126354", {"promised_date": None}, "utter_order_status_shipped_no_date"),
+    ("126354", {"promised_date": None, "carrier": None}, "utter_order_status_other"),
+    ("131313", {"promised_date": None}, "utter_order_status_placed_no_date"),
+])
+async def test_an_order_without_an_expected_date_is_told_without_one(shop, order_number, changes, response):
+    customer = (await order_row(shop, order_number))["customer_id"]
+    async with shop.begin() as conn:
+        await conn.execute(update(Order.__table__).where(Order.order_number == order_number).values(**changes))
+    messages, _ = await answer("order_status", customer, "en", order_number=order_number)
+    assert responses(messages) == [response]
