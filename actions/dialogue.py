@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.shared import control
-from bot.texts import fmt
+from bot.texts import fmt, messages
 from actions.deps import clock as process_clock, handoff_config, records
 from bot.policy.clock import Clock
 from bot.policy.rules import policy
@@ -140,32 +140,47 @@ class ActionResponseTime(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        lang = tracker.get_slot("language") or "nl"
-        clock = self._clock or process_clock()
-        now, tz = clock.now(), clock.tz
-        repo = records()
-        promises = await repo.open_promises(tracker.sender_id)
         customer_id = tracker.get_slot("customer_id")
-        tickets = [t for t in await repo.tickets(int(customer_id), status="open") if t.promised_by] if customer_id else []
-        said = False
-        for promise in promises[-1:]:
-            deadline = aware(promise.deadline)
-            key = "utter_response_time_promise" if deadline >= now else "utter_response_time_late"
-            dispatcher.utter_message(response=key, deadline=describe(deadline, lang, now, tz))
-            said = True
-        for ticket in tickets[-3:]:
-            deadline = aware(ticket.promised_by)
-            if ticket.kind == "callback":  # "we call you back", not "you'll get an answer"
-                key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
-            else:
-                key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
-            dispatcher.utter_message(response=key, ticket=ticket.id,
-                                     kind=fmt.label(fmt.TICKET_KINDS, ticket.kind, lang),
-                                     deadline=describe(deadline, lang, now, tz))
-            said = True
-        if not said:
-            dispatcher.utter_message(response="utter_response_time_nothing")
+        said = await tell_response_time(dispatcher, tracker, self._clock or process_clock(), customer_id)
+        if said:
+            return []
+        if not customer_id:
+            if (tracker.active_loop or {}).get("name"):
+                # inside another question: who it is comes first there anyway
+                dispatcher.utter_message(text=messages.text("response_time_who", tracker.get_slot("language") or "nl"))
+                return []
+            # Nothing on this conversation, and we don't know who asks: find out, then look (topic_form)
+            return [SlotSet("topic", "ask_response_time"), FollowupAction("topic_form")]
+        dispatcher.utter_message(response="utter_response_time_nothing")
         return []
+
+
+async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker, clock: Clock,
+                             customer_id: str | None) -> bool:
+    """The promises made on this conversation and the customer's open tickets with a deadline,
+    late ones admitted; whether anything was said."""
+    lang = tracker.get_slot("language") or "nl"
+    now, tz = clock.now(), clock.tz
+    repo = records()
+    promises = await repo.open_promises(tracker.sender_id)
+    tickets = [t for t in await repo.tickets(int(customer_id), status="open") if t.promised_by] if customer_id else []
+    said = False
+    for promise in promises[-1:]:
+        deadline = aware(promise.deadline)
+        key = "utter_response_time_promise" if deadline >= now else "utter_response_time_late"
+        dispatcher.utter_message(response=key, deadline=describe(deadline, lang, now, tz))
+        said = True
+    for ticket in tickets[-3:]:
+        deadline = aware(ticket.promised_by)
+        if ticket.kind == "callback":  # "we call you back", not "you'll get an answer"
+            key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
+        else:
+            key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
+        dispatcher.utter_message(response=key, ticket=ticket.id,
+                                 kind=fmt.label(fmt.TICKET_KINDS, ticket.kind, lang),
+                                 deadline=describe(deadline, lang, now, tz))
+        said = True
+    return said
 
 
 class ActionRequestCallback(ActionResponseTime):
@@ -179,6 +194,9 @@ class ActionRequestCallback(ActionResponseTime):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         customer_id = tracker.get_slot("customer_id")
+        if not customer_id and tracker.get_slot("given_claim"):
+            # "when will you call me back? K10018": who it is first, then what is on record
+            return [SlotSet("topic", "ask_response_time"), FollowupAction("topic_form")]
         if customer_id:
             clock = self._clock or process_clock()
             lang = tracker.get_slot("language") or "nl"

@@ -416,6 +416,15 @@ async def claimed_order_status(dispatcher: CollectingDispatcher, tracker: Tracke
     dispatcher.utter_message(response="utter_order_status_claimed", summary=", ".join(parts))
 
 
+async def response_time(ctx: Context) -> list[EventType]:
+    """"How long still?" once we know who asks (actions/dialogue.py started topic_form for it)."""
+    from actions.dialogue import tell_response_time
+
+    if not await tell_response_time(ctx.dispatcher, ctx.tracker, ctx.clock, str(ctx.customer.id)):
+        ctx.say("utter_response_time_nothing")
+    return []
+
+
 HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
     "order_status": order_status,
     "delivery_problem": delivery_problem,
@@ -428,6 +437,7 @@ HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
     "cancel_contract": cancel_contract,
     "complaint": complaint,
     "cancel_order": cancel_order,
+    "ask_response_time": response_time,
 }
 
 

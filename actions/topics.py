@@ -60,7 +60,11 @@ TOPIC_SLOTS: dict[str, list[str]] = {
     "cancel_contract": ["customer_id", "details", "retention_accepted"],
     "complaint": ["customer_id", "details"],
     "cancel_order": ["customer_id", "order_number"],
+    # "how long still?" from someone not known yet: who it is first (actions/dialogue.py)
+    "ask_response_time": ["customer_id"],
 }
+# the questions about an order that, for a customer with one order under way, are about that one
+ONE_ORDER_TOPICS = ("order_status", "delivery_problem", "cancel_order")
 # What the customer may say instead of answering the question the bot asked (the form rejects the
 # turn and a rule answers it: data/rules/forms.yml). Another topic switches to it; a side question
 # (FAQ, opening hours, "how long still?") is answered and the bot comes back to its question.
@@ -69,6 +73,13 @@ LEAVE_INTENTS = {"goodbye", "thank", "request_human", "change_language", "faq", 
 # A description (what happened, why you leave) is anything typed, except these, said briefly.
 LEAVE_DESCRIPTION_INTENTS = {"goodbye", "thank", "request_human", "change_language"}
 LEAVE_MIN_CONFIDENCE = 0.5
+# "laat dat retour maar, ik wil mijn geld terug voor 104100": another topic, even with a value in it
+CHANGE_OF_MIND = re.compile(r"\b(laat (dat|dit|het|die)?\s*\w* ?maar|eigenlijk|liever|toch (niet|maar)|bedacht|"
+                            r"actually|instead|rather|changed my mind|forget (that|the)|never mind)\b", re.I)
+# "momentje", "one sec": the customer looks it up; no failed attempt, no dead end
+WAIT_A_MOMENT = re.compile(r"^\W*(oke?\W+|ok\W+|ja\W+|yes\W+)?(moment(je)?|even (zoeken|kijken|wachten)|ff zoeken|"
+                           r"wacht (even|ff)|één moment|een moment|one (sec|second|moment)|just a (sec|second|moment)|"
+                           r"hold on|hang on|wait a (sec|second|moment)|let me (check|look))\b", re.I)
 # the actions that answer a side question inside a question (data/rules/forms.yml); the form then
 # asks its question again without reading the message once more
 SIDE_STEPS = {"action_faq", "utter_language_switched", "utter_opening_hours", "action_response_time",
@@ -128,6 +139,8 @@ def leaves_question(tracker: Tracker) -> bool:
         return name in LEAVE_DESCRIPTION_INTENTS and confidence >= 0.8 and len(text.split()) <= 8
     if name not in leaving or confidence < LEAVE_MIN_CONFIDENCE:
         return False
+    if name in TOPIC_SLOTS and confidence >= 0.8 and CHANGE_OF_MIND.search(text):
+        return True  # another topic after all, whatever value the message also holds (it is kept)
     return not carries_value(requested, text, name)
 
 NUMBER_WORDS = {
@@ -143,6 +156,11 @@ CONSENT_OFF = re.compile(
     r"\b(geen (berichten|mail|mails|e-?mails?|sms'?jes|nieuwsbrief)( meer)?|niet meer (mailen|appen|benaderen)"
     r"|afmelden|uitschrijven|no (more )?(messages|mail|e-?mails|texts)|don'?t (message|contact|email) me"
     r"|unsubscribe|opt ?out|stop (met )?(berichten|mailen|messages))\b", re.I)
+STAYS_FOR_SURE = re.compile(r"\b(i'?ll stay|i will stay|stay then|sounds good|dan blijf ik|ik blijf|blijf ik|klinkt goed|"
+                            r"vraag (het|maar)|please ask)\b", re.I)
+STAYS = re.compile(r"\b(deal|prima|top|akkoord|doe maar|graag|ja|yes|ok(e|ay)?|sure)\b", re.I)
+LEAVES = re.compile(r"\b(toch opzeggen|wil (echt )?opzeggen|nee|no|niet blijven|cancel (anyway|it|my account)|still cancel|"
+                    r"want to (cancel|leave)|geen interesse)\b", re.I)
 CONSENT_ON = re.compile(r"\b(wel berichten|aanmelden|berichten ontvangen|yes,? messages|subscribe|opt in|receive messages)\b", re.I)
 
 
@@ -241,7 +259,25 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
             dispatcher.utter_message(response="utter_form_stopped")
             return [SlotSet(slot, None) for slot in PER_TOPIC] + [
                 SlotSet("topic", None), SlotSet("requested_slot", None), ActiveLoop(None)]
-        return await super().run(dispatcher, tracker, domain)
+        events = await super().run(dispatcher, tracker, domain)
+        return await self._the_one_open_order(events, dispatcher, tracker, domain)
+
+    async def _the_one_open_order(self, events: list, dispatcher, tracker: Tracker, domain) -> list:
+        """"When is my order coming?" from a customer with one order under way: that order, not
+        "which order?" (a number they typed always wins)."""
+        slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
+        if slots.get("topic") not in ONE_ORDER_TOPICS or slots.get("requested_slot") != "order_number" \
+                or slots.get("order_number") or not slots.get("customer_id"):
+            return events
+        under_way = [o for o in await records().recent_orders(int(slots["customer_id"]), limit=10)
+                     if o.status in ("placed", "shipped")]
+        if len(under_way) != 1:
+            return events
+        events = [e for e in events if not (e.get("event") == "slot" and e["name"] in ("requested_slot", "order_number"))]
+        events.append(SlotSet("order_number", under_way[0].order_number))
+        tracker.add_slots(events)
+        next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
+        return events + ([next_slot] if next_slot else [])
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -282,6 +318,9 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         if not (number or email or (postcode and (order or pending_order))):
             if requested == "id_code":
                 return {}  # the code extractor answers
+            if asked and WAIT_A_MOMENT.search(text):
+                dispatcher.utter_message(text=messages.text("take_your_time", tracker.get_slot("language") or "nl"))
+                return {"id_attempts": int(tracker.get_slot("id_attempts") or 0)}  # no attempt counted
             if order and asked:
                 # An order number alone is not enough to know who this is: ask the postcode.
                 return {"id_order_number": order.group(1), "order_number": order.group(1)}
@@ -478,6 +517,13 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         if tracker.get_slot("requested_slot") != "retention_accepted":
             return {}
         intent = tracker.latest_message.get("intent", {}).get("name")
+        text = tracker.latest_message.get("text") or ""
+        if STAYS_FOR_SURE.search(text):
+            return {"retention_accepted": True}
+        if LEAVES.search(text):
+            return {"retention_accepted": False}
+        if STAYS.search(text):
+            return {"retention_accepted": True}
         if intent == "affirm":
             return {"retention_accepted": True}
         if intent in ("deny", "cancel_contract"):

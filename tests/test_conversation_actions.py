@@ -329,3 +329,61 @@ async def test_an_order_without_an_expected_date_is_told_without_one(shop, order
         await conn.execute(update(Order.__table__).where(Order.order_number == order_number).values(**changes))
     messages, _ = await answer("order_status", customer, "en", order_number=order_number)
     assert responses(messages) == [response]
+
+
+# == from the dialogue suite's findings ========================================================
+
+async def test_a_customer_with_one_order_under_way_is_not_asked_which(shop):
+    olivia = await cid(shop, "K10005")  # one order, 131313, placed
+    form = ValidateTopicForm()
+    slots = {"topic": "order_status", "customer_id": str(olivia), "requested_slot": None}
+    _, events = await run(form, tracker("when will my order arrive?", "order_status", slots=slots,
+                                        active_loop="topic_form"))
+    assert SlotSet("order_number", "131313") in events
+    assert events[-1] == SlotSet("requested_slot", None)  # nothing left to ask
+    sanne = await cid(shop, "K10001")  # 104233 under way, and delivered ones: still only one under way
+    _, events = await run(form, tracker("waar blijft mijn pakket", "order_status",
+                                        slots={**slots, "customer_id": str(sanne)}, active_loop="topic_form"))
+    assert SlotSet("order_number", "104233") in events
+
+
+@pytest.mark.parametrize("text,intent,accepted", [
+    ("ok a voucher sounds good, I'll stay", "inform", True),
+    ("prima, dan blijf ik", "affirm", True),
+    ("no problem, I'll stay", "deny", True),
+    ("nee, ik wil toch opzeggen", "affirm", False),
+    ("no thanks, cancel it", "thank", False),
+    ("ja", "affirm", True),
+])
+async def test_the_retention_offer_is_answered_in_words(text, intent, accepted):
+    found = await ValidateTopicForm().extract_retention_accepted(
+        CollectingDispatcher(), tracker(text, intent, slots={"requested_slot": "retention_accepted"}), DOMAIN)
+    assert found == {"retention_accepted": accepted}
+
+
+async def test_looking_up_the_customer_number_is_no_failed_attempt():
+    dispatcher = CollectingDispatcher()
+    found = await ValidateTopicForm().extract_customer_id(
+        dispatcher, tracker("oke, momentje", "affirm", slots={"requested_slot": "customer_id", "id_attempts": 1}),
+        DOMAIN)
+    assert found == {"id_attempts": 1}
+    assert [m["text"] for m in dispatcher.messages] == ["Geen haast, neem de tijd."]
+
+
+def test_changing_ones_mind_leaves_even_with_a_value():
+    slots = {"requested_slot": "order_number", "topic": "return_item"}
+    said = "laat dat retour maar, ik wil gewoon mijn geld terug voor bestelling 104100"
+    assert leaves_question(tracker(said, "request_refund", 0.95, slots=slots))
+    assert not leaves_question(tracker("ik wil mijn geld terug voor bestelling 104100", "request_refund", 0.95,
+                                       slots=slots))
+
+
+async def test_how_long_still_from_someone_unknown_asks_who_it_is_first(shop):
+    from actions.dialogue import ActionResponseTime
+
+    messages, events = await run(ActionResponseTime(), tracker("ik zou gisteren antwoord krijgen, hoe lang nog?",
+                                                               "ask_response_time"))
+    assert messages == [] and events == [SlotSet("topic", "ask_response_time"), FollowupAction("topic_form")]
+    milan = await cid(shop, "K10022")  # the demo: an open complaint whose promised answer was not kept
+    messages, _ = await answer("ask_response_time", milan)
+    assert "utter_response_time_ticket_late" in responses(messages)

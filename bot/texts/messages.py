@@ -113,6 +113,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Onze collega's zijn er nu niet. Je krijgt {deadline} antwoord via {channel}; je kunt dit gesprek gerust verlaten.",
         "en": "Our colleagues aren't in right now. You'll get an answer {deadline} via {channel}; feel free to leave this conversation.",
     },
+    "response_time_who": {
+        "nl": "Dat zoek ik voor je op zodra ik weet wie je bent.",
+        "en": "I'll look that up for you as soon as I know who you are.",
+    },
+    "take_your_time": {
+        # the customer looks up their customer number or e-mail address ("momentje", "one sec")
+        "nl": "Geen haast, neem de tijd.",
+        "en": "No rush, take your time.",
+    },
     "wait_not_here": {
         # added when a waiting customer asks how long still / whether to wait here, to a live wait
         "nl": "Je hoeft hier niet te blijven wachten: ga je weg, dan komt het antwoord via {channel}.",
