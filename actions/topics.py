@@ -658,3 +658,27 @@ def otp_target(customer) -> tuple[str, str, str] | None:
         name, _, host = customer.email.partition("@")
         return "email", customer.email, f"{name[:1]}•••@{host}"
     return None
+
+
+PREFERENCE_FIELDS = [
+    ("email", re.compile(r"\b(e-?mail(adres)?|mailadres|email address)\b", re.I)),
+    ("phone", re.compile(r"\b(telefoon(nummer)?|mobiel(e nummer)?|(mobile|phone) ?(number)?|06-?nummer|nummer)\b", re.I)),
+    ("channel", re.compile(r"\b(kanaal|channel|voortaan via|from now on (on|via))\b", re.I)),
+]
+
+
+class ActionAskPreference(Action):
+    """What to change: when the question already said which field ("ik wil mijn e-mailadres
+    wijzigen"), only its new value is asked; else the general question."""
+
+    def name(self) -> str:
+        return "action_ask_preference"
+
+    async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
+        said = " ".join((e.get("text") or "") for e in tracker.events[-12:] if e.get("event") == "user")
+        for field, pattern in PREFERENCE_FIELDS:
+            if pattern.search(said):
+                dispatcher.utter_message(response=f"utter_ask_preference_{field}")
+                return []
+        dispatcher.utter_message(response="utter_ask_preference")
+        return []

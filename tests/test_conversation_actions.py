@@ -387,3 +387,16 @@ async def test_how_long_still_from_someone_unknown_asks_who_it_is_first(shop):
     milan = await cid(shop, "K10022")  # the demo: an open complaint whose promised answer was not kept
     messages, _ = await answer("ask_response_time", milan)
     assert "utter_response_time_ticket_late" in responses(messages)
+
+
+@pytest.mark.parametrize("said,response", [
+    ("ik wil mijn e-mailadres wijzigen", "utter_ask_preference_email"),
+    ("can I change my phone number", "utter_ask_preference_phone"),
+    ("ik wil voortaan via een ander kanaal", "utter_ask_preference_channel"),
+    ("ik wil iets aanpassen in mijn gegevens", "utter_ask_preference"),
+])
+async def test_the_field_to_change_is_not_asked_when_it_was_said(said, response):
+    from actions.topics import ActionAskPreference
+
+    messages, _ = await run(ActionAskPreference(), tracker(said, "update_preferences"))
+    assert responses(messages) == [response]
