@@ -123,6 +123,20 @@ def last_action(tracker: Tracker) -> str | None:
     return None
 
 
+def was_asking(tracker: Tracker) -> bool:
+    """Whether topic_form was active when the last action before it ran (a side step inside the
+    question), not started by that action ("how long still?" from someone unknown)."""
+    active, last_action_index = None, None
+    events = tracker.events
+    for i, event in enumerate(events):
+        if event.get("event") == "action" and event.get("name") != "topic_form":
+            last_action_index = i
+    for event in events[: last_action_index or 0]:
+        if event.get("event") == "active_loop":
+            active = event.get("name")
+    return active == "topic_form"
+
+
 def leaves_question(tracker: Tracker) -> bool:
     """The customer, asked for something by topic_form, said something else: goodbye, thanks, a
     person please, another language, another question or topic."""
@@ -248,7 +262,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         intent = tracker.latest_message.get("intent", {}).get("name")
         previous = last_action(tracker)
-        if previous in SIDE_STEPS:
+        if previous in SIDE_STEPS and was_asking(tracker):
             # Back at the question after a side step (data/rules/forms.yml): the last message was
             # answered there, so nothing is read from it; only which question comes next.
             next_slot = await self.next_requested_slot(dispatcher, tracker, domain)

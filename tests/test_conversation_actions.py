@@ -31,12 +31,12 @@ DOMAIN = {"slots": {}, "forms": {"topic_form": {"required_slots": ["customer_id"
 
 
 def tracker(text="", intent="inform", confidence=0.9, slots=None, ranking=None, latest_action="action_listen",
-            active_loop=None) -> Tracker:
+            active_loop=None, before=()) -> Tracker:
     """A tracker whose last events are the customer's message, `latest_action` and, with an active
     loop, the form's own ActionExecuted (as Rasa hands it to the form's validation)."""
     latest = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": [],
               "intent_ranking": ranking or [{"name": intent, "confidence": confidence}]}
-    events = [{"event": "action", "name": "action_listen"},
+    events = [*before, {"event": "action", "name": "action_listen"},
               {"event": "user", "text": text, "parse_data": latest, "metadata": {}}]
     if latest_action != "action_listen":
         events.append({"event": "action", "name": latest_action})
@@ -150,8 +150,9 @@ async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_
     assert (messages, events) == ([], [])  # rejected: the rule for goodbye answers
     # Back after a side question: the same message is not read again (no "I can't find anyone"),
     # only the next question is chosen.
+    asking = [{"event": "active_loop", "name": "topic_form"}]
     messages, events = await run(form, tracker("hoe lang duurt de bezorging?", "faq", slots=slots,
-                                               latest_action="action_faq", active_loop="topic_form"))
+                                               latest_action="action_faq", active_loop="topic_form", before=asking))
     assert messages == []
     assert events == [SlotSet("requested_slot", "customer_id")]
     # Taken up from information that asked a question too (action_inform): the message is read.
@@ -159,6 +160,12 @@ async def test_the_form_rejects_a_message_that_leaves_and_reads_nothing_when_it_
                                          slots={"topic": "order_status"}, latest_action="action_inform",
                                          active_loop="topic_form"))
     assert any(e.get("name") == "claimed_id" for e in sanne_said[1])
+    # Started by a side question's action ("when will you call me back? K10018" from someone
+    # unknown): the form was not asking yet, so the message is read.
+    harry_said = await run(form, tracker("when will you call me back? K10018", "ask_response_time",
+                                         slots={"topic": "ask_response_time"}, latest_action="action_response_time",
+                                         active_loop="topic_form"))
+    assert any(e.get("name") == "claimed_id" for e in harry_said[1])
 
 
 # == facts said before or with the question =====================================================
