@@ -268,9 +268,8 @@ class Checker:
             if kind in self.given and kind not in turn.asks:
                 where = "in this message" if self.given[kind] == n else f"in turn {self.given[kind]}"
                 fail("asked_twice", f"asks for {kind}, given {where}: {sentence!r}", 3)
-        categorised = set(questions.values())
         for sentence in spec.questions(reply):
-            if sentence in categorised or spec.open_question(sentence):
+            if spec.question_kinds(sentence, lang) or spec.open_question(sentence):
                 continue
             key = spec.normalised(sentence)
             if key in self.asked_before:

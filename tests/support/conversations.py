@@ -343,7 +343,8 @@ QUESTIONS: dict[str, tuple[str, str]] = {
 _ASK_START = re.compile(r"^(typ|type|noem|name|kies|choose|vertel|tell|geef|give|stuur|send)\b", re.I)
 # open questions ("anything else?") ask for no fact and may come back
 _OPEN = re.compile(r"waarmee kan ik|kan ik (je )?(nog )?(iets|ergens)|nog (meer|iets)|wat kan ik|help je graag|"
-                   r"how can i help|what else|anything else|can i help|help you with|what can i do", re.I)
+                   r"how can i help|what else|anything else|can i help|help you with|what can i do|"
+                   r"lukt het niet in één keer|can't pay it all at once", re.I)
 
 FACTS: dict[str, re.Pattern] = {
     "customer_id": re.compile(r"\b[kK]\s?-?\d{5}\b|[\w.+-]+@[\w-]+(\.[\w-]+)+"),
@@ -371,19 +372,23 @@ def questions(text: str) -> list[str]:
     return [s for s in sentences(text) if s.endswith("?") or _ASK_START.match(s)]
 
 
+def question_kinds(sentence: str, language: str) -> list[str]:
+    """What one question sentence asks for."""
+    col = 0 if language == "nl" else 1
+    kinds = [kind for kind, patterns in QUESTIONS.items() if re.search(patterns[col], sentence, re.I)]
+    if "new_contact" in kinds:  # "what is your new email address?" asks for no known fact
+        kinds = ["new_contact"]
+    if "code" in kinds and "customer_id" in kinds and re.search(r"klantnummer|customer number", sentence, re.I):
+        kinds.remove("code")  # "confirm with a code: give your customer number"
+    return kinds
+
+
 def asked(text: str, language: str) -> dict[str, str]:
     """What the reply asks for: question kind -> the sentence (first one)."""
-    col = 0 if language == "nl" else 1
     found: dict[str, str] = {}
     for sentence in questions(text):
-        kinds = [kind for kind, patterns in QUESTIONS.items() if re.search(patterns[col], sentence, re.I)]
-        if "new_contact" in kinds:  # "what is your new email address?" asks for no known fact
-            kinds = ["new_contact"]
-        for kind in kinds:
+        for kind in question_kinds(sentence, language):
             found.setdefault(kind, sentence)
-    if "code" in found and "customer_id" in found:  # "confirm with a code: give your customer number"
-        if re.search(r"klantnummer|customer number", found["code"], re.I) and found["code"] == found["customer_id"]:
-            del found["code"]
     return found
 
 
