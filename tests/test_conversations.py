@@ -31,6 +31,7 @@ CONVERSATIONS = spec.load()
 KNOWN = spec.known_failures()
 REPORT = os.environ.get("CONVERSATIONS_REPORT")                  # a path: write the report there
 UPDATE_KNOWN = os.environ.get("CONVERSATIONS_UPDATE_KNOWN") == "1"  # and rewrite known_failures.yml
+TRANSCRIPTS = os.environ.get("CONVERSATIONS_TRANSCRIPTS")          # a path: every conversation as JSON
 
 
 def _params():
@@ -56,6 +57,8 @@ def results():
     collected.sort(key=lambda r: order[r.conversation.id])
     run.write(Path(REPORT), run.report(collected, wall_seconds=time.monotonic() - started, commit=commit,
                                        model=model, known=KNOWN))
+    if TRANSCRIPTS:
+        run.write(Path(TRANSCRIPTS), run.transcripts_json(collected))
     if UPDATE_KNOWN and len(collected) == len(CONVERSATIONS):
         run.write(spec.KNOWN_FAILURES, run.known_failures_yaml(collected))
 

@@ -30,6 +30,7 @@ from tests.support.conversations import Conversation, Turn
 from tests.support.stack import stack_sql
 
 TURN_TIMEOUT = 30.0
+WALL_MARK = "<!-- whole run -->"  # scripts/conversations_report.py puts the whole run's time here
 
 
 @dataclass
@@ -455,10 +456,10 @@ def report(results: list[Result], *, wall_seconds: float | None = None, commit: 
         "",
         f"- Date: {datetime.now().strftime('%Y-%m-%d %H:%M')}" + (f"; commit `{commit}`" if commit else "")
         + (f"; model `{model}`" if model else ""),
-        f"- {total} conversations, {turns} turns; playing them took {play_seconds:.0f} s"
-        + (f" (the whole run, stack start included: {wall_seconds:.0f} s)" if wall_seconds else "")
+        f"- {total} conversations, {turns} turns played; playing them took {play_seconds:.0f} s"
+        + (f" ({wall_seconds:.0f} s with restoring fresh records before each)" if wall_seconds else "")
         + (f"; median turn {sorted(t.seconds for r in results for t in r.turns)[turns // 2] * 1000:.0f} ms"
-           if turns else ""),
+           if turns else "") + WALL_MARK,
         "",
         "## Pass rate",
         "",
@@ -519,6 +520,16 @@ def report(results: list[Result], *, wall_seconds: float | None = None, commit: 
     lines += [f"- `{r.conversation.id}`" for r in passing] or ["None."]
     lines.append("")
     return "\n".join(lines)
+
+
+def transcripts_json(results: list[Result]) -> str:
+    """Every conversation as it went: each turn's message, reply and time, and the failures."""
+    return json.dumps([{
+        "id": r.conversation.id, "passed": r.passed, "seconds": round(r.seconds, 2), "aborted": r.aborted,
+        "turns": [{"customer": t.said, "bot": t.reply, "seconds": round(t.seconds, 2)} for t in r.turns],
+        "failures": [{"turn": f.turn, "check": f.check, "pattern": f.pattern, "message": f.message}
+                     for f in r.failures],
+    } for r in results], ensure_ascii=False, indent=1)
 
 
 def known_failures_yaml(results: list[Result]) -> str:

@@ -394,7 +394,10 @@ def asked(text: str, language: str) -> dict[str, str]:
 
 def given(text: str) -> set[str]:
     """The facts a customer message holds, recognised by their shape."""
-    return {kind for kind, regex in FACTS.items() if regex.search(text)}
+    found = {kind for kind, regex in FACTS.items() if regex.search(text)}
+    if "postcode" in found:
+        found.discard("code")  # "1012 AB" is no code
+    return found
 
 
 def open_question(sentence: str) -> bool:
