@@ -165,7 +165,8 @@ class TwilioDriver:
             raise AssertionError(f"{self.conv.customer} has no phone for {self.channel}")
 
     def _received(self) -> list[dict]:
-        return [m for m in self.fake.messages if m["To"] == self.address]
+        """What reached the phone, without the one-time codes (the shop's outbox, not a reply)."""
+        return [m for m in self.fake.messages if m["To"] == self.address and not _is_code(m.get("Body") or "")]
 
     async def say(self, text: str) -> list[dict]:
         from tests.support.channels import sid as new_sid, twilio_post
@@ -204,6 +205,13 @@ class TwilioDriver:
 
     async def conversation_key(self, redis, prefix: str) -> str | None:
         return await redis.get(f"{prefix}:identity:{self.channel}:{self.who['phone']}")
+
+
+def _is_code(body: str) -> bool:
+    from bot.texts.messages import TEXTS
+
+    return any(spec._template_regex(text.replace("{{code}}", "{code}")).fullmatch(body.strip())
+               for text in TEXTS["one_time_code"].values())
 
 
 # -- playing and checking ------------------------------------------------------------------------
@@ -376,7 +384,7 @@ async def play(conv: Conversation, stack, redis, *, open_chat=None, fake_twilio=
         else:
             said = turn.say
             if CODE_PLACEHOLDER.search(said):
-                codes = stack_sql(stack, "select body from outbox where customer_id = ? and kind = 'one_time_code' "
+                codes = stack_sql(stack, "select body, id from outbox where customer_id = ? and kind = 'one_time_code' "
                                          "and id > ? order by id desc limit 1", who["id"], marks["outbox"])
                 if not codes:
                     checker.fail(n, "code", "the customer has no code to type: the bot sent none in this conversation",
@@ -385,6 +393,7 @@ async def play(conv: Conversation, stack, redis, *, open_chat=None, fake_twilio=
                     result.aborted = f"turn {n}: no one-time code was sent"
                     break
                 said = CODE_PLACEHOLDER.sub(re.search(r"\b(\d{4})\b", codes[0][0]).group(1), said)
+                await _delivered(stack, codes[0][1])  # the customer reads it on their phone first
         began = time.monotonic()
         try:
             messages = await driver.say(said)
@@ -407,6 +416,15 @@ async def play(conv: Conversation, stack, redis, *, open_chat=None, fake_twilio=
     result.seconds = time.monotonic() - started
     await _codes_delivered(stack)
     return result
+
+
+async def _delivered(stack, outbox_id: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [(sent, channel)] = stack_sql(stack, "select sent_at, channel from outbox where id = ?", outbox_id)
+        if sent or channel not in ("sms", "whatsapp", "telegram", "email"):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _codes_delivered(stack, timeout: float = 10.0) -> None:

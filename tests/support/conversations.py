@@ -276,10 +276,13 @@ def message_languages(text: str) -> set[str]:
 
 # Responses that leave the customer where they were: the fallback, "I didn't understand",
 # "I can't find anyone", "I can't help with that". A turn expecting one says `dead_end_ok`.
+# The format hints ("that doesn't look like an order number") count too: given to "bye" or "thanks"
+# they are the bot taking a way out of the question for a wrong answer.
 DEAD_ENDS = ("utter_default", "utter_ask_rephrase", "utter_offer_human", "utter_identify_failed",
-             "utter_identify_give_up", "utter_identify_code_give_up", "utter_out_of_scope", "utter_not_identified",
-             "utter_preference_unclear", "utter_no_handoff", "utter_claim_order_not_found",
-             "utter_order_not_found", "messages.bad_request")
+             "utter_identify_give_up", "utter_identify_code_give_up", "utter_identify_limited", "utter_out_of_scope",
+             "utter_not_identified", "utter_preference_unclear", "utter_no_handoff", "utter_claim_order_not_found",
+             "utter_order_not_found", "utter_invalid_order_number", "utter_amount_format", "utter_instalments_format",
+             "utter_otp_format", "utter_otp_wrong", "messages.bad_request")
 
 
 @lru_cache(maxsize=1)
@@ -330,8 +333,8 @@ QUESTIONS: dict[str, tuple[str, str]] = {
     "postcode": (r"postcode", r"postcode|post code|postal code|zip"),
     "code": (r"(?<![-\w])code\b", r"(?<![-\w])code\b"),  # not "track & trace-code"
     "order_number": (r"welke bestelling|bestelnummer|ordernummer", r"which order|order number"),
-    "amount": (r"welk bedrag|hoeveel (wil je |geld )?(terug|betalen)|over welk bedrag|hoeveel euro",
-               r"how much|what amount|which amount"),
+    "amount": (r"\bbedrag\b|hoeveel (wil je |geld )?(terug|betalen)|hoeveel euro",
+               r"how much|\bamount\b"),
     "instalments": (r"termijn", r"instal?lments?|how many (payments|months|parts)"),
     "details": (r"wat (er )?(is )?gebeurd|wat is er (precies )?(gebeurd|mis)|vertel|beschrijf|wat ging er mis",
                 r"what happened|tell me|describe|what went wrong|what's wrong|what is wrong"),
