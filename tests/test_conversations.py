@@ -60,7 +60,7 @@ def results():
     if TRANSCRIPTS:
         run.write(Path(TRANSCRIPTS), run.transcripts_json(collected))
     if UPDATE_KNOWN and len(collected) == len(CONVERSATIONS):
-        run.write(spec.KNOWN_FAILURES, run.known_failures_yaml(collected))
+        run.write(spec.KNOWN_FAILURES, run.known_failures_yaml(collected, KNOWN))
 
 
 @pytest.fixture(scope="module")

@@ -255,12 +255,14 @@ class Checker:
             self.given.setdefault(fact, n)
 
         # -- global: a reply, no dead end, the language, no empty value, nothing asked twice
+        # inside a question: pattern 2; else what the turn tests (a time question: 5), else 1
+        stuck = 2 if self.open_before else (turn.pattern or 1)
         if not reply.strip() and not turn.silent_ok:
-            fail("reply", "no reply at all", 2 if self.open_before else 1)
+            fail("reply", "no reply at all", stuck)
         if not turn.dead_end_ok:
             name = spec.dead_end(reply)
             if name:
-                fail("dead_end", f"a dead end ({name})", 2 if self.open_before else 1)
+                fail("dead_end", f"a dead end ({name})", stuck)
         for message in messages:
             text = (message.get("text") or "").strip()
             langs = spec.message_languages(text)
@@ -302,14 +304,14 @@ class Checker:
             answer = spec.faq_answers()[entry].get(lang, "")
             if spec.squash(answer) not in spec.squash(reply):
                 fail("faq", f"not the answer of {entry} (config/faq.yml, {lang})")
-        if turn.time and not spec.has_time(reply):
-            fail("time", "no concrete time or date", turn.pattern or 5)
         for kind in turn.asks:
             if kind not in questions:
                 fail("asks", f"does not ask for {kind}")
         for kind in turn.not_asks:
             if kind in questions:
                 fail("not_asks", f"asks for {kind}: {questions[kind]!r}", turn.pattern or 3)
+        if turn.time and not spec.has_time(reply):
+            fail("time", "no concrete time or date", turn.pattern or 5)
 
 
 async def _records_checks(checker: Checker, n: int, turn: Turn, said: str, reply: str, stack, who, marks,
@@ -517,7 +519,8 @@ def report(results: list[Result], *, wall_seconds: float | None = None, commit: 
             continue
         lines += [f"### {number}. {spec.PATTERNS[number]}" if number else "### (no pattern)", ""]
         for r in group:
-            lines.append(f"- `{r.conversation.id}`: {r.summary()}")
+            why = f"{known[r.conversation.id]}; first failed check: " if r.conversation.id in known else ""
+            lines.append(f"- `{r.conversation.id}`: {why}{r.summary()}")
         lines.append("")
     lines += ["## Details of the failing conversations", ""]
     for r in failing:
@@ -526,7 +529,7 @@ def report(results: list[Result], *, wall_seconds: float | None = None, commit: 
         if c.summary:
             lines += [c.summary, ""]
         if c.id in known:
-            lines += [f"Known failure: {known[c.id]}", ""]
+            lines += [f"What goes wrong: {known[c.id]}", ""]
         for f in r.failures:
             lines += [f"- turn {f.turn}, `{f.check}` (pattern {f.pattern or '-'}): {f.message}"]
         first = r.failures[0]
@@ -550,17 +553,22 @@ def transcripts_json(results: list[Result]) -> str:
     } for r in results], ensure_ascii=False, indent=1)
 
 
-def known_failures_yaml(results: list[Result]) -> str:
-    """tests/conversations/known_failures.yml for these results (the failing ones, with why)."""
-    lines = ["# Conversations the bot does not pass yet (tests/test_conversations.py runs them as",
-             "# xfail(strict=True): one that passes fails the run until it is taken out of this list).",
+def known_failures_yaml(results: list[Result], previous: dict[str, str] | None = None) -> str:
+    """tests/conversations/known_failures.yml for these results: the failing conversations, each with
+    why. A reason already written for a conversation that still fails is kept (people write them);
+    a new one gets its first failed check."""
+    previous = previous or {}
+    lines = ["# Conversations the bot does not pass yet, each with what goes wrong (tests/test_conversations.py",
+             "# runs them as xfail(strict=True): one that passes fails the run until it is taken out of this list).",
              "# Regenerate with: .venv/bin/python scripts/conversations_report.py --update-known-failures",
+             "# (it drops the conversations that pass, adds new failures with their first failed check, and",
+             "# keeps the reasons written here).",
              "known_failures:"]
     for r in results:
         if not r.passed:
-            reason = r.summary().replace("\n", " ")
+            reason = previous.get(r.conversation.id) or r.summary().replace("\n", " ")
             lines.append(f"  {r.conversation.id}: {json.dumps(reason, ensure_ascii=False)}")
-    if len(lines) == 4:
+    if len(lines) == 6:
         lines[-1] = "known_failures: {}"
     return "\n".join(lines) + "\n"
 
