@@ -32,12 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update-known-failures", action="store_true",
                         help="rewrite tests/conversations/known_failures.yml from this run")
     parser.add_argument("-k", default=None, help="only the conversations whose id matches (pytest -k)")
+    parser.add_argument("--business-hours", action="store_true",
+                        help="run the gateway's clock at a business Monday 10:00 (the verdicts must not change)")
     parser.add_argument("--transcripts", default=None,
                         help="also write every conversation (messages, replies, failures) as JSON here")
     args = parser.parse_args(argv)
 
     env = {**os.environ, "CONVERSATIONS_REPORT": str(Path(args.out).resolve()), "PYTHONPATH": str(ROOT)}
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    if args.business_hours:
+        env["CONVERSATIONS_GATEWAY_AT"] = "monday"
     if args.transcripts:
         env["CONVERSATIONS_TRANSCRIPTS"] = str(Path(args.transcripts).resolve())
     if args.update_known_failures and not args.k:

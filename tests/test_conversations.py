@@ -32,6 +32,9 @@ KNOWN = spec.known_failures()
 REPORT = os.environ.get("CONVERSATIONS_REPORT")                  # a path: write the report there
 UPDATE_KNOWN = os.environ.get("CONVERSATIONS_UPDATE_KNOWN") == "1"  # and rewrite known_failures.yml
 TRANSCRIPTS = os.environ.get("CONVERSATIONS_TRANSCRIPTS")          # a path: every conversation as JSON
+# "monday": the gateway's clock at a business Monday 10:00 (tests/support/clock.py), to see the
+# conversations in business hours when the suite runs at night (the verdicts must not depend on it)
+GATEWAY_AT = os.environ.get("CONVERSATIONS_GATEWAY_AT")
 
 
 def _params():
@@ -90,7 +93,11 @@ async def redis(stack):
 
 
 @pytest.mark.parametrize("conv", list(_params()))
-async def test_conversation(results, conv, stack, chat, fake_twilio, pristine_records, redis):
+async def test_conversation(results, conv, stack, chat, fake_twilio, pristine_records, redis, gateway_clock):
+    if GATEWAY_AT == "monday":
+        from tests.support.clock import business_monday
+
+        await gateway_clock.at(business_monday())
     run.copy_database(pristine_records, run.sqlite_path(stack.database_url))
     result = await run.play(conv, stack, redis, open_chat=chat, fake_twilio=fake_twilio)
     results.append(result)

@@ -30,6 +30,9 @@ from tests.support.conversations import Conversation, Turn
 from tests.support.stack import stack_sql
 
 TURN_TIMEOUT = 30.0
+# The first measurement, kept in every report: the bot of main at 40e6c10 (before issue 11's work).
+BASELINE = ("2026-12-01, the bot of main at `40e6c10` (model `model-70277a84ce8bdc55`): **5/66 (8%)**, "
+            "nl 2/33, en 3/33")
 WALL_MARK = "<!-- whole run -->"  # scripts/conversations_report.py puts the whole run's time here
 
 
@@ -480,6 +483,8 @@ def report(results: list[Result], *, wall_seconds: float | None = None, commit: 
         + (f" ({wall_seconds:.0f} s with restoring fresh records before each)" if wall_seconds else "")
         + (f"; median turn {sorted(t.seconds for r in results for t in r.turns)[turns // 2] * 1000:.0f} ms"
            if turns else "") + WALL_MARK,
+        "",
+        f"- Baseline: {BASELINE}",
         "",
         "## Pass rate",
         "",
