@@ -6,8 +6,9 @@ playing and checking them is tests/support/conversation_run.py, the checks
 tests/support/conversations.py. One test per conversation, with the conversation's id.
 
 A conversation the bot does not pass yet is listed in tests/conversations/known_failures.yml with
-the reason, and runs as xfail(strict=True): once the bot passes it, the run fails until it is taken
-out of the list. `scripts/conversations_report.py` runs this module with CONVERSATIONS_REPORT set:
+the reason, and runs as xfail (not strict: a model retrained on another run may tip a borderline
+conversation, and CI must not fail on a conversation getting better; `--update-known-failures`
+takes the passing ones out of the list, and the report counts every one). `scripts/conversations_report.py` runs this module with CONVERSATIONS_REPORT set:
 then every conversation simply runs (no xfail) and docs/conversations.md is written at the end.
 
 The fast tests below (no stack) keep the suite itself honest: its size and languages, the known
@@ -41,7 +42,7 @@ def _params():
     for conv in CONVERSATIONS:
         marks = []
         if conv.id in KNOWN and not REPORT:
-            marks.append(pytest.mark.xfail(strict=True, reason=KNOWN[conv.id]))
+            marks.append(pytest.mark.xfail(strict=False, reason=KNOWN[conv.id]))
         yield pytest.param(conv, id=conv.id, marks=marks)
 
 

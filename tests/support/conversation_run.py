@@ -564,7 +564,7 @@ def known_failures_yaml(results: list[Result], previous: dict[str, str] | None =
     a new one gets its first failed check."""
     previous = previous or {}
     lines = ["# Conversations the bot does not pass yet, each with what goes wrong (tests/test_conversations.py",
-             "# runs them as xfail(strict=True): one that passes fails the run until it is taken out of this list).",
+             "# runs them as xfail (not strict): one that passes shows as XPASS until it is taken out of this list).",
              "# Regenerate with: .venv/bin/python scripts/conversations_report.py --update-known-failures",
              "# (it drops the conversations that pass, adds new failures with their first failed check, and",
              "# keeps the reasons written here).",
