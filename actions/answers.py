@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.topics import CUSTOMER_NUMBER, DESCRIPTION_MIN_WORDS, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS
+from actions.topics import CUSTOMER_NUMBER, DESCRIPTION_MIN_WORDS, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, other_topic
 from bot.policy import faq
 
 # Slots of the question being asked that another question makes meaningless; who the customer is
@@ -58,8 +58,31 @@ class ActionInform(Action):
                 name = candidate.get("name")
                 if name in TOPIC_SLOTS and float(candidate.get("confidence") or 0) >= QUESTION_IN_INFORM:
                     return [SlotSet("topic", name), FollowupAction("topic_form")]
+        topic = tracker.get_slot("topic")
+        if topic in TOPIC_SLOTS and not tracker.get_slot("customer_id") and given_identity(text) \
+                and _asked_recently(tracker):
+            # "ok, ik ben klant K10019" after the question it belongs to (an order status told from
+            # an order number + postcode, or a question left while being asked who it is): go on with it
+            return [SlotSet("claim_order", None), FollowupAction("topic_form")]
         dispatcher.utter_message(response="utter_inform_ack")
         return []
+
+
+def given_identity(text: str) -> bool:
+    return bool(CUSTOMER_NUMBER.search(text) or EMAIL.search(text))
+
+
+def _asked_recently(tracker: Tracker, turns: int = 3) -> bool:
+    """Whether the bot answered or asked about the current topic within the last few user turns."""
+    users = 0
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            users += 1
+            if users > turns:
+                return False
+        elif event.get("event") == "action" and event.get("name") in ("topic_form", "action_topic"):
+            return users >= 1
+    return False
 
 
 class ActionSwitchTopic(Action):
@@ -71,6 +94,9 @@ class ActionSwitchTopic(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         intent = tracker.latest_message.get("intent", {}).get("name")
+        if intent == tracker.get_slot("topic") or intent not in TOPIC_SLOTS:
+            # "laat dat retour maar, ik wil mijn geld terug": the other topic the message names
+            intent = other_topic(tracker)
         if intent not in TOPIC_SLOTS:
             return []
         events: list[EventType] = [SlotSet(slot, None) for slot in SWITCH_CLEARS]

@@ -164,6 +164,8 @@ async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker,
     repo = records()
     promises = await repo.open_promises(tracker.sender_id)
     tickets = [t for t in await repo.tickets(int(customer_id), status="open") if t.promised_by] if customer_id else []
+    customer = await repo.customer(int(customer_id)) if tickets else None
+    channel = registry.label(customer.preferred_channel if customer else "webchat", lang)  # where the answer comes
     said = False
     for promise in promises[-1:]:
         deadline = aware(promise.deadline)
@@ -176,7 +178,7 @@ async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker,
             key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
         else:
             key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
-        dispatcher.utter_message(response=key, ticket=ticket.id,
+        dispatcher.utter_message(response=key, ticket=ticket.id, channel=channel,
                                  kind=fmt.label(fmt.TICKET_KINDS, ticket.kind, lang),
                                  deadline=describe(deadline, lang, now, tz))
         said = True

@@ -44,7 +44,11 @@ INSTALMENTS_SAID = re.compile(
 MONEY_SAID = re.compile(r"€\s*(\d{1,5}(?:[.,]\d{1,2})?)|(?<![\d.,])(\d{1,5}(?:[.,]\d{1,2})?)\s*(?:euro|eur\b|€)"
                         r"|(?<![\d.,])(\d{1,5}[.,]\d{2})(?![\d.,])", re.I)
 # the question's own message counts as its description when it says this much (not "ik heb een klacht")
-DESCRIPTION_MIN_WORDS = 6
+DESCRIPTION_MIN_WORDS = 7
+# a reason for leaving, said with the wish to leave ("... want bij de concurrent is alles goedkoper")
+REASON = re.compile(r"\b(want|omdat|aangezien|doordat|vanwege|because|since|as|due to|goedkoper|duurder|te duur|"
+                    r"cheaper|expensive|slecht|bad|poor|niet tevreden|unhappy|not happy|concurrent|competitor|"
+                    r"elsewhere|ergens anders|prices?|prijzen|service|kwaliteit|quality)\b", re.I)
 MAX_ID_ATTEMPTS = 3
 UNKNOWN = "none"  # claimed_id of a claim that matches no customer: treated exactly like a real one
 
@@ -77,6 +81,8 @@ LEAVE_MIN_CONFIDENCE = 0.5
 CHANGE_OF_MIND = re.compile(r"\b(laat (dat|dit|het|die)?\s*\w* ?maar|eigenlijk|liever|toch (niet|maar)|bedacht|"
                             r"actually|instead|rather|changed my mind|forget (that|the)|never mind)\b", re.I)
 # "momentje", "one sec": the customer looks it up; no failed attempt, no dead end
+ONE_SEC = re.compile(r"\b(one sec(ond)?|just a (sec|second|moment)|momentje|moment(je)? graag|ff wachten|even wachten|"
+                     r"hold on|hang on|let me (check|look)|ik zoek het (even|ff) op)\b", re.I)
 WAIT_A_MOMENT = re.compile(r"^\W*(oke?\W+|ok\W+|ja\W+|yes\W+)?(moment(je)?|even (zoeken|kijken|wachten)|ff zoeken|"
                            r"wacht (even|ff)|één moment|een moment|one (sec|second|moment)|just a (sec|second|moment)|"
                            r"hold on|hang on|wait a (sec|second|moment)|let me (check|look))\b", re.I)
@@ -137,6 +143,17 @@ def was_asking(tracker: Tracker) -> bool:
     return active == "topic_form"
 
 
+def other_topic(tracker: Tracker, min_confidence: float = 0.2) -> str | None:
+    """The likeliest topic in the NLU ranking other than the one being asked about."""
+    current = tracker.get_slot("topic")
+    for candidate in tracker.latest_message.get("intent_ranking") or [tracker.latest_message.get("intent") or {}]:
+        name = candidate.get("name")
+        if name in TOPIC_SLOTS and name != current and name not in LEAVE_INTENTS \
+                and float(candidate.get("confidence") or 0) >= min_confidence:
+            return name
+    return None
+
+
 def leaves_question(tracker: Tracker) -> bool:
     """The customer, asked for something by topic_form, said something else: goodbye, thanks, a
     person please, another language, another question or topic."""
@@ -149,12 +166,14 @@ def leaves_question(tracker: Tracker) -> bool:
     leaving = LEAVE_INTENTS | (set(TOPIC_SLOTS) - {tracker.get_slot("topic")})
     if text.startswith("/"):  # a button: its intent is what was chosen
         return name in leaving
+    if WAIT_A_MOMENT.search(text) or ONE_SEC.search(text):
+        return False  # "thanks, one sec": looking it up (the extractor says: take your time)
     if requested == "details":
         return name in LEAVE_DESCRIPTION_INTENTS and confidence >= 0.8 and len(text.split()) <= 8
+    if CHANGE_OF_MIND.search(text) and other_topic(tracker):
+        return True  # another topic after all, whatever value the message also holds (it is kept)
     if name not in leaving or confidence < LEAVE_MIN_CONFIDENCE:
         return False
-    if name in TOPIC_SLOTS and confidence >= 0.8 and CHANGE_OF_MIND.search(text):
-        return True  # another topic after all, whatever value the message also holds (it is kept)
     return not carries_value(requested, text, name)
 
 NUMBER_WORDS = {
@@ -167,7 +186,9 @@ CHANNEL_WORDS = {
     "mail": "email", "chat": "webchat", "webchat": "webchat",
 }
 CONSENT_OFF = re.compile(
-    r"\b(geen (berichten|mail|mails|e-?mails?|sms'?jes|nieuwsbrief)( meer)?|niet meer (mailen|appen|benaderen)"
+    r"\b(geen (berichten|mail|mails|e-?mails?|sms'?jes|nieuwsbrief|reclame\w*|aanbiedingen|marketing\w*)( meer)?"
+    r"|niet meer (mailen|appen|benaderen)|no (more )?(marketing|offers|promotions|newsletters?)"
+    r"|stop (sending|sturen)( me)? (offers|aanbiedingen|reclame)"
     r"|afmelden|uitschrijven|no (more )?(messages|mail|e-?mails|texts)|don'?t (message|contact|email) me"
     r"|unsubscribe|opt ?out|stop (met )?(berichten|mailen|messages))\b", re.I)
 STAYS_FOR_SURE = re.compile(r"\b(i'?ll stay|i will stay|stay then|sounds good|dan blijf ik|ik blijf|blijf ik|klinkt goed|"
@@ -305,6 +326,8 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
                 slots.insert(0, "id_code")  # who they say they are, proven by a code sent to the records
             elif tracker.get_slot("id_order_number"):
                 slots.insert(0, "postcode")  # an order number was given: its postcode identifies
+        if topic == "payment_arrangement" and tracker.get_slot("instalments") and tracker.get_slot("amount") is None:
+            slots.remove("amount")  # "kan het in 3 termijnen?": for what is open now (action_topic)
         if "otp_code" in slots:
             needs_code = topic != "update_preferences" or str(tracker.get_slot("preference") or "").startswith(("email=", "phone="))
             if is_verified(tracker) or not needs_code:
@@ -332,7 +355,7 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         if not (number or email or (postcode and (order or pending_order))):
             if requested == "id_code":
                 return {}  # the code extractor answers
-            if asked and WAIT_A_MOMENT.search(text):
+            if asked and (WAIT_A_MOMENT.search(text) or ONE_SEC.search(text)):
                 dispatcher.utter_message(text=messages.text("take_your_time", tracker.get_slot("language") or "nl"))
                 return {"id_attempts": int(tracker.get_slot("id_attempts") or 0)}  # no attempt counted
             if order and asked:
@@ -382,6 +405,9 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         if CUSTOMER_NUMBER.search(text) or EMAIL.search(text) or POSTCODE.search(text) or ORDER_NUMBER.search(text):
             return {}  # a new claim instead of a code: extract_customer_id takes it
         match = CODE.search(text)
+        if not match and (WAIT_A_MOMENT.search(text) or ONE_SEC.search(text)):
+            dispatcher.utter_message(text=messages.text("take_your_time", tracker.get_slot("language") or "nl"))
+            return {"id_code": None, "id_attempts": int(tracker.get_slot("id_attempts") or 0) or 1}  # not asked again
         if not match:
             dispatcher.utter_message(response="utter_otp_format")
             return {"id_code": None}
@@ -495,11 +521,11 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
     async def extract_instalments(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "instalments":
             # "kan het in 3 termijnen?": said with the question, never asked again
-            said = INSTALMENTS_SAID.search(tracker.latest_message.get("text") or "")
-            if said and tracker.get_slot("instalments") is None:
-                count = parse_count(said.group(0))
-                if count in policy().instalments:
-                    return {"instalments": float(count)}
+            if tracker.get_slot("instalments") is None:
+                for said in INSTALMENTS_SAID.finditer(tracker.latest_message.get("text") or ""):
+                    count = parse_count(said.group(0))  # "niet in een keer ... in 3 termijnen": the 3
+                    if count in policy().instalments:
+                        return {"instalments": float(count)}
             return {}
         count = parse_count(tracker.latest_message.get("text") or "")
         if count not in policy().instalments:  # config/policy.yml (the desk accepts the same range)
@@ -517,8 +543,10 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
             if tracker.get_slot("requested_slot") is None and tracker.get_slot("details") is None:
                 text = (tracker.latest_message.get("text") or "").strip()
                 intent = tracker.latest_message.get("intent", {}).get("name")
-                if intent == tracker.get_slot("topic") and not text.startswith("/") \
-                        and len(CUSTOMER_NUMBER.sub(" ", EMAIL.sub(" ", text)).split()) >= DESCRIPTION_MIN_WORDS:
+                topic = tracker.get_slot("topic")
+                words = len(CUSTOMER_NUMBER.sub(" ", EMAIL.sub(" ", text)).split())
+                reason_given = topic != "cancel_contract" or REASON.search(text)  # "I want to close my account": no reason
+                if intent == topic and not text.startswith("/") and words >= DESCRIPTION_MIN_WORDS and reason_given:
                     return {"details": text[:2000]}
             return {}
         text = (tracker.latest_message.get("text") or "").strip()
@@ -689,7 +717,7 @@ class ActionAskPreference(Action):
         return "action_ask_preference"
 
     async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
-        said = " ".join((e.get("text") or "") for e in tracker.events[-12:] if e.get("event") == "user")
+        said = " ".join([(e.get("text") or "") for e in tracker.events if e.get("event") == "user"][-4:])
         for field, pattern in PREFERENCE_FIELDS:
             if pattern.search(said):
                 dispatcher.utter_message(response=f"utter_ask_preference_{field}")

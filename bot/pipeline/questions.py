@@ -33,11 +33,27 @@ _SPLIT = re.compile(
     re.IGNORECASE)
 
 
+_JOINED = re.compile(r"^(en|and|also|ook|verder|daarnaast|plus|oh)\b", re.IGNORECASE)
+
+
 def parts(text: str) -> list[str]:
-    """The sentences of `text` that could each be a question; [text] when it is one."""
+    """The sentences of `text` (and the parts joined by "en ook", "and also" ...); [text] when it is
+    one. Short pieces ("K10001", "Hoi!") are kept: they go with the question they belong to."""
     pieces = [p.strip(" ,;") for p in _SPLIT.split(text or "")]
-    pieces = [p for p in pieces if len(p.split()) >= 2 or p.endswith("?")]
-    return pieces if 2 <= len(pieces) <= MAX_PARTS else [text]
+    pieces = [p for p in pieces if p]
+    asking = [p for p in pieces if len(p.split()) >= 2 or p.endswith("?")]
+    return pieces if len(asking) >= 2 and len(pieces) <= MAX_PARTS + 2 else [text]
+
+
+def worth_reading(piece: str) -> bool:
+    """Whether a piece could ask something on its own (else it only goes with a question)."""
+    return len(piece.split()) >= 2 or piece.endswith("?")
+
+
+def _separate(piece: str) -> bool:
+    """A second question about the customer's case must be asked as one: a question mark, or
+    joined by "en ook", "and also" ... (else it is the same case told in more sentences)."""
+    return piece.rstrip().endswith("?") or bool(_JOINED.match(piece))
 
 
 @dataclass(frozen=True)
@@ -71,8 +87,18 @@ def plan(pieces: list[str], parses: list[dict]) -> Plan | None:
         if name is None or name in seen:
             rest.append(piece)  # asks nothing, or the same question again: goes with the case question
             continue
+        if name in CASE_INTENTS and cases and not _separate(piece):
+            rest.append(piece)  # more about the same case ("Ik wil klagen. De bezorger gooide ...")
+            continue
+        if name not in CASE_INTENTS and not (name.startswith("faq:") or piece.rstrip().endswith("?")):
+            rest.append(piece)  # a side question must be one: an FAQ the file knows, or asked with "?"
+            continue
         seen.add(name)
         (cases if name in CASE_INTENTS else side).append(piece)
+    if len(side) + len(cases) < 2:
+        return None
     if cases and rest:
         cases[0] = " ".join([cases[0], *rest])  # identification and details go with the case question
+    elif rest:
+        side[-1] = " ".join([side[-1], *rest])
     return Plan(now=side + cases[:1], later=cases[1:])

@@ -162,7 +162,8 @@ class ConversationService:
         found = None
         if len(pieces) > 1:
             try:
-                found = questions.plan(pieces, [await self.rasa.parse(piece) for piece in pieces])
+                found = questions.plan(pieces, [await self.rasa.parse(piece) if questions.worth_reading(piece) else {}
+                                                for piece in pieces])
             except RasaUnavailable:
                 found = None  # the whole message then; Rasa's own error handling applies
         if found is None:
