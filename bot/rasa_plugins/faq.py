@@ -23,6 +23,7 @@ from bot.policy import faq
 
 log = logging.getLogger(__name__)
 INTENT_FAQ = "faq"
+DIET_WEIGHT = 0.5
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -42,7 +43,10 @@ class FaqClassifier(GraphComponent):
             if entry is None:
                 continue
             intent = {INTENT_NAME_KEY: INTENT_FAQ, "confidence": 1.0}
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != INTENT_FAQ]
+            # DIET's readings stay in the ranking, halved: the FallbackClassifier after this component
+            # would otherwise call a sure DIET second (0.97) "ambiguous" with the FAQ's 1.0
+            ranking = [{**r, "confidence": float(r.get("confidence") or 0) * DIET_WEIGHT}
+                       for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) != INTENT_FAQ]
             message.set(INTENT, intent, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [intent, *ranking], add_to_output=True)
         return messages
