@@ -11,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser train run test fast-test stack-test validate story-test pytest eval bench lock clean
+.PHONY: help install browser train run test fast-test stack-test validate story-test pytest eval bench conversations lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test: install browser ## Run all tests: fast tests, then training, data validati
 	$(MAKE) --no-print-directory validate
 	$(MAKE) --no-print-directory story-test
 	$(MAKE) --no-print-directory stack-test
+
+conversations: train ## Play the dialogue suite's whole conversations through the stack; writes docs/conversations.md
+	$(PY) scripts/conversations_report.py
 
 eval: install ## Evaluate NLU per language on held-out data; writes docs/nlu-evaluation.md
 	$(PY) scripts/evaluate_nlu.py
