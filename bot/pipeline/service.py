@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import unicodedata
 from dataclasses import replace
@@ -47,6 +48,14 @@ log = logging.getLogger(__name__)
 
 # Emoji-only messages that carry a clear answer.
 _EMOJI_INTENTS = {"👍": "/affirm", "👌": "/affirm", "✅": "/affirm", "👎": "/deny", "❌": "/deny"}
+
+
+# a waiting customer asking whether to stay, or where the answer will come (answered with the wait)
+_WAIT_HERE = re.compile(
+    r"\b(wait here|stay (here|in this chat|on this page|online)|keep (this|the) (chat|window|page|tab) open|"
+    r"(will|do) you (text|message|email|call) me|hear (from you )?by (text|sms|email|whatsapp)|"
+    r"hier (blijven|wachten)|(blijven|moet ik) wachten|in de chat blijven|venster open|"
+    r"krijg ik (een )?(sms|bericht|mail|e-mail|whatsapp)|hoor ik het via|laten jullie het weten)\b", re.IGNORECASE)
 
 
 def _is_emoji_only(text: str) -> bool:
@@ -303,6 +312,8 @@ class ConversationService:
         return Outcome(key, lang, [reply])
 
     async def _asks_response_time(self, text: str) -> bool:
+        if _WAIT_HERE.search(text):  # "do I have to stay in this chat or will you text me?"
+            return True
         try:
             parsed = await self.rasa.parse(text)
         except RasaUnavailable:
