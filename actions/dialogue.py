@@ -155,6 +155,13 @@ class ActionResponseTime(Action):
         return []
 
 
+def ticket_response(ticket, now) -> str:
+    """The text for an open ticket's promise: "we call you back" for a callback, else "you'll get an
+    answer"; the late variant (admitting it, offering a person) once its deadline passed."""
+    base = "utter_response_time_callback" if ticket.kind == "callback" else "utter_response_time_ticket"
+    return base if aware(ticket.promised_by) >= now else f"{base}_late"
+
+
 async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker, clock: Clock,
                              customer_id: str | None) -> bool:
     """The promises made on this conversation and the customer's open tickets with a deadline,
@@ -174,11 +181,7 @@ async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker,
         said = True
     for ticket in tickets[-3:]:
         deadline = aware(ticket.promised_by)
-        if ticket.kind == "callback":  # "we call you back", not "you'll get an answer"
-            key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
-        else:
-            key = "utter_response_time_ticket" if deadline >= now else "utter_response_time_ticket_late"
-        dispatcher.utter_message(response=key, ticket=ticket.id, channel=channel,
+        dispatcher.utter_message(response=ticket_response(ticket, now), ticket=ticket.id, channel=channel,
                                  kind=fmt.label(fmt.TICKET_KINDS, ticket.kind, lang),
                                  deadline=describe(deadline, lang, now, tz))
         said = True
@@ -207,9 +210,8 @@ class ActionRequestCallback(ActionResponseTime):
                          if t.kind == "callback" and t.promised_by]
             if open_ones:
                 ticket = open_ones[-1]
-                deadline = aware(ticket.promised_by)
-                key = "utter_response_time_callback" if deadline >= now else "utter_response_time_callback_late"
-                dispatcher.utter_message(response=key, ticket=ticket.id, deadline=describe(deadline, lang, now, tz))
+                dispatcher.utter_message(response=ticket_response(ticket, now), ticket=ticket.id,
+                                         deadline=describe(aware(ticket.promised_by), lang, now, tz))
                 return []
         dispatcher.utter_message(response="utter_request_callback")
         return []
