@@ -66,6 +66,8 @@ async def run(action, t: Tracker):
     ("do you sell gift cards?", "gift_cards"),     # more specific than "do you sell"
     ("what do you sell", "assortment"),
     ("wat zijn de verzendkosten", "shipping_costs"),
+    ("wat zijn de bezorgkostn", "shipping_costs"),  # a typo
+    ("hoe lang duurt bezorgen normaal eigenlijk bij jullie?", "delivery_time"),  # not "bezorgkosten"
     ("waar is mijn bestelling 104233", None),      # the customer's own order: the records, not the FAQ
     ("hoe lang duurt de bezorging van K10001", None),
     ("ik wil iets terugsturen", None),
