@@ -327,6 +327,41 @@ async def test_a_callback_on_record_is_named_when_the_customer_asks_for_one(shop
     assert [m["response"] for m in messages] == ["utter_request_callback"]  # nobody known: how callbacks work
 
 
+@pytest.mark.parametrize("text,wanted", [
+    ("can it be in the afternoon instead?", {"part": "afternoon"}),
+    ("kan het ook 's middags?", {"part": "afternoon"}),
+    ("kan het morgenochtend?", {"part": "morning"}),
+    ("bel me vanavond maar", {"part": "evening"}),
+    ("liever na 15:00", {"said": "na 15:00"}),
+    ("call me on friday after 2pm", {"said": "on friday after 2pm"}),
+    ("when will you call me back?", None),
+    ("wanneer bellen jullie me terug?", None),
+])
+def test_the_time_a_customer_prefers_for_a_callback(text, wanted):
+    from actions.dialogue import callback_time
+
+    assert callback_time(text) == wanted
+
+
+@at_monday
+@pytest.mark.parametrize("action_name,intent", [("ActionRequestCallback", "request_callback"),
+                                                ("ActionResponseTime", "ask_response_time")])
+async def test_a_preferred_time_for_the_callback_on_record_is_noted_on_it(shop, clock, action_name, intent):
+    import actions.dialogue
+
+    harry = await cid(shop, "K10018")  # the demo: to be called back tomorrow at 10:00
+    [ticket] = await rows(shop, Ticket, Ticket.customer_id == harry, Ticket.kind == "callback")
+    action = getattr(actions.dialogue, action_name)(clock=clock)
+    messages, _ = await run(action, tracker("can it be in the afternoon instead?", intent,
+                                            slots={"customer_id": str(harry), "language": "en"}))
+    assert [m["text"] for m in messages] == [
+        "Noted: you'd rather be called in the afternoon. I've passed it on to the colleague who calls you "
+        f"back (#{ticket['id']}); if that isn't possible, they'll let you know."]
+    [after] = await rows(shop, Ticket, Ticket.id == ticket["id"])
+    assert after["data"]["preferred_time"] == "in the afternoon"
+    assert after["status"] == "open"
+
+
 @pytest.mark.parametrize("order_number,changes,response", [
     ("126354", {"promised_date": None}, "utter_order_status_shipped_no_date"),
     ("126354", {"promised_date": None, "carrier": None}, "utter_order_status_other"),
