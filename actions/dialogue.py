@@ -215,7 +215,10 @@ def ticket_response(ticket, now) -> str:
     """The text for an open ticket's promise: "we call you back" for a callback, else "you'll get an
     answer"; the late variant (admitting it, offering a person) once its deadline passed."""
     base = "utter_response_time_callback" if ticket.kind == "callback" else "utter_response_time_ticket"
-    return base if aware(ticket.promised_by) >= now else f"{base}_late"
+    if aware(ticket.promised_by) < now:
+        return f"{base}_late"
+    # a delivery problem: what the colleague decides (send it again or refund), not just "an answer"
+    return "utter_response_time_delivery" if ticket.kind == "delivery_problem" else base
 
 
 async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker, clock: Clock,

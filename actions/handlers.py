@@ -24,7 +24,7 @@ from channels import registry
 from actions.common import latest_user_metadata
 from actions.deps import clock as process_clock, handoff_config, identity_policy, mandates, records, service_levels
 from actions.dialogue import handoff_payload
-from actions.topics import PER_TOPIC, is_verified, shows_claimed_order
+from actions.topics import ORDER_NUMBER, PER_TOPIC, UNDER_WAY, is_verified, shows_claimed_order
 from bot.policy import churn
 from bot.policy.clock import Clock
 from bot.policy.decisions import Decisions
@@ -255,6 +255,16 @@ async def invoice_question(ctx: Context) -> list[EventType]:
     if not invoices:
         ctx.say("utter_no_invoices")
         return []
+    focus = await _invoice_asked_about(ctx, invoices)
+    if focus is not None:
+        # "en die van de bestelling die nog onderweg is?": that one invoice
+        status = focus.status(ctx.today)
+        key = "utter_invoice_of_order_open" if status in ("overdue", "open", "partially_paid") else "utter_invoice_of_order"
+        ctx.say(key, order_number=focus.order_number, invoice=focus.invoice_number,
+                amount=ctx.money(focus.amount_cents), status=fmt.label(fmt.INVOICE_STATUS, status, ctx.lang),
+                due=fmt.day(focus.due_date, ctx.lang), open=ctx.money(focus.open_cents))
+        await ctx.repo.contact(ctx.customer.id, ctx.channel, "invoice_question")
+        return []
     # Overdue and open invoices first (they are what the customer needs), then the newest paid.
     invoices.sort(key=lambda i: ({"overdue": 0, "partially_paid": 1, "open": 1}.get(i.status(ctx.today), 2), -i.issued_at.toordinal()))
     lines = []
@@ -274,6 +284,24 @@ async def invoice_question(ctx: Context) -> list[EventType]:
         ctx.say("utter_invoices", lines="\n".join(lines))
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "invoice_question")
     return []
+
+
+async def _invoice_asked_about(ctx: Context, invoices: list):
+    """The invoice of the order this message names ("factuur van 104233") or describes ("de
+    bestelling die nog onderweg is": the one under way); None: the question is about all of them."""
+    text = ctx.tracker.latest_message.get("text") or ""
+    named = ORDER_NUMBER.search(text)
+    if named:
+        number = named.group(1)
+    elif UNDER_WAY.search(text):
+        under_way = [o for o in await ctx.repo.recent_orders(ctx.customer.id, limit=10)
+                     if o.status in ("placed", "shipped")]
+        if len(under_way) != 1:
+            return None
+        number = under_way[0].order_number
+    else:
+        return None
+    return next((i for i in invoices if i.order_number == number), None)
 
 
 async def payment_arrangement(ctx: Context) -> list[EventType]:

@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import records
-from actions.topics import CUSTOMER_NUMBER, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, KeepSideSlots
+from actions.topics import CUSTOMER_NUMBER, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, KeepSideSlots, is_follow_up
 from bot.shared import language
 from channels import registry
 
@@ -55,6 +55,9 @@ class ValidateSlotMappings(KeepSideSlots, ValidationAction):
         if (tracker.active_loop or {}).get("name"):
             return {}
         intent = tracker.latest_message.get("intent", {}).get("name")
+        previous = tracker.get_slot("topic")
+        if previous in TOPIC_SLOTS and intent in TOPIC_SLOTS and is_follow_up(tracker.latest_message.get("text") or ""):
+            return {}  # "ook niet voor de bestelling die onderweg is?": the same question, about that
         return {"topic": intent} if intent in TOPIC_SLOTS else {}
 
     async def validate_topic(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

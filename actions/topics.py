@@ -91,6 +91,24 @@ WAIT_A_MOMENT = re.compile(r"^\W*(oke?\W+|ok\W+|ja\W+|yes\W+)?(moment(je)?|even 
 SIDE_STEPS = {"action_faq", "utter_language_switched", "utter_opening_hours", "action_response_time",
               "utter_iamabot", "utter_out_of_scope", "action_continue_on_channel"}
 # Slots that belong to one question and are cleared when it is answered.
+# "ook niet voor de bestelling die onderweg is?", "and what about order 126354?": the question just
+# answered, about something else (actions/language.py extract_topic keeps the topic)
+FOLLOW_UP = re.compile(
+    r"^\W*(?:(?:oh|ok(?:e|ay)?|en|maar|and|but)\W+)?(?:ook(?: niet)? voor|en voor|en (?:die|de|het) van|en hoe zit het met|"
+    r"hoe zit het (?:dan )?met|en met|geldt dat ook voor|"
+    r"what about|how about|and (?:for|what about)|also for|same for|not even for|even for|does that go for)\b",
+    re.IGNORECASE)
+FOLLOW_UP_MAX_WORDS = 14
+# an order described instead of numbered: the one under way
+UNDER_WAY = re.compile(r"\b(onderweg|nog niet (?:bezorgd|binnen|aangekomen|geleverd)|on (?:its|the) way|under way|"
+                       r"not (?:yet )?(?:arrived|delivered)|in transit|still coming)\b", re.IGNORECASE)
+
+
+def is_follow_up(text: str) -> bool:
+    """A short question that leans on the one before ("ook niet voor ...?", "what about ...?")."""
+    return bool(FOLLOW_UP.search(text or "")) and len((text or "").split()) <= FOLLOW_UP_MAX_WORDS
+
+
 PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
              "claimed_id", "id_code"]
 

@@ -6,7 +6,8 @@ conversations through the running stack are tests/test_conversations.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from rasa_sdk import Tracker
@@ -42,7 +43,8 @@ def tracker(text="", intent="inform", confidence=0.9, slots=None, ranking=None, 
         events.append({"event": "action", "name": latest_action})
     if active_loop:
         events.append({"event": "action", "name": active_loop})
-    return Tracker("c-conversation", dict(slots or {}), latest, events, False, None,
+    # a conversation of its own: identification attempts are counted per conversation (in Redis)
+    return Tracker(f"c-conversation-{uuid.uuid4().hex[:12]}", dict(slots or {}), latest, events, False, None,
                    {"name": active_loop}, "topic_form" if active_loop else latest_action)
 
 
@@ -444,3 +446,63 @@ async def test_the_field_to_change_is_not_asked_when_it_was_said(said, response)
 
     messages, _ = await run(ActionAskPreference(), tracker(said, "update_preferences"))
     assert responses(messages) == [response]
+
+
+def test_an_open_delivery_problem_says_what_the_colleague_decides():
+    """"Will you send a new one or refund me?" about a reported delivery problem: the colleague's
+    decision and when, not only "you'll get an answer"; late, the plain admission."""
+    from types import SimpleNamespace
+    from actions.dialogue import ticket_response
+
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    def ticket(kind, hours):
+        return SimpleNamespace(kind=kind, promised_by=now + timedelta(hours=hours))
+    assert ticket_response(ticket("delivery_problem", 8), now) == "utter_response_time_delivery"
+    assert ticket_response(ticket("delivery_problem", -1), now) == "utter_response_time_ticket_late"
+    assert ticket_response(ticket("complaint", 8), now) == "utter_response_time_ticket"
+    assert ticket_response(ticket("callback", 8), now) == "utter_response_time_callback"
+
+
+# == a follow-up that leans on the question before ==============================================
+
+@pytest.mark.parametrize("text,follows", [
+    ("ook niet voor de bestelling die nog onderweg is?", True),
+    ("en voor bestelling 104233?", True),
+    ("what about order 126354?", True),
+    ("and for the one that's still on its way?", True),
+    ("waar blijft mijn bestelling?", False),
+    ("ik wil ook mijn punten weten, en voor de rest alles goed", False),
+])
+def test_a_follow_up_is_recognised(text, follows):
+    from actions.topics import is_follow_up
+
+    assert is_follow_up(text) is follows
+
+
+async def test_a_follow_up_keeps_the_question_just_answered():
+    from actions.language import ValidateSlotMappings
+
+    slots = {"topic": "invoice_question", "customer_id": "7"}
+    extracted = await ValidateSlotMappings().extract_topic(
+        CollectingDispatcher(), tracker("ook niet voor de bestelling die nog onderweg is?", "order_status", slots=slots), DOMAIN)
+    assert extracted == {}  # the topic stays invoice_question
+    extracted = await ValidateSlotMappings().extract_topic(
+        CollectingDispatcher(), tracker("waar blijft mijn bestelling die nog onderweg is?", "order_status", slots=slots), DOMAIN)
+    assert extracted == {"topic": "order_status"}
+
+
+@at_monday
+async def test_the_invoice_of_the_order_under_way_when_asked_about_it(shop, clock):
+    from actions.handlers import ActionTopic
+
+    sanne = await cid(shop, "K10001")
+    slots = {"topic": "invoice_question", "customer_id": str(sanne), "language": "nl"}
+    dispatcher = CollectingDispatcher()
+    await ActionTopic(clock=clock).run(
+        dispatcher, tracker("ook niet voor de bestelling die nog onderweg is?", "order_status", slots=slots), DOMAIN)
+    [said] = [m for m in dispatcher.messages if m["response"]]
+    assert (said["response"], said["order_number"], said["invoice"], said["amount"], said["status"]) == (
+        "utter_invoice_of_order", "104233", "F2026-00305", "€89,95", "betaald")
+    dispatcher = CollectingDispatcher()
+    await ActionTopic(clock=clock).run(dispatcher, tracker("staat er nog iets open?", "invoice_question", slots=slots), DOMAIN)
+    assert [m["response"] for m in dispatcher.messages if m["response"]] == ["utter_invoices"]  # all of them
