@@ -104,6 +104,35 @@ UNDER_WAY = re.compile(r"\b(onderweg|nog niet (?:bezorgd|binnen|aangekomen|gelev
                        r"not (?:yet )?(?:arrived|delivered)|in transit|still coming)\b", re.IGNORECASE)
 
 
+_WORD = re.compile(r"[a-zà-ÿ]+")
+PRODUCT_WORD_MIN = 5
+
+
+def names_product(text: str, description: str) -> bool:
+    """Whether `text` names the product of an order line ("mijn robotstofzuiger", "the air fryer",
+    "de stofzuiger" for "Robotstofzuiger Compact"): a word of 5+ letters inside a word of the
+    description or the other way round, spaces ignored ("air fryer" = "airfryer")."""
+    said = _WORD.findall((text or "").lower())
+    said += ["".join(pair) for pair in zip(said, said[1:])]
+    product = _WORD.findall((description or "").lower())
+    product += ["".join(pair) for pair in zip(product, product[1:])]
+    return any(len(w) >= PRODUCT_WORD_MIN and len(p) >= PRODUCT_WORD_MIN and (w in p or p in w)
+               for w in said for p in product)
+
+
+def topic_messages(tracker: Tracker, limit: int = 6) -> list[str]:
+    """What the customer wrote since the last question was answered (action_topic), newest first."""
+    texts: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") == "action_topic":
+            break
+        if event.get("event") == "user" and not (event.get("text") or "").startswith("/"):
+            texts.append(event.get("text") or "")
+            if len(texts) >= limit:
+                break
+    return texts
+
+
 def is_follow_up(text: str) -> bool:
     """A short question that leans on the one before ("ook niet voor ...?", "what about ...?")."""
     return bool(FOLLOW_UP.search(text or "")) and len((text or "").split()) <= FOLLOW_UP_MAX_WORDS
@@ -319,15 +348,21 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         """"When is my order coming?" from a customer with one order under way: that order, not
         "which order?" (a number they typed always wins)."""
         slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
-        if slots.get("topic") not in ONE_ORDER_TOPICS or slots.get("requested_slot") != "order_number" \
-                or slots.get("order_number") or not slots.get("customer_id"):
+        if slots.get("requested_slot") != "order_number" or slots.get("order_number") or not slots.get("customer_id"):
             return events
-        under_way = [o for o in await records().recent_orders(int(slots["customer_id"]), limit=10)
-                     if o.status in ("placed", "shipped")]
-        if len(under_way) != 1:
+        orders = await records().recent_orders(int(slots["customer_id"]), limit=10)
+        # "is mijn robotstofzuiger al onderweg?": the one order with that product
+        named = [o for o in orders if any(names_product(text, line.description) for line in o.lines
+                                          for text in topic_messages(tracker))]
+        under_way = [o for o in orders if o.status in ("placed", "shipped")]
+        if len(named) == 1:
+            chosen = named[0]
+        elif not named and slots.get("topic") in ONE_ORDER_TOPICS and len(under_way) == 1:
+            chosen = under_way[0]
+        else:
             return events
         events = [e for e in events if not (e.get("event") == "slot" and e["name"] in ("requested_slot", "order_number"))]
-        events.append(SlotSet("order_number", under_way[0].order_number))
+        events.append(SlotSet("order_number", chosen.order_number))
         tracker.add_slots(events)
         next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
         return events + ([next_slot] if next_slot else [])

@@ -393,6 +393,35 @@ async def test_a_customer_with_one_order_under_way_is_not_asked_which(shop):
     assert SlotSet("order_number", "104233") in events
 
 
+async def test_the_order_whose_product_the_customer_named_is_not_asked_for(shop):
+    daan = await cid(shop, "K10002")  # 118902 (Robotstofzuiger Compact, delivered) and three other orders
+    form = ValidateTopicForm()
+    slots = {"topic": "order_status", "customer_id": str(daan), "requested_slot": None}
+    opening = {"event": "user", "text": "Hallo, klantnummer K10002. Is mijn robotstofzuiger al onderweg?",
+               "parse_data": {}, "metadata": {}}
+    _, events = await run(form, tracker("8422", "inform", slots=slots, active_loop="topic_form", before=[opening]))
+    assert SlotSet("order_number", "118902") in events
+    # no product named and no single order under way: which order is asked
+    plain = {**opening, "text": "Hallo, klantnummer K10002. Waar is mijn pakket?"}
+    _, events = await run(form, tracker("8422", "inform", slots=slots, active_loop="topic_form", before=[plain]))
+    assert not any(e.get("name") == "order_number" for e in events)
+    assert SlotSet("requested_slot", "order_number") in events
+
+
+@pytest.mark.parametrize("text,description,named", [
+    ("Is mijn robotstofzuiger al onderweg?", "Robotstofzuiger Compact", True),
+    ("de stofzuiger doet het niet", "Robotstofzuiger Compact", True),
+    ("where is my air fryer", "Airfryer XL 5L", True),
+    ("waar is mijn pakket", "Robotstofzuiger Compact", False),
+    ("mijn bestelling is onderweg", "Bluetooth oordopjes", False),
+    ("de lamp", "Wandlamp Noor", False),  # too short a word to tell products apart
+])
+def test_a_product_named_in_the_chat(text, description, named):
+    from actions.topics import names_product
+
+    assert names_product(text, description) is named
+
+
 @pytest.mark.parametrize("text,intent,accepted", [
     ("ok a voucher sounds good, I'll stay", "inform", True),
     ("prima, dan blijf ik", "affirm", True),
