@@ -37,8 +37,19 @@ class ActionRephraseOrHandoff(Action):
                 return [FollowupAction(HANDOFF)]
             if mode == "offer":
                 return [FollowupAction("utter_offer_human")]
+        if self._the_form_answers_it(tracker):
+            return []  # the form's question comes again in a form that answers it (action_ask_retention_accepted)
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
+
+    @staticmethod
+    def _the_form_answers_it(tracker: Tracker) -> bool:
+        """ "Wat kunnen jullie me dan bieden?" asked at the retention offer: the offer is explained."""
+        from actions.topics import OFFER_QUESTION
+
+        return ((tracker.active_loop or {}).get("name") == "topic_form"
+                and tracker.get_slot("requested_slot") == "retention_accepted"
+                and bool(OFFER_QUESTION.search(tracker.latest_message.get("text") or "")))
 
     @staticmethod
     def _previous_turn_was_also_a_fallback(tracker: Tracker) -> bool:

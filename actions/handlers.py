@@ -23,8 +23,8 @@ from bot.texts import fmt
 from channels import registry
 from actions.common import latest_user_metadata
 from actions.deps import clock as process_clock, handoff_config, identity_policy, mandates, records, service_levels
-from actions.dialogue import handoff_payload
-from actions.topics import ORDER_NUMBER, PER_TOPIC, UNDER_WAY, is_verified, shows_claimed_order
+from actions.dialogue import handoff_payload, ticket_response
+from actions.topics import OFFER_QUESTION, ORDER_NUMBER, PER_TOPIC, UNDER_WAY, is_verified, shows_claimed_order
 from bot.policy import churn
 from bot.policy.clock import Clock
 from bot.policy.decisions import Decisions
@@ -32,7 +32,7 @@ from bot.policy.hours import describe
 from bot.policy.mandate import MandateRequest, Verdict
 from bot.policy.rules import policy
 from bot.records.models import Customer, Order
-from bot.records.repository import Records, cents, jsonable
+from bot.records.repository import Records, aware, cents, jsonable
 
 
 class Clocked:
@@ -515,6 +515,8 @@ class ActionAskAmount(Clocked, Action):
             refunded = await repo.refunded_cents(order.id) if order else 0
             total = order.total_cents - refunded if order else 0
             response = "utter_ask_amount_refund"
+            if order and await self._case_decides(dispatcher, repo, customer_id, order, lang):
+                return stop
             if order and total <= 0:  # never "up to €0.00 can be refunded"
                 dispatcher.utter_message(response="utter_refund_nothing_left", order_number=order.order_number,
                                          refunded=fmt.money(refunded, lang))
@@ -532,6 +534,24 @@ class ActionAskAmount(Clocked, Action):
         return []
 
 
+    async def _case_decides(self, dispatcher, repo, customer_id: int, order, lang: str) -> bool:
+        """A delivery problem reported on this order and still open: the colleague looking into it
+        decides between sending it again and a refund, so no separate refund ("will you send a new
+        one or do I get a refund?"); what was promised is said again. Whether it was."""
+        open_cases = [t for t in await repo.tickets(customer_id, kind="delivery_problem", status="open")
+                      if t.order_id == order.id and t.promised_by]
+        if not open_cases:
+            return False
+        case = open_cases[-1]
+        customer = await repo.customer(customer_id)
+        now = self.clock.now()
+        dispatcher.utter_message(response=ticket_response(case, now), ticket=case.id,
+                                 kind=fmt.label(fmt.TICKET_KINDS, case.kind, lang),
+                                 channel=registry.label(customer.preferred_channel or "webchat", lang),
+                                 deadline=describe(aware(case.promised_by), lang, now, self.clock.tz))
+        return True
+
+
 class ActionAskRetentionAccepted(Clocked, Action):
     """Offers what the bot's mandate allows for this customer, or a colleague who may offer more."""
 
@@ -544,7 +564,13 @@ class ActionAskRetentionAccepted(Clocked, Action):
         customer = await repo.customer(int(tracker.get_slot("customer_id")))
         ctx = Context(dispatcher, tracker, repo, customer, lang, "webchat", self.clock)
         if ctx.decisions.may("bot", await retention_voucher_request(ctx)):
-            ctx.say("utter_retention_offer_voucher", amount=fmt.money(cents(policy().retention_voucher), lang))
+            amount = fmt.money(cents(policy().retention_voucher), lang)
+            asks_for_more = OFFER_QUESTION.search(tracker.latest_message.get("text") or "")
+            if tracker.get_slot("retention_offer") == "voucher" and asks_for_more:
+                # "wat kunnen jullie me dan bieden?" after the offer: what the bot may give, and who may give more
+                ctx.say("utter_retention_offer_explained", amount=amount)
+            else:
+                ctx.say("utter_retention_offer_voucher", amount=amount)
             return [SlotSet("retention_offer", "voucher")]
         ctx.say("utter_retention_offer_colleague")
         return [SlotSet("retention_offer", "colleague")]

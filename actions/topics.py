@@ -133,6 +133,16 @@ def topic_messages(tracker: Tracker, limit: int = 6) -> list[str]:
     return texts
 
 
+# asking what the retention offer is, or for more ("wat kunnen jullie me dan bieden?", "is that all?")
+OFFER_QUESTION = re.compile(
+    r"\bwat (?:kunnen|kun|kan|willen|gaan) (?:jullie|je|u)\b.{0,20}\b(?:bieden|doen|geven|aanbieden)\b|"
+    r"\bwat (?:bieden|bied) (?:jullie|je|u)\b|\bis dat alles\b|\bniet meer dan dat\b|\bkan het (?:niet )?beter\b|"
+    r"\bwat krijg ik (?:dan|ervoor)\b|\bwat levert (?:het|dat) (?:me|mij) op\b|\bmeer korting\b|"
+    r"\bwhat (?:can|could|would|will) you (?:offer|do|give)\b|\bwhat do you offer\b|\bis that all\b|"
+    r"\bnothing better\b|\banything (?:better|more)\b|\bwhat(?:'s| is) in it for me\b|\bwhat do i get\b|"
+    r"\bcan you do better\b", re.IGNORECASE)
+
+
 def is_follow_up(text: str) -> bool:
     """A short question that leans on the one before ("ook niet voor ...?", "what about ...?")."""
     return bool(FOLLOW_UP.search(text or "")) and len((text or "").split()) <= FOLLOW_UP_MAX_WORDS
@@ -217,6 +227,8 @@ def leaves_question(tracker: Tracker) -> bool:
         return False  # "thanks, one sec": looking it up (the extractor says: take your time)
     if requested == "details":
         return name in LEAVE_DESCRIPTION_INTENTS and confidence >= 0.8 and len(text.split()) <= 8
+    if requested == "retention_accepted" and OFFER_QUESTION.search(text):
+        return False  # "wat kunnen jullie me dan bieden?": about the offer (action_ask_retention_accepted explains)
     if CHANGE_OF_MIND.search(text) and other_topic(tracker):
         return True  # another topic after all, whatever value the message also holds (it is kept)
     if name not in leaving or confidence < LEAVE_MIN_CONFIDENCE:
@@ -260,6 +272,22 @@ def parse_amount(text: str) -> Decimal | None:
     except InvalidOperation:
         return None
     return value if value > 0 else None
+
+
+# numbers that are no amount: order and customer numbers, postcodes, codes
+_NO_AMOUNT = re.compile(r"(?<![\d+])[1-9]\d{5}(?!\d)|\b[kK]\s?-?\d{5}\b|\b[1-9]\d{3}\s?[a-zA-Z]{2}\b")
+_BARE_AMOUNT = re.compile(r"(?<![\d.,])(\d{1,5}(?:[.,]\d{1,2})?)(?![\d])")
+AMOUNT_ATTEMPT_MAX_WORDS = 4
+
+
+def amount_in(text: str) -> Decimal | None:
+    """The amount in an answer to "how much?": "€19,95", "19.95 euro", "20"; never an order number
+    ("geld terug voor bestelling 104100"), a customer number or a postcode."""
+    said = MONEY_SAID.search(text)
+    if said:
+        return parse_amount(next(g for g in said.groups() if g))
+    bare = _BARE_AMOUNT.search(_NO_AMOUNT.sub(" ", text))
+    return parse_amount(bare.group(1)) if bare else None
 
 
 def parse_count(text: str) -> int | None:
@@ -559,8 +587,10 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         if WHOLE.search(text) or tracker.latest_message.get("intent", {}).get("name") == "affirm":
             return {"amount": "all"}
-        amount = parse_amount(text)
+        amount = amount_in(text)
         if amount is None:
+            if len(text.split()) > AMOUNT_ATTEMPT_MAX_WORDS:
+                return {}  # no attempt at an amount ("ik wil gewoon mijn geld terug voor 104100"): asked again
             dispatcher.utter_message(response="utter_amount_format")
             return {"amount": None}
         return {"amount": f"{amount:.2f}"}

@@ -535,3 +535,77 @@ async def test_the_invoice_of_the_order_under_way_when_asked_about_it(shop, cloc
     dispatcher = CollectingDispatcher()
     await ActionTopic(clock=clock).run(dispatcher, tracker("staat er nog iets open?", "invoice_question", slots=slots), DOMAIN)
     assert [m["response"] for m in dispatcher.messages if m["response"]] == ["utter_invoices"]  # all of them
+
+
+@pytest.mark.parametrize("text,amount", [
+    ("€19,95", "19.95"), ("19.95 euro", "19.95"), ("20", "20"), ("12,50 graag", "12.50"),
+    ("ik wil gewoon mijn geld terug voor bestelling 104100, het hoesje gooi ik weg", None),  # an order number
+    ("K10001", None), ("1012 AB", None),
+])
+def test_an_amount_is_never_an_order_or_customer_number(text, amount):
+    from actions.topics import amount_in
+
+    found = amount_in(text)
+    assert (None if found is None else str(found)) == amount
+
+
+async def test_a_long_answer_without_an_amount_asks_again_without_a_format_lecture():
+    dispatcher = CollectingDispatcher()
+    found = await ValidateTopicForm().extract_amount(dispatcher, tracker(
+        "nee wacht, ik wil gewoon mijn geld terug voor bestelling 104100", "request_refund",
+        slots={"requested_slot": "amount"}), DOMAIN)
+    assert found == {} and dispatcher.messages == []
+    found = await ValidateTopicForm().extract_amount(dispatcher, tracker("veel", "inform", slots={"requested_slot": "amount"}), DOMAIN)
+    assert found == {"amount": None} and [m["response"] for m in dispatcher.messages] == ["utter_amount_format"]
+    found = await ValidateTopicForm().extract_amount(dispatcher, tracker("alles", "inform", slots={"requested_slot": "amount"}), DOMAIN)
+    assert found == {"amount": "all"}
+
+
+@at_monday
+async def test_a_refund_on_an_order_whose_delivery_problem_is_open_is_left_to_that_case(shop, clock):
+    from actions.handlers import ActionAskAmount
+    from bot.records.repository import Records
+
+    aoife = await cid(shop, "K10017")  # order 148719, delivered according to the carrier
+    [order] = await rows(shop, Order, Order.order_number == "148719")
+    deadline = MONDAY + timedelta(hours=7)
+    case = await Records(shop).create_ticket(aoife, "delivery_problem", details="nothing here", order_id=order["id"],
+                                             promised_by=deadline)
+    slots = {"topic": "request_refund", "customer_id": str(aoife), "order_number": "148719", "language": "en"}
+    messages, events = await run(ActionAskAmount(clock=clock), tracker("will you send a new one or do I get a refund?",
+                                                                       "request_refund", slots=slots))
+    assert [(m["response"], m["ticket"], m["deadline"]) for m in messages] == [
+        ("utter_response_time_delivery", case.id, "today before 17:00")]
+    assert SlotSet("topic", None) in events and SlotSet("requested_slot", None) in events
+
+
+@pytest.mark.parametrize("text,intent,topic", [
+    ("Ik wil een klacht indienen. De bezorger gooide mijn pakket over het hek en nu is de lamp kapot.",
+     "delivery_problem", "complaint"),
+    ("I want to file a complaint, the driver threw my parcel over the fence", "delivery_problem", "complaint"),
+    ("de bezorger gooide mijn pakket over het hek en nu is de lamp kapot", "delivery_problem", "delivery_problem"),
+    ("mijn pakket is niet aangekomen", "delivery_problem", "delivery_problem"),
+])
+async def test_a_customer_who_says_they_complain_files_a_complaint(text, intent, topic):
+    from actions.language import ValidateSlotMappings
+
+    found = await ValidateSlotMappings().extract_topic(CollectingDispatcher(), tracker(text, intent), DOMAIN)
+    assert found == {"topic": topic}
+
+
+async def test_asking_what_the_offer_is_gets_it_explained_not_the_same_question(shop):
+    from actions.handlers import ActionAskRetentionAccepted
+    from actions.dialogue import ActionRephraseOrHandoff
+
+    pieter = await cid(shop, "K10004")
+    slots = {"topic": "cancel_contract", "customer_id": str(pieter), "language": "nl",
+             "requested_slot": "retention_accepted"}
+    first, _ = await run(ActionAskRetentionAccepted(), tracker("ik twijfel of ik blijf", "cancel_contract", slots=slots))
+    assert [m["response"] for m in first] == ["utter_retention_offer_voucher"]
+    asked = tracker("wat kunnen jullie me dan bieden?", "nlu_fallback", slots={**slots, "retention_offer": "voucher"},
+                    active_loop="topic_form")
+    assert not leaves_question(asked)
+    rephrase, _ = await run(ActionRephraseOrHandoff(), asked)
+    assert rephrase == []  # no "say it another way": the form's question answers it
+    again, _ = await run(ActionAskRetentionAccepted(), asked)
+    assert [(m["response"], m["amount"]) for m in again] == [("utter_retention_offer_explained", "€10,00")]

@@ -75,3 +75,10 @@ def test_two_questions_in_one_sentence_are_both_asked():
     found = questions.plan(pieces, [nlu("inform"), nlu("order_status"), nlu("invoice_question")])
     assert found == questions.Plan(now=["Hallo, ik ben Daan, K10002. Is mijn robotstofzuiger al onderweg"],
                                    later=["staat er nog een factuur open?"])
+
+
+def test_a_statement_read_unsurely_is_no_second_question():
+    pieces = ["Goedemorgen, met Koen van Café De Zwaan.", "Staat er nog een factuur open bij jullie?"]
+    assert questions.plan(pieces, [nlu("delivery_problem", 0.73), nlu("invoice_question", 0.99)]) is None
+    pieces = ["Is mijn robotstofzuiger al onderweg", "staat er nog een factuur open?"]
+    assert questions.plan(pieces, [nlu("order_status", 0.95), nlu("invoice_question", 0.99)]) is not None

@@ -24,6 +24,7 @@ CASE_INTENTS = frozenset({"order_status", "delivery_problem", "return_item", "re
                           "payment_arrangement", "loyalty_points", "update_preferences", "cancel_contract",
                           "complaint", "cancel_order"})
 MIN_CONFIDENCE = 0.6
+STATEMENT_MIN_CONFIDENCE = 0.85
 MAX_PARTS = 4
 PENDING_SECONDS = 15 * 60
 
@@ -84,7 +85,9 @@ def _question(piece: str, parse: dict) -> str | None:
     """Which question `piece` asks: its intent, and for the FAQ which entry; None: no question."""
     intent = parse.get("intent") or {}
     name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
-    if confidence < MIN_CONFIDENCE or name not in SIDE_INTENTS | CASE_INTENTS:
+    # a piece that does not ask ("Goedemorgen, met Koen van Café De Zwaan") must be read surely
+    needed = MIN_CONFIDENCE if piece.rstrip().endswith("?") else STATEMENT_MIN_CONFIDENCE
+    if confidence < needed or name not in SIDE_INTENTS | CASE_INTENTS:
         return None
     if name == "faq":
         from bot.policy import faq
