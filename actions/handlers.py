@@ -572,7 +572,10 @@ class ActionAskRetentionAccepted(Clocked, Action):
             else:
                 ctx.say("utter_retention_offer_voucher", amount=amount)
             return [SlotSet("retention_offer", "voucher")]
-        ctx.say("utter_retention_offer_colleague")
+        if tracker.get_slot("retention_offer") == "colleague" and OFFER_QUESTION.search(tracker.latest_message.get("text") or ""):
+            ctx.say("utter_retention_offer_colleague_explained")
+        else:
+            ctx.say("utter_retention_offer_colleague")
         return [SlotSet("retention_offer", "colleague")]
 
 

@@ -138,14 +138,26 @@ OFFER_QUESTION = re.compile(
     r"\bwat (?:kunnen|kun|kan|willen|gaan) (?:jullie|je|u)\b.{0,20}\b(?:bieden|doen|geven|aanbieden)\b|"
     r"\bwat (?:bieden|bied) (?:jullie|je|u)\b|\bis dat alles\b|\bniet meer dan dat\b|\bkan het (?:niet )?beter\b|"
     r"\bwat krijg ik (?:dan|ervoor)\b|\bwat levert (?:het|dat) (?:me|mij) op\b|\bmeer korting\b|"
-    r"\bwhat (?:can|could|would|will) you (?:offer|do|give)\b|\bwhat do you offer\b|\bis that all\b|"
+    r"\bwhat (?:else )?(?:can|could|would|will) you (?:offer|do|give)\b|\bwhat do you offer\b|\bis that all\b|"
     r"\bnothing better\b|\banything (?:better|more)\b|\bwhat(?:'s| is) in it for me\b|\bwhat do i get\b|"
     r"\bcan you do better\b", re.IGNORECASE)
 
 
+# what a follow-up is about: another order (the question stays), or another topic (a new question)
+_ABOUT_AN_ORDER = re.compile(r"(?<![\d+])[1-9]\d{5}(?!\d)|\b(bestelling|order|pakket|parcel|package|levering|"
+                             r"delivery|die|that one|the other|de andere|the one|dat ding|hem|it)\b", re.IGNORECASE)
+_ANOTHER_TOPIC = re.compile(r"\b(factuur|facturen|invoices?|punten|points|retour|terugsturen|send (?:it )?back|return|"
+                            r"refund|geld terug|money back|klacht|complaint|regeling|arrangement|instalments?|termijnen|"
+                            r"opzeggen|cancel|annuleren|voorkeur|preferences?|account)\b", re.IGNORECASE)
+
+
 def is_follow_up(text: str) -> bool:
-    """A short question that leans on the one before ("ook niet voor ...?", "what about ...?")."""
-    return bool(FOLLOW_UP.search(text or "")) and len((text or "").split()) <= FOLLOW_UP_MAX_WORDS
+    """A short question that leans on the one before for another order ("ook niet voor de
+    bestelling die nog onderweg is?", "what about order 126354?"); one that names another topic
+    ("en hoe zit het met mijn factuur?") is a new question."""
+    text = text or ""
+    return (bool(FOLLOW_UP.search(text)) and len(text.split()) <= FOLLOW_UP_MAX_WORDS
+            and bool(_ABOUT_AN_ORDER.search(text)) and not _ANOTHER_TOPIC.search(text))
 
 
 PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",

@@ -500,6 +500,9 @@ def test_an_open_delivery_problem_says_what_the_colleague_decides():
     ("what about order 126354?", True),
     ("and for the one that's still on its way?", True),
     ("waar blijft mijn bestelling?", False),
+    ("en hoe zit het met mijn factuur?", False),         # another topic: a new question
+    ("and what about my points?", False),
+    ("en voor bestelling 104233, kan ik die retour sturen?", False),
     ("ik wil ook mijn punten weten, en voor de rest alles goed", False),
 ])
 def test_a_follow_up_is_recognised(text, follows):
