@@ -8,7 +8,8 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.topics import CUSTOMER_NUMBER, DESCRIPTION_MIN_WORDS, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, other_topic
+from actions.topics import (CUSTOMER_NUMBER, DESCRIPTION_MIN_WORDS, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, is_follow_up,
+                           other_topic)
 from bot.policy import faq
 
 # Slots of the question being asked that another question makes meaningless; who the customer is
@@ -53,12 +54,15 @@ class ActionInform(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         text = tracker.latest_message.get("text") or ""
         ranking = tracker.latest_message.get("intent_ranking") or []
+        topic = tracker.get_slot("topic")
+        if topic in TOPIC_SLOTS and is_follow_up(text) and ORDER_NUMBER.search(text):
+            # "and what about order 121212?" after an answered question: that question, for this order
+            return [SlotSet("order_number", ORDER_NUMBER.search(text).group(1)), FollowupAction("topic_form")]
         if _words_besides_identifiers(text) >= 3:
             for candidate in ranking[:4]:
                 name = candidate.get("name")
                 if name in TOPIC_SLOTS and float(candidate.get("confidence") or 0) >= QUESTION_IN_INFORM:
                     return [SlotSet("topic", name), FollowupAction("topic_form")]
-        topic = tracker.get_slot("topic")
         if topic in TOPIC_SLOTS and not tracker.get_slot("customer_id") and given_identity(text) \
                 and _asked_recently(tracker):
             # "ok, ik ben klant K10019" after the question it belongs to (an order status told from

@@ -39,6 +39,13 @@ class ActionRephraseOrHandoff(Action):
                 return [FollowupAction("utter_offer_human")]
         if self._the_form_answers_it(tracker):
             return []  # the form's question comes again in a form that answers it (action_ask_retention_accepted)
+        customer_id = tracker.get_slot("customer_id")
+        if customer_id and callback_time(tracker.latest_message.get("text") or ""):
+            # "can it be in the afternoon instead?" not understood as such: the callback on record
+            callbacks = [t for t in await records().tickets(int(customer_id), kind="callback", status="open")
+                         if t.promised_by]
+            if callbacks and await note_callback_time(dispatcher, tracker, callbacks[-1]):
+                return []
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 

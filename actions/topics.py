@@ -174,7 +174,7 @@ def carries_value(slot: str, text: str, intent: str | None) -> bool:
     if slot in ("id_code", "otp_code"):
         return bool(CODE.search(text))
     if slot == "amount":
-        return bool(WHOLE.search(text)) or parse_amount(text) is not None
+        return bool(WHOLE.search(text)) or amount_in(text) is not None
     if slot == "instalments":
         return parse_count(text) is not None
     if slot == "retention_accepted":
@@ -348,7 +348,8 @@ class KeepSideSlots:
     number, attempts, verification time); keep those too."""
 
     SIDE_SLOTS = ("customer_name", "id_order_number", "id_attempts", "verified_until", "postcode", "order_number",
-                  "claimed_id", "claim_order", "customer_id", "given_claim", "details", "amount", "instalments")
+                  "claimed_id", "claim_order", "customer_id", "given_claim", "details", "amount", "instalments",
+                  "retention_offer")
 
     async def get_validation_events(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
         events = await super().get_validation_events(dispatcher, tracker, domain)
@@ -377,7 +378,9 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
             return [next_slot] if next_slot else []
         if previous in (None, "action_listen") and leaves_question(tracker):
             return []  # the form rejects the turn: a rule answers what the customer said instead
-        if requested and requested not in ("retention_accepted", "details") and intent == "deny":
+        text = tracker.latest_message.get("text") or ""
+        if requested and requested not in ("retention_accepted", "details") and intent == "deny" \
+                and not carries_value(requested, text, intent):  # "K10016" read as "no" is still the answer
             dispatcher.utter_message(response="utter_form_stopped")
             return [SlotSet(slot, None) for slot in PER_TOPIC] + [
                 SlotSet("topic", None), SlotSet("requested_slot", None), ActiveLoop(None)]
@@ -655,6 +658,10 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
             return {}
         intent = tracker.latest_message.get("intent", {}).get("name")
         text = tracker.latest_message.get("text") or ""
+        if OFFER_QUESTION.search(text):
+            # "wat kunnen jullie me dan bieden?": no answer yet, but no rejection either; the question
+            # comes again explained (action_ask_retention_accepted)
+            return {"retention_offer": tracker.get_slot("retention_offer")}
         if STAYS_FOR_SURE.search(text):
             return {"retention_accepted": True}
         if LEAVES.search(text):

@@ -612,3 +612,36 @@ async def test_asking_what_the_offer_is_gets_it_explained_not_the_same_question(
     assert rephrase == []  # no "say it another way": the form's question answers it
     again, _ = await run(ActionAskRetentionAccepted(), asked)
     assert [(m["response"], m["amount"]) for m in again] == [("utter_retention_offer_explained", "€10,00")]
+
+
+@pytest.mark.parametrize("text,intent", [("is dat alles?", "goodbye"), ("wat kunnen jullie me dan bieden?", "payment_arrangement"),
+                                         ("what else can you offer me?", "nlu_fallback")])
+async def test_a_question_about_the_offer_keeps_the_offer_open(shop, text, intent):
+    """Read as goodbye or another topic, a question about the offer is still about the offer: the
+    form goes on (no rejection, no goodbye) and asks again, explained."""
+    pieter = await cid(shop, "K10004")
+    slots = {"topic": "cancel_contract", "customer_id": str(pieter), "details": "te duur", "retention_offer": "voucher",
+             "requested_slot": "retention_accepted", "language": "nl"}
+    asked = tracker(text, intent, slots=slots, active_loop="topic_form")
+    assert not leaves_question(asked)
+    _, events = await run(ValidateTopicForm(), asked)
+    assert SlotSet("retention_offer", "voucher") in events
+    assert not any(e.get("name") == "retention_accepted" for e in events)
+
+
+async def test_a_follow_up_read_as_information_asks_the_question_again_for_that_order():
+    from actions.answers import ActionInform
+
+    slots = {"topic": "order_status", "customer_id": "3", "order_number": "126354"}
+    messages, events = await run(ActionInform(), tracker("and what about order 121212?", "inform", slots=slots))
+    assert messages == [] and events == [SlotSet("order_number", "121212"), FollowupAction("topic_form")]
+
+
+@at_monday
+async def test_a_callback_time_not_understood_is_still_noted_on_the_callback(shop, clock):
+    from actions.dialogue import ActionRephraseOrHandoff
+
+    harry = await cid(shop, "K10018")
+    messages, _ = await run(ActionRephraseOrHandoff(), tracker("can it be in the afternoon instead?", "nlu_fallback",
+                                                               slots={"customer_id": str(harry), "language": "en"}))
+    assert [m["text"][:46] for m in messages] == ["Noted: you'd rather be called in the afternoon"]

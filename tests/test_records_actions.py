@@ -1223,6 +1223,15 @@ async def test_no_stops_the_form(topic, requested):
     assert events == RESET + [SlotSet("topic", None), SlotSet("requested_slot", None), ActiveLoop(None)]
 
 
+@pytest.mark.parametrize("text,requested", [("K10016", "customer_id"), ("the full amount", "amount"), ("€12,50", "amount")])
+async def test_an_answer_read_as_no_is_still_the_answer(shop, text, requested):
+    """The NLU may read "K10016" or "the full amount" as deny: the value in it decides, the form goes on."""
+    slots = {"topic": "request_refund", "requested_slot": requested, "customer_id": None if requested == "customer_id" else "1"}
+    messages, events = await run(ValidateTopicForm(), tracker(text, intent="deny", slots=slots, active_loop=FORM))
+    assert "utter_form_stopped" not in responses(messages)
+    assert ActiveLoop(None) not in events
+
+
 async def test_no_to_the_retention_offer_is_an_answer():
     slots = {"topic": "cancel_contract", "customer_id": "1", "details": "te duur", "retention_offer": "voucher",
              "requested_slot": "retention_accepted"}
