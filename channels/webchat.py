@@ -371,6 +371,8 @@ class WebChat:
     async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> dict[str, Any] | None:
         """A visitor's message. Its acknowledgement (when the client asks for one) is the message
         id it was stored under, or None when nothing was stored."""
+        if isinstance(data, dict) and "message" not in data and data and set(data) <= {"session_id", "customData"}:
+            return None  # rasa-webchat opened without an `initPayload`: nothing said yet, nothing to answer
         if not isinstance(data, dict) or "message" not in data:
             log.info("webchat %s: malformed user_uttered (%s)", sid, type(data).__name__)
             await self._notify(sid, "bad_request", language.DEFAULT_LANGUAGE)
