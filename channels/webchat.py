@@ -227,8 +227,9 @@ class WebChat:
 
     async def process_stored(self, payload: dict[str, Any]) -> None:
         """One stored web chat message: the turn, then its replies to the browser. While it runs
-        the browser shows that the bot is typing (`typing_on`, then `turn_done`/`typing_off`),
-        unless people have the conversation: then nobody is typing until an agent does."""
+        the browser shows that the bot is typing (`typing_on`, then `typing_off` before
+        `turn_done`, or alone when the turn has to wait), unless people have the conversation:
+        then nobody is typing until an agent does."""
         session_id = payload["session_id"]
         room = _session_room(session_id)
         before = await self.service.conversation_for(CHANNEL, session_id)
@@ -242,12 +243,13 @@ class WebChat:
                     CHANNEL, session_id, payload.get("text"), language_hint=payload.get("language_hint"),
                     message_id=payload.get("message_id"), client=payload.get("client"), shown=shown,
                 ))
-            await self._reply(payload, room, turn, outcome)
-        finally:
-            if typing:
+            await self._reply(payload, room, turn, outcome, typing)
+        except BaseException:
+            if typing:  # the turn waits (Rasa away) or failed: nobody is typing now
                 await self._emit_to(room, "typing_off", {})
+            raise
 
-    async def _reply(self, payload: dict[str, Any], room: str, turn: Any, outcome: Any) -> None:
+    async def _reply(self, payload: dict[str, Any], room: str, turn: Any, outcome: Any, typing: bool) -> None:
         conversation = outcome.conversation
         for sid, _ in list(self.sio.manager.get_participants("/", room)):
             # identified in the chat: this browser now belongs to the customer's conversation
@@ -275,6 +277,8 @@ class WebChat:
             else:
                 batch.append(reply)
         await deliver()
+        if typing:
+            await self._emit_to(room, "typing_off", {})
         # after the replies, to the same sockets: a client knows no more replies to this message come
         await self._emit_to(room, "turn_done", {"message_id": payload.get("message_id")})
 

@@ -43,17 +43,22 @@ class ChatClient:
         self._confirmed: asyncio.Queue = asyncio.Queue()
         self.notices: asyncio.Queue = asyncio.Queue()
         self.replayed: asyncio.Queue = asyncio.Queue()
-        self.typing: list[tuple[str, Any]] = []  # ("on", typing_on payload) / ("off", {}) in order
+        self.typing: list[dict] = []      # the typing_on payloads, in order
+        self.timeline: list[str] = []     # the names of bot_uttered, typing_on/off and turn_done, in order
         self.sio.on("bot_uttered", self._bot)
-        self.sio.on("typing_on", lambda data: self.typing.append(("on", data)))
-        self.sio.on("typing_off", lambda data: self.typing.append(("off", data)))
-        self.sio.on("turn_done", lambda data: self.events.put_nowait(
-            ("done", data.get("message_id") if isinstance(data, dict) else None)))
+        self.sio.on("typing_on", lambda data: (self.typing.append(data), self.timeline.append("typing_on")))
+        self.sio.on("typing_off", lambda data: self.timeline.append("typing_off"))
+        self.sio.on("turn_done", self._done)
         self.sio.on("error_message", lambda data: self.errors.put_nowait(data))
         self.sio.on("history", lambda data: self.history.put_nowait(data))
         self.sio.on("session_confirm", lambda data: self._confirmed.put_nowait(data))
 
+    def _done(self, data: Any) -> None:
+        self.timeline.append("turn_done")
+        self.events.put_nowait(("done", data.get("message_id") if isinstance(data, dict) else None))
+
     def _bot(self, data: Any) -> None:
+        self.timeline.append("bot_uttered")
         meta = data.get("metadata") if isinstance(data, dict) and isinstance(data.get("metadata"), dict) else {}
         if isinstance(data, dict) and isinstance(data.get("text"), str):
             data = {**data, "text": data["text"].replace("  \n", "\n"), "wire_text": data["text"]}
