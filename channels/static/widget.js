@@ -516,9 +516,9 @@
       ? data.metadata : {};
     if (meta.notice) return; // the copy of an error_message, for widgets without that event
     var sender = meta.sender === 'agent' ? 'agent' : 'bot';
-    if (typingSender === 'agent' && sender === 'agent') hideTyping(); // the agent's message is here
     var stick = isNearBottom();
     renderBotMessage(data, true);
+    if (typingSender === 'agent' && sender === 'agent') hideTyping(); // the agent's message is here
     updateControls();
     if (stick) scrollToBottom();
     if (!meta.replayed) tellParent({ type: 'kb-chat:message', sender: sender });
