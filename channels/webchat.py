@@ -44,6 +44,7 @@ When the message cannot be stored, the visitor gets an `error_message` to send i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -79,6 +80,7 @@ LOG_LENGTH = 50                  # messages per conversation kept for a browser 
 LOG_SECONDS = 7 * 24 * 3600      # how long they are kept
 AGENT_TYPING_SECONDS = 6         # an agent's typing dots go out unless the desk says again
 MAX_TITLE = 200                  # characters of a button title a widget may send
+KEEP_TIMEOUT = 1.0               # seconds keeping a message for a browser's return may take
 
 
 def hard_breaks(text: str) -> str:
@@ -476,8 +478,9 @@ class WebChatSender:
             data = render(message)
             if self.sent is not None:  # kept first: a browser leaving now gets it on return
                 try:
-                    await self.sent.add(address, data)
-                except (RedisError, OSError) as exc:
+                    async with asyncio.timeout(KEEP_TIMEOUT):  # Redis slow or away: deliver all the same
+                        await self.sent.add(address, data)
+                except (RedisError, OSError, TimeoutError) as exc:
                     log.warning("webchat: message for %s not kept for its return: %s", address, type(exc).__name__)
             try:
                 await self.sio.emit("bot_uttered", data, room=address)
