@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -35,8 +37,19 @@ class ActionRephraseOrHandoff(Action):
                 return [FollowupAction(HANDOFF)]
             if mode == "offer":
                 return [FollowupAction("utter_offer_human")]
+        if self._the_form_answers_it(tracker):
+            return []  # the form's question comes again in a form that answers it (action_ask_retention_accepted)
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
+
+    @staticmethod
+    def _the_form_answers_it(tracker: Tracker) -> bool:
+        """ "Wat kunnen jullie me dan bieden?" asked at the retention offer: the offer is explained."""
+        from actions.topics import OFFER_QUESTION
+
+        return ((tracker.active_loop or {}).get("name") == "topic_form"
+                and tracker.get_slot("requested_slot") == "retention_accepted"
+                and bool(OFFER_QUESTION.search(tracker.latest_message.get("text") or "")))
 
     @staticmethod
     def _previous_turn_was_also_a_fallback(tracker: Tracker) -> bool:
@@ -141,6 +154,12 @@ class ActionResponseTime(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         customer_id = tracker.get_slot("customer_id")
+        if customer_id and callback_time(tracker.latest_message.get("text") or ""):
+            # "can it be in the afternoon instead?" about the callback on record
+            callbacks = [t for t in await records().tickets(int(customer_id), kind="callback", status="open")
+                         if t.promised_by]
+            if callbacks and await note_callback_time(dispatcher, tracker, callbacks[-1]):
+                return []
         said = await tell_response_time(dispatcher, tracker, self._clock or process_clock(), customer_id)
         if said:
             return []
@@ -155,11 +174,62 @@ class ActionResponseTime(Action):
         return []
 
 
+_PART_OF_DAY = {
+    "morning": re.compile(r"(?:\b|morgen)(?:morning|ochtend|'?s\s?ochtends|voor de middag|before noon)\b", re.I),
+    "afternoon": re.compile(r"(?:\b|morgen)(?:afternoon|middag|'?s\s?middags|na de lunch|after lunch|na de middag)\b", re.I),
+    "evening": re.compile(r"(?:\b|morgen)(?:evening|tonight|avond|vanavond|'?s\s?avonds|after work|na het werk|na werktijd)\b", re.I),
+}
+_PART_OF_DAY_TEXT = {
+    "morning": {"nl": "'s ochtends", "en": "in the morning"},
+    "afternoon": {"nl": "'s middags", "en": "in the afternoon"},
+    "evening": {"nl": "'s avonds", "en": "in the evening"},
+}
+_CLOCK_TIME = re.compile(
+    r"\b(?:after|before|around|at|na|voor|rond|om|tussen)\s+\d{1,2}(?:[:.]\d{2})?(?:\s*(?:uur|u|am|pm|h))?"
+    r"(?:\s+(?:en|and)\s+\d{1,2}(?:[:.]\d{2})?(?:\s*(?:uur|u|am|pm|h))?)?", re.I)
+_DAY = re.compile(r"\b(?:(?:on\s+)?(?:monday|tuesday|wednesday|thursday|friday)|(?:op\s+)?(?:maandag|dinsdag|woensdag|donderdag|vrijdag)"
+                  r"|tomorrow|morgen|overmorgen|next week|volgende week)\b", re.I)
+
+
+def callback_time(text: str) -> dict[str, str] | None:
+    """When the customer would rather be called, as said ("in the afternoon", "na 15:00",
+    "on Friday"): {part: morning|afternoon|evening} and/or {said: the words}; None when no time
+    is named."""
+    found: dict[str, str] = {}
+    for part, pattern in _PART_OF_DAY.items():
+        if pattern.search(text):
+            found["part"] = part
+            break
+    said = [m.group(0).strip() for m in (_DAY.search(text), _CLOCK_TIME.search(text)) if m]
+    if said:
+        found["said"] = " ".join(said)
+    return found or None
+
+
+async def note_callback_time(dispatcher: CollectingDispatcher, tracker: Tracker, ticket) -> bool:
+    """A time the customer prefers for the callback on record is noted on its ticket (the colleague
+    sees it) and confirmed; whether there was one."""
+    wanted = callback_time(tracker.latest_message.get("text") or "")
+    if not wanted:
+        return False
+    lang = tracker.get_slot("language") or "nl"
+    words = [_PART_OF_DAY_TEXT[wanted["part"]][lang if lang in ("nl", "en") else "nl"]] if "part" in wanted else []
+    if "said" in wanted:
+        words.append(wanted["said"])
+    when = " ".join(words)
+    await records().note_on_ticket(ticket.id, preferred_time=when)
+    dispatcher.utter_message(text=messages.text("callback_time_noted", lang, when=when, ticket=ticket.id))
+    return True
+
+
 def ticket_response(ticket, now) -> str:
     """The text for an open ticket's promise: "we call you back" for a callback, else "you'll get an
     answer"; the late variant (admitting it, offering a person) once its deadline passed."""
     base = "utter_response_time_callback" if ticket.kind == "callback" else "utter_response_time_ticket"
-    return base if aware(ticket.promised_by) >= now else f"{base}_late"
+    if aware(ticket.promised_by) < now:
+        return f"{base}_late"
+    # a delivery problem: what the colleague decides (send it again or refund), not just "an answer"
+    return "utter_response_time_delivery" if ticket.kind == "delivery_problem" else base
 
 
 async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker, clock: Clock,
@@ -210,6 +280,8 @@ class ActionRequestCallback(ActionResponseTime):
                          if t.kind == "callback" and t.promised_by]
             if open_ones:
                 ticket = open_ones[-1]
+                if await note_callback_time(dispatcher, tracker, ticket):
+                    return []
                 dispatcher.utter_message(response=ticket_response(ticket, now), ticket=ticket.id,
                                          deadline=describe(aware(ticket.promised_by), lang, now, tz))
                 return []

@@ -23,8 +23,8 @@ from bot.texts import fmt
 from channels import registry
 from actions.common import latest_user_metadata
 from actions.deps import clock as process_clock, handoff_config, identity_policy, mandates, records, service_levels
-from actions.dialogue import handoff_payload
-from actions.topics import PER_TOPIC, is_verified, shows_claimed_order
+from actions.dialogue import handoff_payload, ticket_response
+from actions.topics import OFFER_QUESTION, ORDER_NUMBER, PER_TOPIC, UNDER_WAY, is_verified, shows_claimed_order
 from bot.policy import churn
 from bot.policy.clock import Clock
 from bot.policy.decisions import Decisions
@@ -32,7 +32,7 @@ from bot.policy.hours import describe
 from bot.policy.mandate import MandateRequest, Verdict
 from bot.policy.rules import policy
 from bot.records.models import Customer, Order
-from bot.records.repository import Records, cents, jsonable
+from bot.records.repository import Records, aware, cents, jsonable
 
 
 class Clocked:
@@ -255,6 +255,16 @@ async def invoice_question(ctx: Context) -> list[EventType]:
     if not invoices:
         ctx.say("utter_no_invoices")
         return []
+    focus = await _invoice_asked_about(ctx, invoices)
+    if focus is not None:
+        # "en die van de bestelling die nog onderweg is?": that one invoice
+        status = focus.status(ctx.today)
+        key = "utter_invoice_of_order_open" if status in ("overdue", "open", "partially_paid") else "utter_invoice_of_order"
+        ctx.say(key, order_number=focus.order_number, invoice=focus.invoice_number,
+                amount=ctx.money(focus.amount_cents), status=fmt.label(fmt.INVOICE_STATUS, status, ctx.lang),
+                due=fmt.day(focus.due_date, ctx.lang), open=ctx.money(focus.open_cents))
+        await ctx.repo.contact(ctx.customer.id, ctx.channel, "invoice_question")
+        return []
     # Overdue and open invoices first (they are what the customer needs), then the newest paid.
     invoices.sort(key=lambda i: ({"overdue": 0, "partially_paid": 1, "open": 1}.get(i.status(ctx.today), 2), -i.issued_at.toordinal()))
     lines = []
@@ -274,6 +284,24 @@ async def invoice_question(ctx: Context) -> list[EventType]:
         ctx.say("utter_invoices", lines="\n".join(lines))
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "invoice_question")
     return []
+
+
+async def _invoice_asked_about(ctx: Context, invoices: list):
+    """The invoice of the order this message names ("factuur van 104233") or describes ("de
+    bestelling die nog onderweg is": the one under way); None: the question is about all of them."""
+    text = ctx.tracker.latest_message.get("text") or ""
+    named = ORDER_NUMBER.search(text)
+    if named:
+        number = named.group(1)
+    elif UNDER_WAY.search(text):
+        under_way = [o for o in await ctx.repo.recent_orders(ctx.customer.id, limit=10)
+                     if o.status in ("placed", "shipped")]
+        if len(under_way) != 1:
+            return None
+        number = under_way[0].order_number
+    else:
+        return None
+    return next((i for i in invoices if i.order_number == number), None)
 
 
 async def payment_arrangement(ctx: Context) -> list[EventType]:
@@ -487,6 +515,8 @@ class ActionAskAmount(Clocked, Action):
             refunded = await repo.refunded_cents(order.id) if order else 0
             total = order.total_cents - refunded if order else 0
             response = "utter_ask_amount_refund"
+            if order and await self._case_decides(dispatcher, repo, customer_id, order, lang):
+                return stop
             if order and total <= 0:  # never "up to €0.00 can be refunded"
                 dispatcher.utter_message(response="utter_refund_nothing_left", order_number=order.order_number,
                                          refunded=fmt.money(refunded, lang))
@@ -504,6 +534,24 @@ class ActionAskAmount(Clocked, Action):
         return []
 
 
+    async def _case_decides(self, dispatcher, repo, customer_id: int, order, lang: str) -> bool:
+        """A delivery problem reported on this order and still open: the colleague looking into it
+        decides between sending it again and a refund, so no separate refund ("will you send a new
+        one or do I get a refund?"); what was promised is said again. Whether it was."""
+        open_cases = [t for t in await repo.tickets(customer_id, kind="delivery_problem", status="open")
+                      if t.order_id == order.id and t.promised_by]
+        if not open_cases:
+            return False
+        case = open_cases[-1]
+        customer = await repo.customer(customer_id)
+        now = self.clock.now()
+        dispatcher.utter_message(response=ticket_response(case, now), ticket=case.id,
+                                 kind=fmt.label(fmt.TICKET_KINDS, case.kind, lang),
+                                 channel=registry.label(customer.preferred_channel or "webchat", lang),
+                                 deadline=describe(aware(case.promised_by), lang, now, self.clock.tz))
+        return True
+
+
 class ActionAskRetentionAccepted(Clocked, Action):
     """Offers what the bot's mandate allows for this customer, or a colleague who may offer more."""
 
@@ -516,9 +564,18 @@ class ActionAskRetentionAccepted(Clocked, Action):
         customer = await repo.customer(int(tracker.get_slot("customer_id")))
         ctx = Context(dispatcher, tracker, repo, customer, lang, "webchat", self.clock)
         if ctx.decisions.may("bot", await retention_voucher_request(ctx)):
-            ctx.say("utter_retention_offer_voucher", amount=fmt.money(cents(policy().retention_voucher), lang))
+            amount = fmt.money(cents(policy().retention_voucher), lang)
+            asks_for_more = OFFER_QUESTION.search(tracker.latest_message.get("text") or "")
+            if tracker.get_slot("retention_offer") == "voucher" and asks_for_more:
+                # "wat kunnen jullie me dan bieden?" after the offer: what the bot may give, and who may give more
+                ctx.say("utter_retention_offer_explained", amount=amount)
+            else:
+                ctx.say("utter_retention_offer_voucher", amount=amount)
             return [SlotSet("retention_offer", "voucher")]
-        ctx.say("utter_retention_offer_colleague")
+        if tracker.get_slot("retention_offer") == "colleague" and OFFER_QUESTION.search(tracker.latest_message.get("text") or ""):
+            ctx.say("utter_retention_offer_colleague_explained")
+        else:
+            ctx.say("utter_retention_offer_colleague")
         return [SlotSet("retention_offer", "colleague")]
 
 

@@ -4,6 +4,8 @@ number mentioned anywhere in the conversation."""
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -13,10 +15,16 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import entity_values, latest_user_metadata
 from actions.deps import records
-from actions.topics import CUSTOMER_NUMBER, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, KeepSideSlots
+from actions.topics import CUSTOMER_NUMBER, EMAIL, ORDER_NUMBER, POSTCODE, TOPIC_SLOTS, KeepSideSlots, is_follow_up
 from bot.shared import language
 from channels import registry
 
+
+
+# a customer who says they want to complain is filing a complaint, whatever it is about
+EXPLICIT_COMPLAINT = re.compile(r"\b(klacht (?:indienen|in ?dienen|doen|melden)|wil (?:een klacht|klagen)|ik klaag|"
+                                r"(?:file|make|lodge|submit) a complaint|want to complain|wish to complain|"
+                                r"formal complaint|formele klacht)\b", re.IGNORECASE)
 
 
 class ValidateSlotMappings(KeepSideSlots, ValidationAction):
@@ -55,6 +63,12 @@ class ValidateSlotMappings(KeepSideSlots, ValidationAction):
         if (tracker.active_loop or {}).get("name"):
             return {}
         intent = tracker.latest_message.get("intent", {}).get("name")
+        previous = tracker.get_slot("topic")
+        if previous in TOPIC_SLOTS and intent in TOPIC_SLOTS and is_follow_up(tracker.latest_message.get("text") or ""):
+            return {}  # "ook niet voor de bestelling die onderweg is?": the same question, about that
+        if intent == "delivery_problem" and EXPLICIT_COMPLAINT.search(tracker.latest_message.get("text") or ""):
+            # "Ik wil een klacht indienen. De bezorger gooide ...": what the customer asks for wins
+            return {"topic": "complaint"}
         return {"topic": intent} if intent in TOPIC_SLOTS else {}
 
     async def validate_topic(self, value, dispatcher, tracker, domain) -> dict[str, Any]:

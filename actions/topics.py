@@ -91,6 +91,75 @@ WAIT_A_MOMENT = re.compile(r"^\W*(oke?\W+|ok\W+|ja\W+|yes\W+)?(moment(je)?|even 
 SIDE_STEPS = {"action_faq", "utter_language_switched", "utter_opening_hours", "action_response_time",
               "utter_iamabot", "utter_out_of_scope", "action_continue_on_channel"}
 # Slots that belong to one question and are cleared when it is answered.
+# "ook niet voor de bestelling die onderweg is?", "and what about order 126354?": the question just
+# answered, about something else (actions/language.py extract_topic keeps the topic)
+FOLLOW_UP = re.compile(
+    r"^\W*(?:(?:oh|ok(?:e|ay)?|en|maar|and|but)\W+)?(?:ook(?: niet)? voor|en voor|en (?:die|de|het) van|en hoe zit het met|"
+    r"hoe zit het (?:dan )?met|en met|geldt dat ook voor|"
+    r"what about|how about|and (?:for|what about)|also for|same for|not even for|even for|does that go for)\b",
+    re.IGNORECASE)
+FOLLOW_UP_MAX_WORDS = 14
+# an order described instead of numbered: the one under way
+UNDER_WAY = re.compile(r"\b(onderweg|nog niet (?:bezorgd|binnen|aangekomen|geleverd)|on (?:its|the) way|under way|"
+                       r"not (?:yet )?(?:arrived|delivered)|in transit|still coming)\b", re.IGNORECASE)
+
+
+_WORD = re.compile(r"[a-zà-ÿ]+")
+PRODUCT_WORD_MIN = 5
+
+
+def names_product(text: str, description: str) -> bool:
+    """Whether `text` names the product of an order line ("mijn robotstofzuiger", "the air fryer",
+    "de stofzuiger" for "Robotstofzuiger Compact"): a word of 5+ letters inside a word of the
+    description or the other way round, spaces ignored ("air fryer" = "airfryer")."""
+    said = _WORD.findall((text or "").lower())
+    said += ["".join(pair) for pair in zip(said, said[1:])]
+    product = _WORD.findall((description or "").lower())
+    product += ["".join(pair) for pair in zip(product, product[1:])]
+    return any(len(w) >= PRODUCT_WORD_MIN and len(p) >= PRODUCT_WORD_MIN and (w in p or p in w)
+               for w in said for p in product)
+
+
+def topic_messages(tracker: Tracker, limit: int = 6) -> list[str]:
+    """What the customer wrote since the last question was answered (action_topic), newest first."""
+    texts: list[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") == "action_topic":
+            break
+        if event.get("event") == "user" and not (event.get("text") or "").startswith("/"):
+            texts.append(event.get("text") or "")
+            if len(texts) >= limit:
+                break
+    return texts
+
+
+# asking what the retention offer is, or for more ("wat kunnen jullie me dan bieden?", "is that all?")
+OFFER_QUESTION = re.compile(
+    r"\bwat (?:kunnen|kun|kan|willen|gaan) (?:jullie|je|u)\b.{0,20}\b(?:bieden|doen|geven|aanbieden)\b|"
+    r"\bwat (?:bieden|bied) (?:jullie|je|u)\b|\bis dat alles\b|\bniet meer dan dat\b|\bkan het (?:niet )?beter\b|"
+    r"\bwat krijg ik (?:dan|ervoor)\b|\bwat levert (?:het|dat) (?:me|mij) op\b|\bmeer korting\b|"
+    r"\bwhat (?:else )?(?:can|could|would|will) you (?:offer|do|give)\b|\bwhat do you offer\b|\bis that all\b|"
+    r"\bnothing better\b|\banything (?:better|more)\b|\bwhat(?:'s| is) in it for me\b|\bwhat do i get\b|"
+    r"\bcan you do better\b", re.IGNORECASE)
+
+
+# what a follow-up is about: another order (the question stays), or another topic (a new question)
+_ABOUT_AN_ORDER = re.compile(r"(?<![\d+])[1-9]\d{5}(?!\d)|\b(bestelling|order|pakket|parcel|package|levering|"
+                             r"delivery|die|that one|the other|de andere|the one|dat ding|hem|it)\b", re.IGNORECASE)
+_ANOTHER_TOPIC = re.compile(r"\b(factuur|facturen|invoices?|punten|points|retour|terugsturen|send (?:it )?back|return|"
+                            r"refund|geld terug|money back|klacht|complaint|regeling|arrangement|instalments?|termijnen|"
+                            r"opzeggen|cancel|annuleren|voorkeur|preferences?|account)\b", re.IGNORECASE)
+
+
+def is_follow_up(text: str) -> bool:
+    """A short question that leans on the one before for another order ("ook niet voor de
+    bestelling die nog onderweg is?", "what about order 126354?"); one that names another topic
+    ("en hoe zit het met mijn factuur?") is a new question."""
+    text = text or ""
+    return (bool(FOLLOW_UP.search(text)) and len(text.split()) <= FOLLOW_UP_MAX_WORDS
+            and bool(_ABOUT_AN_ORDER.search(text)) and not _ANOTHER_TOPIC.search(text))
+
+
 PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
              "claimed_id", "id_code"]
 
@@ -170,6 +239,8 @@ def leaves_question(tracker: Tracker) -> bool:
         return False  # "thanks, one sec": looking it up (the extractor says: take your time)
     if requested == "details":
         return name in LEAVE_DESCRIPTION_INTENTS and confidence >= 0.8 and len(text.split()) <= 8
+    if requested == "retention_accepted" and OFFER_QUESTION.search(text):
+        return False  # "wat kunnen jullie me dan bieden?": about the offer (action_ask_retention_accepted explains)
     if CHANGE_OF_MIND.search(text) and other_topic(tracker):
         return True  # another topic after all, whatever value the message also holds (it is kept)
     if name not in leaving or confidence < LEAVE_MIN_CONFIDENCE:
@@ -213,6 +284,22 @@ def parse_amount(text: str) -> Decimal | None:
     except InvalidOperation:
         return None
     return value if value > 0 else None
+
+
+# numbers that are no amount: order and customer numbers, postcodes, codes
+_NO_AMOUNT = re.compile(r"(?<![\d+])[1-9]\d{5}(?!\d)|\b[kK]\s?-?\d{5}\b|\b[1-9]\d{3}\s?[a-zA-Z]{2}\b")
+_BARE_AMOUNT = re.compile(r"(?<![\d.,])(\d{1,5}(?:[.,]\d{1,2})?)(?![\d])")
+AMOUNT_ATTEMPT_MAX_WORDS = 4
+
+
+def amount_in(text: str) -> Decimal | None:
+    """The amount in an answer to "how much?": "€19,95", "19.95 euro", "20"; never an order number
+    ("geld terug voor bestelling 104100"), a customer number or a postcode."""
+    said = MONEY_SAID.search(text)
+    if said:
+        return parse_amount(next(g for g in said.groups() if g))
+    bare = _BARE_AMOUNT.search(_NO_AMOUNT.sub(" ", text))
+    return parse_amount(bare.group(1)) if bare else None
 
 
 def parse_count(text: str) -> int | None:
@@ -301,15 +388,21 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         """"When is my order coming?" from a customer with one order under way: that order, not
         "which order?" (a number they typed always wins)."""
         slots = {**tracker.slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
-        if slots.get("topic") not in ONE_ORDER_TOPICS or slots.get("requested_slot") != "order_number" \
-                or slots.get("order_number") or not slots.get("customer_id"):
+        if slots.get("requested_slot") != "order_number" or slots.get("order_number") or not slots.get("customer_id"):
             return events
-        under_way = [o for o in await records().recent_orders(int(slots["customer_id"]), limit=10)
-                     if o.status in ("placed", "shipped")]
-        if len(under_way) != 1:
+        orders = await records().recent_orders(int(slots["customer_id"]), limit=10)
+        # "is mijn robotstofzuiger al onderweg?": the one order with that product
+        named = [o for o in orders if any(names_product(text, line.description) for line in o.lines
+                                          for text in topic_messages(tracker))]
+        under_way = [o for o in orders if o.status in ("placed", "shipped")]
+        if len(named) == 1:
+            chosen = named[0]
+        elif not named and slots.get("topic") in ONE_ORDER_TOPICS and len(under_way) == 1:
+            chosen = under_way[0]
+        else:
             return events
         events = [e for e in events if not (e.get("event") == "slot" and e["name"] in ("requested_slot", "order_number"))]
-        events.append(SlotSet("order_number", under_way[0].order_number))
+        events.append(SlotSet("order_number", chosen.order_number))
         tracker.add_slots(events)
         next_slot = await self.next_requested_slot(dispatcher, tracker, domain)
         return events + ([next_slot] if next_slot else [])
@@ -506,8 +599,10 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         if WHOLE.search(text) or tracker.latest_message.get("intent", {}).get("name") == "affirm":
             return {"amount": "all"}
-        amount = parse_amount(text)
+        amount = amount_in(text)
         if amount is None:
+            if len(text.split()) > AMOUNT_ATTEMPT_MAX_WORDS:
+                return {}  # no attempt at an amount ("ik wil gewoon mijn geld terug voor 104100"): asked again
             dispatcher.utter_message(response="utter_amount_format")
             return {"amount": None}
         return {"amount": f"{amount:.2f}"}

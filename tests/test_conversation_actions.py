@@ -6,7 +6,8 @@ conversations through the running stack are tests/test_conversations.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from rasa_sdk import Tracker
@@ -42,7 +43,8 @@ def tracker(text="", intent="inform", confidence=0.9, slots=None, ranking=None, 
         events.append({"event": "action", "name": latest_action})
     if active_loop:
         events.append({"event": "action", "name": active_loop})
-    return Tracker("c-conversation", dict(slots or {}), latest, events, False, None,
+    # a conversation of its own: identification attempts are counted per conversation (in Redis)
+    return Tracker(f"c-conversation-{uuid.uuid4().hex[:12]}", dict(slots or {}), latest, events, False, None,
                    {"name": active_loop}, "topic_form" if active_loop else latest_action)
 
 
@@ -66,6 +68,8 @@ async def run(action, t: Tracker):
     ("do you sell gift cards?", "gift_cards"),     # more specific than "do you sell"
     ("what do you sell", "assortment"),
     ("wat zijn de verzendkosten", "shipping_costs"),
+    ("wat zijn de bezorgkostn", "shipping_costs"),  # a typo
+    ("hoe lang duurt bezorgen normaal eigenlijk bij jullie?", "delivery_time"),  # not "bezorgkosten"
     ("waar is mijn bestelling 104233", None),      # the customer's own order: the records, not the FAQ
     ("hoe lang duurt de bezorging van K10001", None),
     ("ik wil iets terugsturen", None),
@@ -325,6 +329,41 @@ async def test_a_callback_on_record_is_named_when_the_customer_asks_for_one(shop
     assert [m["response"] for m in messages] == ["utter_request_callback"]  # nobody known: how callbacks work
 
 
+@pytest.mark.parametrize("text,wanted", [
+    ("can it be in the afternoon instead?", {"part": "afternoon"}),
+    ("kan het ook 's middags?", {"part": "afternoon"}),
+    ("kan het morgenochtend?", {"part": "morning"}),
+    ("bel me vanavond maar", {"part": "evening"}),
+    ("liever na 15:00", {"said": "na 15:00"}),
+    ("call me on friday after 2pm", {"said": "on friday after 2pm"}),
+    ("when will you call me back?", None),
+    ("wanneer bellen jullie me terug?", None),
+])
+def test_the_time_a_customer_prefers_for_a_callback(text, wanted):
+    from actions.dialogue import callback_time
+
+    assert callback_time(text) == wanted
+
+
+@at_monday
+@pytest.mark.parametrize("action_name,intent", [("ActionRequestCallback", "request_callback"),
+                                                ("ActionResponseTime", "ask_response_time")])
+async def test_a_preferred_time_for_the_callback_on_record_is_noted_on_it(shop, clock, action_name, intent):
+    import actions.dialogue
+
+    harry = await cid(shop, "K10018")  # the demo: to be called back tomorrow at 10:00
+    [ticket] = await rows(shop, Ticket, Ticket.customer_id == harry, Ticket.kind == "callback")
+    action = getattr(actions.dialogue, action_name)(clock=clock)
+    messages, _ = await run(action, tracker("can it be in the afternoon instead?", intent,
+                                            slots={"customer_id": str(harry), "language": "en"}))
+    assert [m["text"] for m in messages] == [
+        "Noted: you'd rather be called in the afternoon. I've passed it on to the colleague who calls you "
+        f"back (#{ticket['id']}); if that isn't possible, they'll let you know."]
+    [after] = await rows(shop, Ticket, Ticket.id == ticket["id"])
+    assert after["data"]["preferred_time"] == "in the afternoon"
+    assert after["status"] == "open"
+
+
 @pytest.mark.parametrize("order_number,changes,response", [
     ("126354", {"promised_date": None}, "utter_order_status_shipped_no_date"),
     ("126354", {"promised_date": None, "carrier": None}, "utter_order_status_other"),
@@ -352,6 +391,35 @@ async def test_a_customer_with_one_order_under_way_is_not_asked_which(shop):
     _, events = await run(form, tracker("waar blijft mijn pakket", "order_status",
                                         slots={**slots, "customer_id": str(sanne)}, active_loop="topic_form"))
     assert SlotSet("order_number", "104233") in events
+
+
+async def test_the_order_whose_product_the_customer_named_is_not_asked_for(shop):
+    daan = await cid(shop, "K10002")  # 118902 (Robotstofzuiger Compact, delivered) and three other orders
+    form = ValidateTopicForm()
+    slots = {"topic": "order_status", "customer_id": str(daan), "requested_slot": None}
+    opening = {"event": "user", "text": "Hallo, klantnummer K10002. Is mijn robotstofzuiger al onderweg?",
+               "parse_data": {}, "metadata": {}}
+    _, events = await run(form, tracker("8422", "inform", slots=slots, active_loop="topic_form", before=[opening]))
+    assert SlotSet("order_number", "118902") in events
+    # no product named and no single order under way: which order is asked
+    plain = {**opening, "text": "Hallo, klantnummer K10002. Waar is mijn pakket?"}
+    _, events = await run(form, tracker("8422", "inform", slots=slots, active_loop="topic_form", before=[plain]))
+    assert not any(e.get("name") == "order_number" for e in events)
+    assert SlotSet("requested_slot", "order_number") in events
+
+
+@pytest.mark.parametrize("text,description,named", [
+    ("Is mijn robotstofzuiger al onderweg?", "Robotstofzuiger Compact", True),
+    ("de stofzuiger doet het niet", "Robotstofzuiger Compact", True),
+    ("where is my air fryer", "Airfryer XL 5L", True),
+    ("waar is mijn pakket", "Robotstofzuiger Compact", False),
+    ("mijn bestelling is onderweg", "Bluetooth oordopjes", False),
+    ("de lamp", "Wandlamp Noor", False),  # too short a word to tell products apart
+])
+def test_a_product_named_in_the_chat(text, description, named):
+    from actions.topics import names_product
+
+    assert names_product(text, description) is named
 
 
 @pytest.mark.parametrize("text,intent,accepted", [
@@ -407,3 +475,140 @@ async def test_the_field_to_change_is_not_asked_when_it_was_said(said, response)
 
     messages, _ = await run(ActionAskPreference(), tracker(said, "update_preferences"))
     assert responses(messages) == [response]
+
+
+def test_an_open_delivery_problem_says_what_the_colleague_decides():
+    """"Will you send a new one or refund me?" about a reported delivery problem: the colleague's
+    decision and when, not only "you'll get an answer"; late, the plain admission."""
+    from types import SimpleNamespace
+    from actions.dialogue import ticket_response
+
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+    def ticket(kind, hours):
+        return SimpleNamespace(kind=kind, promised_by=now + timedelta(hours=hours))
+    assert ticket_response(ticket("delivery_problem", 8), now) == "utter_response_time_delivery"
+    assert ticket_response(ticket("delivery_problem", -1), now) == "utter_response_time_ticket_late"
+    assert ticket_response(ticket("complaint", 8), now) == "utter_response_time_ticket"
+    assert ticket_response(ticket("callback", 8), now) == "utter_response_time_callback"
+
+
+# == a follow-up that leans on the question before ==============================================
+
+@pytest.mark.parametrize("text,follows", [
+    ("ook niet voor de bestelling die nog onderweg is?", True),
+    ("en voor bestelling 104233?", True),
+    ("what about order 126354?", True),
+    ("and for the one that's still on its way?", True),
+    ("waar blijft mijn bestelling?", False),
+    ("en hoe zit het met mijn factuur?", False),         # another topic: a new question
+    ("and what about my points?", False),
+    ("en voor bestelling 104233, kan ik die retour sturen?", False),
+    ("ik wil ook mijn punten weten, en voor de rest alles goed", False),
+])
+def test_a_follow_up_is_recognised(text, follows):
+    from actions.topics import is_follow_up
+
+    assert is_follow_up(text) is follows
+
+
+async def test_a_follow_up_keeps_the_question_just_answered():
+    from actions.language import ValidateSlotMappings
+
+    slots = {"topic": "invoice_question", "customer_id": "7"}
+    extracted = await ValidateSlotMappings().extract_topic(
+        CollectingDispatcher(), tracker("ook niet voor de bestelling die nog onderweg is?", "order_status", slots=slots), DOMAIN)
+    assert extracted == {}  # the topic stays invoice_question
+    extracted = await ValidateSlotMappings().extract_topic(
+        CollectingDispatcher(), tracker("waar blijft mijn bestelling die nog onderweg is?", "order_status", slots=slots), DOMAIN)
+    assert extracted == {"topic": "order_status"}
+
+
+@at_monday
+async def test_the_invoice_of_the_order_under_way_when_asked_about_it(shop, clock):
+    from actions.handlers import ActionTopic
+
+    sanne = await cid(shop, "K10001")
+    slots = {"topic": "invoice_question", "customer_id": str(sanne), "language": "nl"}
+    dispatcher = CollectingDispatcher()
+    await ActionTopic(clock=clock).run(
+        dispatcher, tracker("ook niet voor de bestelling die nog onderweg is?", "order_status", slots=slots), DOMAIN)
+    [said] = [m for m in dispatcher.messages if m["response"]]
+    assert (said["response"], said["order_number"], said["invoice"], said["amount"], said["status"]) == (
+        "utter_invoice_of_order", "104233", "F2026-00305", "€89,95", "betaald")
+    dispatcher = CollectingDispatcher()
+    await ActionTopic(clock=clock).run(dispatcher, tracker("staat er nog iets open?", "invoice_question", slots=slots), DOMAIN)
+    assert [m["response"] for m in dispatcher.messages if m["response"]] == ["utter_invoices"]  # all of them
+
+
+@pytest.mark.parametrize("text,amount", [
+    ("€19,95", "19.95"), ("19.95 euro", "19.95"), ("20", "20"), ("12,50 graag", "12.50"),
+    ("ik wil gewoon mijn geld terug voor bestelling 104100, het hoesje gooi ik weg", None),  # an order number
+    ("K10001", None), ("1012 AB", None),
+])
+def test_an_amount_is_never_an_order_or_customer_number(text, amount):
+    from actions.topics import amount_in
+
+    found = amount_in(text)
+    assert (None if found is None else str(found)) == amount
+
+
+async def test_a_long_answer_without_an_amount_asks_again_without_a_format_lecture():
+    dispatcher = CollectingDispatcher()
+    found = await ValidateTopicForm().extract_amount(dispatcher, tracker(
+        "nee wacht, ik wil gewoon mijn geld terug voor bestelling 104100", "request_refund",
+        slots={"requested_slot": "amount"}), DOMAIN)
+    assert found == {} and dispatcher.messages == []
+    found = await ValidateTopicForm().extract_amount(dispatcher, tracker("veel", "inform", slots={"requested_slot": "amount"}), DOMAIN)
+    assert found == {"amount": None} and [m["response"] for m in dispatcher.messages] == ["utter_amount_format"]
+    found = await ValidateTopicForm().extract_amount(dispatcher, tracker("alles", "inform", slots={"requested_slot": "amount"}), DOMAIN)
+    assert found == {"amount": "all"}
+
+
+@at_monday
+async def test_a_refund_on_an_order_whose_delivery_problem_is_open_is_left_to_that_case(shop, clock):
+    from actions.handlers import ActionAskAmount
+    from bot.records.repository import Records
+
+    aoife = await cid(shop, "K10017")  # order 148719, delivered according to the carrier
+    [order] = await rows(shop, Order, Order.order_number == "148719")
+    deadline = MONDAY + timedelta(hours=7)
+    case = await Records(shop).create_ticket(aoife, "delivery_problem", details="nothing here", order_id=order["id"],
+                                             promised_by=deadline)
+    slots = {"topic": "request_refund", "customer_id": str(aoife), "order_number": "148719", "language": "en"}
+    messages, events = await run(ActionAskAmount(clock=clock), tracker("will you send a new one or do I get a refund?",
+                                                                       "request_refund", slots=slots))
+    assert [(m["response"], m["ticket"], m["deadline"]) for m in messages] == [
+        ("utter_response_time_delivery", case.id, "today before 17:00")]
+    assert SlotSet("topic", None) in events and SlotSet("requested_slot", None) in events
+
+
+@pytest.mark.parametrize("text,intent,topic", [
+    ("Ik wil een klacht indienen. De bezorger gooide mijn pakket over het hek en nu is de lamp kapot.",
+     "delivery_problem", "complaint"),
+    ("I want to file a complaint, the driver threw my parcel over the fence", "delivery_problem", "complaint"),
+    ("de bezorger gooide mijn pakket over het hek en nu is de lamp kapot", "delivery_problem", "delivery_problem"),
+    ("mijn pakket is niet aangekomen", "delivery_problem", "delivery_problem"),
+])
+async def test_a_customer_who_says_they_complain_files_a_complaint(text, intent, topic):
+    from actions.language import ValidateSlotMappings
+
+    found = await ValidateSlotMappings().extract_topic(CollectingDispatcher(), tracker(text, intent), DOMAIN)
+    assert found == {"topic": topic}
+
+
+async def test_asking_what_the_offer_is_gets_it_explained_not_the_same_question(shop):
+    from actions.handlers import ActionAskRetentionAccepted
+    from actions.dialogue import ActionRephraseOrHandoff
+
+    pieter = await cid(shop, "K10004")
+    slots = {"topic": "cancel_contract", "customer_id": str(pieter), "language": "nl",
+             "requested_slot": "retention_accepted"}
+    first, _ = await run(ActionAskRetentionAccepted(), tracker("ik twijfel of ik blijf", "cancel_contract", slots=slots))
+    assert [m["response"] for m in first] == ["utter_retention_offer_voucher"]
+    asked = tracker("wat kunnen jullie me dan bieden?", "nlu_fallback", slots={**slots, "retention_offer": "voucher"},
+                    active_loop="topic_form")
+    assert not leaves_question(asked)
+    rephrase, _ = await run(ActionRephraseOrHandoff(), asked)
+    assert rephrase == []  # no "say it another way": the form's question answers it
+    again, _ = await run(ActionAskRetentionAccepted(), asked)
+    assert [(m["response"], m["amount"]) for m in again] == [("utter_retention_offer_explained", "€10,00")]

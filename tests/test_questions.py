@@ -22,6 +22,13 @@ def nlu(name: str, confidence: float = 0.9) -> dict:
     ("mijn pakket is kapot en ik wil mijn geld terug", ["mijn pakket is kapot en ik wil mijn geld terug"]),
     ("Hoi! Waar is mijn bestelling?", ["Hoi! Waar is mijn bestelling?"]),  # a greeting is no second question
     ("ok.", ["ok."]),
+    # two questions in one sentence: the second starts again with a question word or verb
+    ("Hallo, ik ben Daan, K10002. Is mijn robotstofzuiger al onderweg en staat er nog een factuur open?",
+     ["Hallo, ik ben Daan, K10002.", "Is mijn robotstofzuiger al onderweg", "staat er nog een factuur open?"]),
+    ("where is my parcel and how much does a return cost?", ["where is my parcel", "how much does a return cost?"]),
+    # split here; plan() sends it whole when both halves ask the same (order_status twice)
+    ("kun je kijken waar mijn pakket is en wanneer het komt?", ["kun je kijken waar mijn pakket is", "wanneer het komt?"]),
+    ("is het pakket kapot en nat?", ["is het pakket kapot en nat?"]),  # no second question
 ])
 def test_parts(text, expected):
     assert questions.parts(text) == expected
@@ -56,3 +63,22 @@ def test_the_case_intents_are_the_topics_of_the_form():
 def test_topic_done_survives_the_trip():
     assert control.parse(control.payload(control.TopicDone("order_status"))) == [control.TopicDone("order_status")]
     assert control.parse({"topic_done": ""}) == []
+
+
+def test_two_halves_asking_the_same_go_whole():
+    pieces = questions.parts("kun je kijken waar mijn pakket is en wanneer het komt?")
+    assert questions.plan(pieces, [nlu("order_status"), nlu("order_status")]) is None
+
+
+def test_two_questions_in_one_sentence_are_both_asked():
+    pieces = questions.parts("Hallo, ik ben Daan, K10002. Is mijn robotstofzuiger al onderweg en staat er nog een factuur open?")
+    found = questions.plan(pieces, [nlu("inform"), nlu("order_status"), nlu("invoice_question")])
+    assert found == questions.Plan(now=["Hallo, ik ben Daan, K10002. Is mijn robotstofzuiger al onderweg"],
+                                   later=["staat er nog een factuur open?"])
+
+
+def test_a_statement_read_unsurely_is_no_second_question():
+    pieces = ["Goedemorgen, met Koen van Café De Zwaan.", "Staat er nog een factuur open bij jullie?"]
+    assert questions.plan(pieces, [nlu("delivery_problem", 0.73), nlu("invoice_question", 0.99)]) is None
+    pieces = ["Is mijn robotstofzuiger al onderweg", "staat er nog een factuur open?"]
+    assert questions.plan(pieces, [nlu("order_status", 0.95), nlu("invoice_question", 0.99)]) is not None

@@ -24,6 +24,7 @@ CASE_INTENTS = frozenset({"order_status", "delivery_problem", "return_item", "re
                           "payment_arrangement", "loyalty_points", "update_preferences", "cancel_contract",
                           "complaint", "cancel_order"})
 MIN_CONFIDENCE = 0.6
+STATEMENT_MIN_CONFIDENCE = 0.85
 MAX_PARTS = 4
 PENDING_SECONDS = 15 * 60
 
@@ -33,6 +34,24 @@ _SPLIT = re.compile(
     re.IGNORECASE)
 
 
+# "Is mijn stofzuiger al onderweg en staat er nog een factuur open?": two questions in one sentence,
+# the second starting again with a question word or verb (only inside a sentence that asks: "?")
+_INNER = re.compile(
+    r"\s*,?\s+(?:en|and)\s+(?=(?:staat|staan|is|zijn|kan|kun|kunnen|mag|moet|heb|hebben|wanneer|waar|hoe|hoeveel|"
+    r"wat|krijg|komt|wordt|zit|klopt|do|does|did|can|could|are|was|will|when|where|how|what|have|has|should|"
+    r"would)\b)", re.IGNORECASE)
+INNER_MIN_WORDS = 3
+
+
+def _inner(piece: str) -> list[str]:
+    if not piece.rstrip().endswith("?"):
+        return [piece]
+    halves = [h.strip(" ,;") for h in _INNER.split(piece)]
+    if len(halves) < 2 or any(len(h.split()) < INNER_MIN_WORDS for h in halves):
+        return [piece]
+    return halves
+
+
 _JOINED = re.compile(r"^(en|and|also|ook|verder|daarnaast|plus|oh)\b", re.IGNORECASE)
 
 
@@ -40,7 +59,7 @@ def parts(text: str) -> list[str]:
     """The sentences of `text` (and the parts joined by "en ook", "and also" ...); [text] when it is
     one. Short pieces ("K10001", "Hoi!") are kept: they go with the question they belong to."""
     pieces = [p.strip(" ,;") for p in _SPLIT.split(text or "")]
-    pieces = [p for p in pieces if p]
+    pieces = [half for p in pieces if p for half in _inner(p)]
     asking = [p for p in pieces if len(p.split()) >= 2 or p.endswith("?")]
     return pieces if len(asking) >= 2 and len(pieces) <= MAX_PARTS + 2 else [text]
 
@@ -66,7 +85,9 @@ def _question(piece: str, parse: dict) -> str | None:
     """Which question `piece` asks: its intent, and for the FAQ which entry; None: no question."""
     intent = parse.get("intent") or {}
     name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
-    if confidence < MIN_CONFIDENCE or name not in SIDE_INTENTS | CASE_INTENTS:
+    # a piece that does not ask ("Goedemorgen, met Koen van Café De Zwaan") must be read surely
+    needed = MIN_CONFIDENCE if piece.rstrip().endswith("?") else STATEMENT_MIN_CONFIDENCE
+    if confidence < needed or name not in SIDE_INTENTS | CASE_INTENTS:
         return None
     if name == "faq":
         from bot.policy import faq
@@ -98,7 +119,9 @@ def plan(pieces: list[str], parses: list[dict]) -> Plan | None:
     if len(side) + len(cases) < 2:
         return None
     if cases and rest:
-        cases[0] = " ".join([cases[0], *rest])  # identification and details go with the case question
+        # identification and details go with the case question, in the order they were written
+        together = {cases[0], *rest}
+        cases[0] = " ".join(p for p in pieces if p in together)
     elif rest:
         side[-1] = " ".join([side[-1], *rest])
     return Plan(now=side + cases[:1], later=cases[1:])

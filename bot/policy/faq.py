@@ -110,7 +110,9 @@ def _has(word: str, tokens: list[str]) -> bool:
     for token in tokens:
         if token == word or (len(word) > 2 and token.startswith(word)):
             return True
-        if len(word) >= _TYPO_MIN_LENGTH and fuzz.ratio(word, token[: len(word) + 1]) >= _TYPO_SCORE:
+        # a typo keeps about the length: "bezorgen" is no typo of "bezorgkosten"
+        if (len(word) >= _TYPO_MIN_LENGTH and len(token) >= len(word) - 2
+                and fuzz.ratio(word, token[: len(word) + 1]) >= _TYPO_SCORE):
             return True
     return False
 

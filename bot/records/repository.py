@@ -325,6 +325,13 @@ class Records:
                 settled += result.rowcount
         return settled
 
+    async def note_on_ticket(self, ticket_id: int, **notes: Any) -> None:
+        """Add what the customer said about an open ticket ("rather in the afternoon") to its data."""
+        async with self.session() as s, s.begin():
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is not None:
+                ticket.data = {**(ticket.data or {}), **notes}  # a new dict: JSON columns track assignment
+
     async def close_ticket(self, ticket_id: int, status: str = "closed") -> None:
         async with self.session() as s, s.begin():
             ticket = await s.get(Ticket, ticket_id)

@@ -113,6 +113,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Onze collega's zijn er nu niet. Je krijgt {deadline} antwoord via {channel}; je kunt dit gesprek gerust verlaten.",
         "en": "Our colleagues aren't in right now. You'll get an answer {deadline} via {channel}; feel free to leave this conversation.",
     },
+    "callback_time_noted": {
+        "nl": "Genoteerd: je wordt liever {when} gebeld. Ik heb het doorgegeven aan de collega die je terugbelt (#{ticket}); kan dat niet, dan laat die het je weten.",
+        "en": "Noted: you'd rather be called {when}. I've passed it on to the colleague who calls you back (#{ticket}); if that isn't possible, they'll let you know.",
+    },
     "response_time_who": {
         "nl": "Dat zoek ik voor je op zodra ik weet wie je bent.",
         "en": "I'll look that up for you as soon as I know who you are.",
