@@ -22,8 +22,11 @@ from collections import OrderedDict
 from types import TracebackType
 from typing import Any
 
+import engineio
 import socketio
 from engineio.async_socket import AsyncSocket
+
+from bot.shared.forwarded import is_https
 
 log = logging.getLogger("channels.webchat")
 
@@ -63,7 +66,75 @@ class MalformedPacket(ValueError):
     pass
 
 
+def _origin_of(url: str) -> str | None:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url or "")
+    return f"{parsed.scheme}://{parsed.netloc.lower()}" if parsed.scheme and parsed.netloc else None
+
+
+class OriginPolicy:
+    """The sites allowed to use the web chat: WEBCHAT_ORIGINS and the gateway's own origin."""
+
+    def __init__(self, origins: tuple = (), public_base_url: str = "", trusted_proxies: tuple = ()) -> None:
+        self.any = tuple(origins) == ("*",)
+        self.origins = frozenset(() if self.any else origins)
+        self.public = _origin_of(public_base_url)
+        self.trusted_proxies = trusted_proxies
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "OriginPolicy":
+        return cls(settings.webchat_origins, settings.public_base_url, settings.trusted_proxies)
+
+    def own(self, request: Any) -> set[str]:
+        """The gateway's own origins for this request: where it was reached, and PUBLIC_BASE_URL."""
+        found = {self.public} if self.public else set()
+        if request is not None and request.host:
+            scheme = "https" if is_https(request, self.trusted_proxies) else "http"
+            found.add(f"{scheme}://{request.host.lower()}")
+        return found
+
+    def allows(self, origin: str | None, request: Any = None) -> bool:
+        if not origin or self.any:
+            return True
+        origin = origin.rstrip("/").lower()
+        return origin in self.origins or origin in self.own(request)
+
+    def frame_ancestors(self) -> str:
+        """The chat page's CSP directive: who may put it in a frame."""
+        if self.any:
+            return "frame-ancestors *"
+        return " ".join(["frame-ancestors 'self'", *sorted(self.origins)])
+
+
+class GuardedEngineIO(engineio.AsyncServer):
+    """engine.io with the origin check of `OriginPolicy` (its own check knows only one list, or
+    the request's host)."""
+
+    origin_policy: OriginPolicy = OriginPolicy()
+
+    def _cors_allowed_origins(self, environ: dict) -> list[str] | None:
+        if self.origin_policy.any:
+            return None
+        origin = environ.get("HTTP_ORIGIN")
+        request = environ.get("aiohttp.request")
+        if origin and self.origin_policy.allows(origin, request):
+            return [origin]
+        return sorted(self.origin_policy.own(request) | self.origin_policy.origins)
+
+
 class WebChatServer(socketio.AsyncServer):
+    def __init__(self, *args: Any, origin_policy: OriginPolicy | None = None, **kwargs: Any) -> None:
+        # engine.io checks the Origin of every browser request (cors_allowed_origins None: on),
+        # and answers without Access-Control-Allow-Credentials: the chat uses no cookies
+        kwargs.setdefault("cors_allowed_origins", None)
+        kwargs.setdefault("cors_credentials", False)
+        super().__init__(*args, **kwargs)
+        self.eio.origin_policy = origin_policy or OriginPolicy()
+
+    def _engineio_server_class(self) -> type:
+        return GuardedEngineIO
+
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
             await super()._handle_eio_message(eio_sid, data)

@@ -217,6 +217,8 @@ class Customer:
         self.sio.on("session_confirm", lambda data: self._confirmed.put_nowait(data))
 
     async def _uttered(self, data: Any) -> None:
+        if isinstance(data, dict) and (data.get("metadata") or {}).get("notice"):
+            return  # the copy of an error_message (for rasa-webchat)
         await self.inbox.add(data if isinstance(data, dict) else {"text": str(data)})
 
     async def connect(self) -> None:

@@ -73,7 +73,7 @@ async def play_chat(port: int, customer: str, database_url: str, timeout: float 
     sio = socketio.AsyncClient(reconnection=False)
     inbox: asyncio.Queue = asyncio.Queue()
     confirmed: asyncio.Queue = asyncio.Queue()
-    sio.on("bot_uttered", lambda d: inbox.put_nowait(d))
+    sio.on("bot_uttered", lambda d: None if (d.get("metadata") or {}).get("notice") else inbox.put_nowait(d))
     sio.on("session_confirm", lambda d: confirmed.put_nowait(d))
     await sio.connect(f"http://127.0.0.1:{port}", transports=["websocket"])
     await sio.emit("session_request", {"session_id": None})

@@ -60,7 +60,8 @@ class Visitor:
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.errors: list[str] = []
         self._confirmed: asyncio.Queue = asyncio.Queue()
-        self.sio.on("bot_uttered", lambda d: self.inbox.put_nowait((time.perf_counter(), d.get("text") or "")))
+        self.sio.on("bot_uttered", lambda d: None if (d.get("metadata") or {}).get("notice")  # an error_message's copy
+                    else self.inbox.put_nowait((time.perf_counter(), d.get("text") or "")))
         self.sio.on("error_message", lambda d: self.errors.append((d or {}).get("text", "")))
         self.sio.on("session_confirm", lambda d: self._confirmed.put_nowait(d))
         self.session = ""

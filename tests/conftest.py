@@ -119,19 +119,33 @@ def smtp_server():
 @pytest.fixture(scope="session")
 def stack(redis_url, model, stack_db, twilio_server, telegram_server, smtp_server, tmp_path_factory):
     prefix = "t" + secrets.token_hex(4)
+    site_port = free_port()  # a business's own site (`third_party_site`): the one other origin allowed
     s = Stack(
         gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
         redis_url=redis_url, database_url=stack_db, key_prefix=prefix, model=model,
         log_dir=tmp_path_factory.mktemp("logs"),
         extra_env={**FAKE_TWILIO, **FAKE_TELEGRAM, "TWILIO_API_URL": twilio_server[1],
-                   "TELEGRAM_API_URL": telegram_server[1], **smtp_server.env()},
+                   "TELEGRAM_API_URL": telegram_server[1], **smtp_server.env(),
+                   "WEBCHAT_ORIGINS": f"http://127.0.0.1:{site_port}"},
     )
+    s.site_port = site_port
     s.extra_env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{s.gateway_port}"
     s.start()
     yield s
     s.stop()
     print_tracebacks(s)
     delete_prefix(redis_url, prefix)
+
+
+@pytest.fixture(scope="session")
+async def third_party_site(stack):
+    """A business's web site on another origin (the one WEBCHAT_ORIGINS allows), embedding the
+    web chat: rasa-webchat's widget and our one script tag (tests/support/site.py)."""
+    from tests.support.site import ThirdPartySite
+
+    site = await ThirdPartySite(f"http://127.0.0.1:{stack.gateway_port}", stack.site_port).start()
+    yield site
+    await site.stop()
 
 
 @pytest.fixture(scope="module")

@@ -122,5 +122,8 @@ def test_make_run_serves_no_outbox_unless_dev_outbox_is_set_and_then_warns():
     quiet = run.banner("localhost", 8080, {"LOAD_DEMO_DATA": "1"})
     assert "/dev/outbox" not in quiet and "WARNING" not in quiet
     assert "python -m bot.records outbox" in quiet  # how to read a code in the demo instead
+    assert '<script src="http://localhost:8080/widget/embed.js" async></script>' in quiet
+    assert "(set WEBCHAT_ORIGINS to the sites that may embed it)" in quiet
+    assert "(allowed on: https://shop.example)" in run.banner("localhost", 8080, {"WEBCHAT_ORIGINS": "https://shop.example"})
     loud = run.banner("localhost", 8080, {"DEV_OUTBOX": "1"})
     assert "http://localhost:8080/dev/outbox" in loud and "WARNING: DEV_OUTBOX=1" in loud

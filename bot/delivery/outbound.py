@@ -93,7 +93,7 @@ class Outbound:
         (still being retried: the transcript row says "pending" until it went out or failed)."""
         conv = await self.store.get(key)
         channel = conv.get("last_channel") or WEBCHAT
-        message = BotMessage(text)
+        message = BotMessage(text, agent_name=who.get("agent_name") or "")  # who wrote it, for the web chat
         if channel == WEBCHAT:
             if conv.get("away") == "1":  # we said the answer comes on their preferred channel
                 target = await self.answer_channel(key, channel)

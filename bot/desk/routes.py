@@ -39,7 +39,7 @@ from bot.desk.auth import (
 from bot.desk.record import customer_record, open_ticket
 from bot.shared.forwarded import client_address, client_key, is_https
 from bot.gateway.keys import (
-    CLOCK, DESK_HEARTBEAT, DESK_MANDATES, DESK_STOP, HANDOFFS, RECORDS, REDIS, SERVICE, SETTINGS,
+    CLOCK, DESK_HEARTBEAT, DESK_MANDATES, DESK_STOP, HANDOFFS, RECORDS, REDIS, SERVICE, SETTINGS, WEB_CHAT,
 )
 from bot.people import AgentInfo, HandoffError, Handoffs
 from bot.policy import clock as clocks
@@ -480,6 +480,19 @@ async def transfer(request: web.Request, desk: Desk) -> web.Response:
 
 
 @api
+async def typing(request: web.Request, desk: Desk) -> web.Response:
+    """The agent is typing a reply: the customer's web chat shows it for a few seconds (the desk
+    says it again while the agent goes on typing)."""
+    conv = _conversation(request)
+    await _body(request, ())
+    _own(desk, await _item(desk, conv))
+    chat = request.app.get(WEB_CHAT)
+    if chat is not None:
+        await chat.agent_typing(conv, desk.agent.name)
+    return _json({"ok": True})
+
+
+@api
 async def handback(request: web.Request, desk: Desk) -> web.Response:
     conv = _conversation(request)
     await _body(request, ())
@@ -866,7 +879,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/desk/api/labels", labels)
     r.add_get("/desk/api/queue", queue)
     r.add_get("/desk/api/conversations/{conv}", conversation)
-    for action, handler in (("claim", claim), ("reply", reply), ("transfer", transfer), ("handback", handback),
+    for action, handler in (("claim", claim), ("reply", reply), ("typing", typing), ("transfer", transfer),
+                            ("handback", handback),
                             ("close", close), ("decide", decide), ("escalate", escalate)):
         r.add_post(f"/desk/api/conversations/{{conv}}/{action}", handler)
     r.add_post("/desk/api/customers/{customer}/erase", erase)

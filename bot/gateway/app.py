@@ -43,7 +43,7 @@ from bot.records.retention import RetentionJob
 from bot.shared import language
 from bot.shared.db import create_engine
 from bot.shared.settings import RedisAddress, Settings
-from channels import registry
+from channels import registry, widget
 from channels.base import BackgroundTasks, ChannelAdapter, ChannelContext
 
 log = logging.getLogger(__name__)
@@ -223,9 +223,6 @@ def create_app(settings: Settings) -> web.Application:
 
     # -- routes (they cannot be added once the app has started) ----------------------------------
 
-    async def index(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(settings.static_dir / "index.html")
-
     async def health(request: web.Request) -> web.Response:
         ok_redis = await request.app[REDIS].ping()
         ok_rasa = await request.app[RASA].ready()
@@ -235,7 +232,7 @@ def create_app(settings: Settings) -> web.Application:
     for adapter in registry.ADAPTERS:  # a channel that is off answers 503 on its webhook
         adapter.add_routes(app)
     desk.setup(app)
-    app.router.add_get("/", index)
+    widget.add_routes(app)  # the chat page (framed only by WEBCHAT_ORIGINS) and /widget/embed.js
     app.router.add_get("/healthz", health)
     app.router.add_static("/static/", settings.static_dir)
     if settings.dev_outbox:  # only with DEV_OUTBOX=1, and behind a desk login

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.shared.settings import Settings
     from channels.base import ChannelAdapter
     from channels.telegram import TelegramWebhook
+    from channels.webchat import WebChat
     from channels.twilio import TwilioWebhook
 
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
@@ -43,6 +44,7 @@ OUTBOUND: web.AppKey["Outbound"] = web.AppKey("outbound")  # every message we se
 # the channels (channels/registry.py): the adapters started, and the web chat's socket.io server
 CHANNELS: web.AppKey["list[ChannelAdapter]"] = web.AppKey("channels")
 SOCKETIO: web.AppKey["socketio.AsyncServer"] = web.AppKey("socketio")
+WEB_CHAT: web.AppKey["WebChat"] = web.AppKey("web_chat")  # set once the web chat started
 TWILIO: web.AppKey["TwilioWebhook"] = web.AppKey("twilio")
 TELEGRAM: web.AppKey["TelegramWebhook"] = web.AppKey("telegram")
 CLOCK: web.AppKey["Clock"] = web.AppKey("clock")  # bot/policy/clock.py; tests set a FixedClock

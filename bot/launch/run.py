@@ -313,7 +313,10 @@ def banner(host: str, port: int, environ=os.environ) -> str:
     """What `make run` prints once everything is up (the outbox line only when DEV_OUTBOX=1)."""
     base = f"http://{host}:{port}"
     outbox = environ.get("DEV_OUTBOX") == "1"
-    lines = [f"  Chat with the bot: {base}"]
+    lines = [f"  Chat with the bot: {base}",
+             f"  On your site: <script src=\"{base}/widget/embed.js\" async></script>   " + (
+                 f"(allowed on: {environ['WEBCHAT_ORIGINS']})" if environ.get("WEBCHAT_ORIGINS")
+                 else "(set WEBCHAT_ORIGINS to the sites that may embed it)")]
     if outbox:
         lines.append(f"  Demo outbox (codes sent to customers, desk login needed): {base}/dev/outbox")
     else:

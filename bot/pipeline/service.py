@@ -148,7 +148,10 @@ class ConversationService:
         to_rasa = await self._numbered_choice(key, inbound.channel, text) or text
         if _is_emoji_only(text):
             to_rasa = _EMOJI_INTENTS.get(text)
-        await self._log(key, "customer", text, inbound.channel, media=inbound.media, message_id=inbound.message_id)
+        # a pressed button: its title in the transcript and the desk, its payload kept beside it
+        shown = inbound.shown if inbound.shown and inbound.shown != text else None
+        await self._log(key, "customer", shown or text, inbound.channel, media=inbound.media,
+                        message_id=inbound.message_id, payload=text if shown else None)
         await self.store.update(key, language=lang, last_channel=inbound.channel, last_address=inbound.address)
         with_people = await self._with_people(key, inbound, text, lang)
         if with_people is not None:

@@ -18,6 +18,7 @@ class BotMessage:
     buttons: list[Button] = field(default_factory=list)
     image: str | None = None
     is_error: bool = False
+    agent_name: str = ""  # a person's message: who wrote it (channels may show it; the web chat does)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"text": self.text}
@@ -39,6 +40,8 @@ class Inbound:
     contact_phone: str | None = None   # a phone number the sender proved is theirs (Telegram contact)
     link_code: str | None = None       # a one-time link code (Telegram `/start <code>`)
     client: str | None = None          # where it came from (a web visitor's IP address), for rate limits
+    shown: str | None = None           # what the customer saw themselves send when `text` is a button's
+                                       # payload: its title, for the transcript (the payload goes to Rasa)
 
 
 @dataclass

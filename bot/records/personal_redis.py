@@ -23,6 +23,9 @@ prefix, endpoints.yml `key_prefix: ${RASA_KEY_PREFIX}`):
                                      its sender `address` and text) while the database was away
   <p>:inbox:done:<inbox row id>      "1" for 2 days: the message was answered (no identifier;
                                      deleted with the customer's inbox rows, see `forget_done`)
+  <p>:webchat:seq:<key>, <p>:webchat:log:<key>   what the conversation's web chats were sent (7 days,
+                                     for a browser that was away: channels/webchat.py `SentLog`)
+  <p>:webchat:left:<session id>      "<conversation> <seq>": where the session's last socket left
 
 The customer's conversations are found from the records (transcript, promises, feedback), from
 `customer:<id>`, from conversation hashes and handoff items with their customer_id, from Rasa

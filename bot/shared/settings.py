@@ -24,6 +24,27 @@ def _int(name: str, default: int, environ: Mapping[str, str] = os.environ) -> in
         raise SystemExit(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """WEBCHAT_ORIGINS: comma-separated origins (`https://shop.example`, `http://localhost:3000`),
+    or `*` alone for any site (tests only). Each is a scheme and a host (and a port), nothing more."""
+    parts = tuple(p.strip().rstrip("/") for p in raw.split(",") if p.strip())
+    if parts == ("*",):
+        return parts
+    out = []
+    for part in parts:
+        parsed = urlparse(part)
+        try:
+            port_ok = parsed.port is None or 0 < parsed.port < 65536
+        except ValueError:
+            port_ok = False
+        if (parsed.scheme not in ("http", "https") or not parsed.hostname or not port_ok or parsed.path
+                or parsed.query or parsed.fragment or parsed.username or parsed.password or part == "*"):
+            raise SystemExit(f"WEBCHAT_ORIGINS: {part!r} is not an origin such as https://shop.example "
+                             "(or `*` alone, for tests)")
+        out.append(f"{parsed.scheme}://{parsed.netloc.lower()}")
+    return tuple(dict.fromkeys(out))
+
+
 def _flag(name: str, default: bool, environ: Mapping[str, str] = os.environ) -> bool:
     raw = environ.get(name, "").strip().lower()
     if raw == "":
@@ -71,6 +92,9 @@ class Settings:
     static_dir: Path = PROJECT_ROOT / "channels" / "static"
     public_base_url: str = ""
     webchat_identity_secret: str = ""
+    # sites that may embed the web chat (socket.io origin guard and the chat page's frame-ancestors,
+    # channels/socketio_guard.py); () = the gateway's own origin only, ("*",) = any site (tests only)
+    webchat_origins: tuple = ()
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_sms_number: str = ""
@@ -138,6 +162,7 @@ class Settings:
             trusted_proxies=parse_networks(environ.get("TRUSTED_PROXIES", "")),
             public_base_url=environ.get("PUBLIC_BASE_URL", "").rstrip("/"),
             webchat_identity_secret=environ.get("WEBCHAT_IDENTITY_SECRET", ""),
+            webchat_origins=_origins(environ.get("WEBCHAT_ORIGINS", "")),
             twilio_account_sid=environ.get("TWILIO_ACCOUNT_SID", ""),
             twilio_auth_token=environ.get("TWILIO_AUTH_TOKEN", ""),
             twilio_sms_number=environ.get("TWILIO_SMS_NUMBER", ""),

@@ -176,6 +176,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "That button has expired. Please type your answer and I'll help you.",
     },
     "telegram_buttons_only": {"nl": "👇", "en": "👇"},  # Telegram needs a text above an inline keyboard
+    # -- the launcher a site embeds (channels/widget.py, channels/static/embed.js) -----------------
+    "widget_open": {"nl": "Chat met {brand}", "en": "Chat with {brand}"},
+    "widget_close": {"nl": "Chat sluiten", "en": "Close the chat"},
+    "widget_unread_one": {"nl": "1 nieuw bericht", "en": "1 new message"},
+    "widget_unread_many": {"nl": "{count} nieuwe berichten", "en": "{count} new messages"},
+    "widget_frame_title": {"nl": "Chat met {brand}", "en": "Chat with {brand}"},
     "email_subject": {
         "nl": "Bericht van {brand}",
         "en": "A message from {brand}",

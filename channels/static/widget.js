@@ -4,14 +4,26 @@
  * Plain browser JavaScript (no build step). Talks the rasa-webchat style
  * Socket.IO protocol to the same-origin server at the default /socket.io/ path:
  *
- *   client -> server  session_request  {session_id: <stored id> | null}
+ *   client -> server  session_request  {session_id: <stored id> | null, replay: false}
  *   server -> client  session_confirm  "<id>"  or  {session_id: "<id>"}
  *   client -> server  history_request  {session_id}
- *   server -> client  history          {messages: [{sender: "user"|"bot", text, quick_replies?, attachment?}]}
- *   client -> server  user_uttered     {message, session_id, customData: {language: "nl"|"en"}}
+ *   server -> client  history          {messages: [{sender: "user"|"bot"|"agent", text, sender_name?,
+ *                                       quick_replies?, attachment?}]}
+ *   client -> server  user_uttered     {message, session_id, customData: {language: "nl"|"en"}, title?}
+ *                                      (title: the button's, when message is its payload)
  *   server -> client  bot_uttered      {text?, quick_replies?: [{content_type, title, payload}],
- *                                       attachment?: {type: "image", payload: {src}}}
- *   server -> client  error_message    {text}
+ *                                       attachment?: {type: "image", payload: {src}},
+ *                                       metadata?: {sender: "bot"|"agent", sender_name, notice?}}
+ *   server -> client  error_message    {text}   (also sent as a bot_uttered with metadata.notice
+ *                                               for rasa-webchat; this widget skips that copy)
+ *   server -> client  typing_on        {sender_name, seconds?}  someone is really writing now
+ *   server -> client  typing_off / turn_done                    the turn is over
+ *
+ * Texts come with hard line breaks for Markdown widgets ("  \n"); shown here as plain line breaks.
+ *
+ * Embedded (/?embed=1&parent=<origin>, from /widget/embed.js) the page tells the site's
+ * launcher about live messages with postMessage {type: "kb-chat:message", sender} and about its
+ * close button {type: "kb-chat:close"}, to the parent's origin only.
  *
  * Server- and user-supplied text is only ever inserted as text nodes
  * (textContent / createTextNode), never as HTML.
@@ -22,7 +34,7 @@
   var MAX_LENGTH = 4000;
   var COUNTER_NEAR = 3600;
   var STORAGE_KEY = 'webchat_session_id';
-  var TYPING_TIMEOUT_MS = 15000;
+  var TURN_TYPING_MAX_MS = 60000; // a turn that never says it ended (a gateway crash) stops showing dots
   var HISTORY_WAIT_MS = 3000;
   var RETRY_AFTER_REFUSAL_MS = 5000;
 
@@ -35,7 +47,8 @@
       send: 'Verstuur',
       inputLabel: 'Je bericht',
       messagesLabel: 'Gesprek met De Webwinkel',
-      typing: 'De Webwinkel is aan het typen…',
+      typing: '{name} is aan het typen…',
+      close: 'Chat sluiten',
       quickRepliesLabel: 'Snelle antwoorden',
       emptyTitle: 'Hoi! Waarmee kunnen we je helpen?',
       emptyBody: 'Stel je vraag over je bestelling, de bezorging, retourneren of betalen.',
@@ -54,7 +67,8 @@
       send: 'Send',
       inputLabel: 'Your message',
       messagesLabel: 'Conversation with De Webwinkel',
-      typing: 'De Webwinkel is typing…',
+      typing: '{name} is typing…',
+      close: 'Close the chat',
       quickRepliesLabel: 'Quick replies',
       emptyTitle: 'Hi! How can we help you?',
       emptyBody: 'Ask us about your order, delivery, returns or payment.',
@@ -87,6 +101,31 @@
 
   var lang = detectLanguage();
   var t = STRINGS[lang];
+  var BRAND = 'De Webwinkel';
+
+  /* ---------- embedded in a site (/widget/embed.js) ---------- */
+
+  function parentOrigin() {
+    var params;
+    try {
+      params = new URLSearchParams(window.location.search);
+    } catch (e) {
+      return null;
+    }
+    if (params.get('embed') !== '1' || window.parent === window) return null;
+    try {
+      var u = new URL(params.get('parent') || '');
+      return (u.protocol === 'https:' || u.protocol === 'http:') ? u.origin : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  var embedOrigin = parentOrigin();
+
+  function tellParent(message) {
+    if (embedOrigin) window.parent.postMessage(message, embedOrigin);
+  }
 
   /* ---------- storage (falls back to memory if localStorage is blocked) ---------- */
 
@@ -113,6 +152,8 @@
   var messagesEl = document.getElementById('messages');
   var emptyEl = document.getElementById('empty-state');
   var typingEl = document.getElementById('typing');
+  var typingTextEl = document.getElementById('typing-text');
+  var closeEl = document.getElementById('close');
   var formEl = document.getElementById('composer');
   var inputEl = document.getElementById('input');
   var sendEl = document.getElementById('send');
@@ -218,7 +259,21 @@
     return node;
   }
 
+  var lastSenderName = null;
+
+  // The name above a run of messages from one sender (the bot, or the agent writing now).
+  function appendSenderName(name, sender) {
+    if (!name || name === lastSenderName) return;
+    lastSenderName = name;
+    var el = document.createElement('div');
+    el.className = 'msg-sender msg-sender-' + (sender === 'agent' ? 'agent' : 'bot');
+    el.setAttribute('data-sender', sender === 'agent' ? 'agent' : 'bot');
+    el.textContent = name;
+    addNode(el);
+  }
+
   function appendMessage(sender, text) {
+    if (sender === 'user' || sender === 'system') lastSenderName = null;
     var el = document.createElement('div');
     el.className = 'msg msg-' + sender;
     el.setAttribute('data-sender', sender);
@@ -280,7 +335,7 @@
       btn.textContent = title || payload;
       btn.disabled = !ready;
       btn.addEventListener('click', function () {
-        sendUserMessage(title || payload, payload || title);
+        sendUserMessage(title || payload, payload || title, title);
       });
       group.appendChild(btn);
     });
@@ -289,11 +344,19 @@
     return group;
   }
 
-  // Renders one bot message (from bot_uttered or from history).
+  function plainText(text) {
+    return String(text).replace(/ {2}\n/g, '\n'); // the hard line breaks for Markdown widgets
+  }
+
+  // Renders one bot or agent message (from bot_uttered or from history).
   function renderBotMessage(data, withQuickReplies) {
     if (typeof data === 'string') data = { text: data };
     if (!data || typeof data !== 'object') return;
-    if (data.text != null && String(data.text) !== '') appendMessage('bot', String(data.text));
+    var meta = data.metadata && typeof data.metadata === 'object' ? data.metadata : {};
+    var sender = data.sender === 'agent' || meta.sender === 'agent' ? 'agent' : 'bot';
+    var name = data.sender_name != null ? data.sender_name : meta.sender_name;
+    appendSenderName(name != null && String(name) !== '' ? String(name) : BRAND, sender);
+    if (data.text != null && String(data.text) !== '') appendMessage('bot', plainText(data.text));
     var att = data.attachment;
     if (att && typeof att === 'object' && att.type === 'image' && att.payload) {
       var src = safeImageSrc(att.payload.src);
@@ -312,6 +375,7 @@
     messagesEl.setAttribute('aria-busy', 'true');
     messagesEl.classList.add('is-restoring');
     while (messagesEl.firstChild) messagesEl.removeChild(messagesEl.firstChild);
+    lastSenderName = null;
     list.forEach(function (m, i) {
       if (!m || typeof m !== 'object') return;
       var isLast = i === list.length - 1;
@@ -334,13 +398,24 @@
 
   /* ---------- typing indicator ---------- */
 
-  function showTyping() {
+  // Only while someone really writes: the bot during a turn (until turn_done / typing_off), an
+  // agent while the desk says they type (for `seconds`, said again while they go on).
+  var typingSender = null;
+
+  function showTyping(data) {
+    var name = data && data.sender_name ? String(data.sender_name) : BRAND;
+    typingSender = data && data.sender === 'agent' ? 'agent' : 'bot';
+    typingTextEl.textContent = t.typing.replace('{name}', name);
+    var stick = isNearBottom();
     typingEl.hidden = false;
+    if (stick) scrollToBottom();
     if (typingTimer) clearTimeout(typingTimer);
-    typingTimer = setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    var seconds = data && typeof data.seconds === 'number' ? data.seconds : 0;
+    typingTimer = setTimeout(hideTyping, seconds > 0 ? seconds * 1000 : TURN_TYPING_MAX_MS);
   }
 
   function hideTyping() {
+    typingSender = null;
     typingEl.hidden = true;
     if (typingTimer) clearTimeout(typingTimer);
     typingTimer = null;
@@ -361,8 +436,8 @@
     inputEl.style.height = Math.min(inputEl.scrollHeight + 2, 160) + 'px';
   }
 
-  // display: what the user sees in their bubble; message: what is sent.
-  function sendUserMessage(display, message) {
+  // display: what the user sees in their bubble; message: what is sent; title: the button's.
+  function sendUserMessage(display, message, title) {
     if (!isReady()) return false;
     message = String(message).trim();
     display = String(display).trim() || message;
@@ -373,12 +448,9 @@
       return false;
     }
     appendMessage('user', display);
-    socket.emit('user_uttered', {
-      message: message,
-      session_id: sessionId,
-      customData: { language: lang }
-    });
-    showTyping();
+    var data = { message: message, session_id: sessionId, customData: { language: lang } };
+    if (title && String(title) !== message) data.title = String(title);
+    socket.emit('user_uttered', data);
     scrollToBottom();
     return true;
   }
@@ -440,18 +512,22 @@
   }
 
   function onBotUttered(data) {
-    hideTyping();
+    var meta = data && typeof data === 'object' && data.metadata && typeof data.metadata === 'object'
+      ? data.metadata : {};
+    if (meta.notice) return; // the copy of an error_message, for widgets without that event
+    var sender = meta.sender === 'agent' ? 'agent' : 'bot';
     var stick = isNearBottom();
     renderBotMessage(data, true);
+    if (typingSender === 'agent' && sender === 'agent') hideTyping(); // the agent's message is here
     updateControls();
     if (stick) scrollToBottom();
+    if (!meta.replayed) tellParent({ type: 'kb-chat:message', sender: sender });
   }
 
   function onErrorMessage(data) {
-    hideTyping();
     var text = data && typeof data === 'object' && data.text != null ? String(data.text)
       : typeof data === 'string' ? data : t.genericError;
-    appendNotice(text || t.genericError);
+    appendNotice(plainText(text || t.genericError));
     scrollToBottom();
   }
 
@@ -469,7 +545,8 @@
       sessionConfirmed = false;
       historySettled = false;
       setStatus('connected');
-      socket.emit('session_request', { session_id: storage.get() || null });
+      // replay: false: this widget asks for the whole history (history_request) instead
+      socket.emit('session_request', { session_id: storage.get() || null, replay: false });
       updateControls();
     });
 
@@ -501,8 +578,33 @@
     socket.on('history', onHistory);
     socket.on('bot_uttered', onBotUttered);
     socket.on('error_message', onErrorMessage);
-    // Other events, such as `turn_done` (sent after the last reply of a turn), have no handler
-    // here, and socket.io drops an event nobody listens to: the widget ignores them.
+    socket.on('typing_on', showTyping);
+    function turnOver() {
+      if (typingSender !== 'agent') hideTyping(); // an agent typing meanwhile goes on showing
+    }
+    socket.on('typing_off', turnOver);
+    socket.on('turn_done', turnOver);
+  }
+
+  /* ---------- embedded ---------- */
+
+  if (embedOrigin) {
+    document.documentElement.classList.add('is-embedded');
+    closeEl.hidden = false;
+    closeEl.setAttribute('aria-label', t.close);
+    closeEl.title = t.close;
+    closeEl.addEventListener('click', function () { tellParent({ type: 'kb-chat:close' }); });
+    document.addEventListener('keydown', function (e) {
+      if (e.key === 'Escape') tellParent({ type: 'kb-chat:close' });
+    });
+    window.addEventListener('message', function (event) {
+      if (event.origin !== embedOrigin || event.source !== window.parent) return;
+      var data = event.data;
+      if (data && data.type === 'kb-chat:visible' && data.open) {
+        scrollToBottom();
+        if (!sendEl.disabled || isReady()) inputEl.focus();
+      }
+    });
   }
 
   /* ---------- start ---------- */

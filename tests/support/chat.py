@@ -3,6 +3,12 @@
 The gateway acknowledges each `user_uttered` with the message id it stored it under, and after
 the last reply of that message's turn emits `turn_done {message_id}` to the session's sockets
 (channels/webchat.py). `ChatClient.say` waits for exactly that, never a fixed time.
+
+A `bot_uttered` is kept as our own widget reads it: its text with plain line breaks (the gateway
+sends hard Markdown breaks, "  \n", for rasa-webchat; the text as sent stays in `wire_text`);
+the copies of notices (`metadata.notice`, for rasa-webchat) go to `notices`, not to the turn's
+replies (the notice itself arrives as `error_message`: `error()`); messages replayed after a
+reconnect (`metadata.replayed`) go to `replayed`.
 """
 
 from __future__ import annotations
@@ -35,12 +41,33 @@ class ChatClient:
         self.errors: asyncio.Queue = asyncio.Queue()
         self.history: asyncio.Queue = asyncio.Queue()
         self._confirmed: asyncio.Queue = asyncio.Queue()
-        self.sio.on("bot_uttered", lambda data: self.events.put_nowait(("bot", data)))
-        self.sio.on("turn_done", lambda data: self.events.put_nowait(
-            ("done", data.get("message_id") if isinstance(data, dict) else None)))
+        self.notices: asyncio.Queue = asyncio.Queue()
+        self.replayed: asyncio.Queue = asyncio.Queue()
+        self.typing: list[dict] = []      # the typing_on payloads, in order
+        self.timeline: list[str] = []     # the names of bot_uttered, typing_on/off and turn_done, in order
+        self.sio.on("bot_uttered", self._bot)
+        self.sio.on("typing_on", lambda data: (self.typing.append(data), self.timeline.append("typing_on")))
+        self.sio.on("typing_off", lambda data: self.timeline.append("typing_off"))
+        self.sio.on("turn_done", self._done)
         self.sio.on("error_message", lambda data: self.errors.put_nowait(data))
         self.sio.on("history", lambda data: self.history.put_nowait(data))
         self.sio.on("session_confirm", lambda data: self._confirmed.put_nowait(data))
+
+    def _done(self, data: Any) -> None:
+        self.timeline.append("turn_done")
+        self.events.put_nowait(("done", data.get("message_id") if isinstance(data, dict) else None))
+
+    def _bot(self, data: Any) -> None:
+        self.timeline.append("bot_uttered")
+        meta = data.get("metadata") if isinstance(data, dict) and isinstance(data.get("metadata"), dict) else {}
+        if isinstance(data, dict) and isinstance(data.get("text"), str):
+            data = {**data, "text": data["text"].replace("  \n", "\n"), "wire_text": data["text"]}
+        if meta.get("notice"):
+            self.notices.put_nowait(data)
+        elif meta.get("replayed"):
+            self.replayed.put_nowait(data)
+        else:
+            self.events.put_nowait(("bot", data))
 
     async def connect(self) -> "ChatClient":
         await self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)

@@ -120,6 +120,7 @@
 
   const CHANNELS = { whatsapp: "WhatsApp", sms: "SMS", telegram: "Telegram", webchat: "Web", web: "Web", email: "E-mail" };
   const DEFAULT_ROLES = ["agent", "senior_agent", "supervisor"];
+  const TYPING_EVERY_MS = 3000; // the web chat shows "typing" 6 s per signal (channels/webchat.py)
   const DEFAULT_QUEUES = ["general", "finance", "retention", "complaints"];
   const DECISION_FIELDS = {
     refund: ["amount", "order"],
@@ -869,6 +870,18 @@
     }
   }
 
+  /** While the agent types a reply, the customer's web chat shows "Anna is typing" (said again
+   * every few seconds while typing goes on; it goes out by itself when the agent stops). */
+  let typingSaid = 0;
+  function typing() {
+    const conv = state.open;
+    if (!conv || !isMine() || !$("reply-input").value.trim()) return;
+    const now = Date.now();
+    if (now - typingSaid < TYPING_EVERY_MS) return;
+    typingSaid = now;
+    api("POST", convPath(conv, "typing"), {}).catch(() => { /* only a courtesy */ });
+  }
+
   /** Hand back or close: the conversation leaves the agent, so the view closes too. */
   async function finishAction(action, okKey) {
     const conv = state.open;
@@ -1018,6 +1031,7 @@
     });
     $("logout").addEventListener("click", logout);
     $("reply-form").addEventListener("submit", sendReply);
+    $("reply-input").addEventListener("input", typing);
     $("reply-input").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.ctrlKey && !e.altKey && !e.metaKey && !e.isComposing) {
         e.preventDefault();
