@@ -18,6 +18,7 @@ SWITCH_CLEARS = ("details", "amount", "instalments", "retention_accepted", "rete
                  "otp_code")
 # An intent this likely in DIET's ranking under `inform` means the message asked a question too.
 QUESTION_IN_INFORM = 0.1
+QUESTION_IN_INFORM_ASKED = 0.05
 
 
 class ActionFaq(Action):
@@ -59,9 +60,11 @@ class ActionInform(Action):
             # "and what about order 121212?" after an answered question: that question, for this order
             return [SlotSet("order_number", ORDER_NUMBER.search(text).group(1)), FollowupAction("topic_form")]
         if _words_besides_identifiers(text) >= 3:
+            # a question mark says there is a question: a weaker reading of it is enough
+            needed = QUESTION_IN_INFORM_ASKED if "?" in text else QUESTION_IN_INFORM
             for candidate in ranking[:4]:
                 name = candidate.get("name")
-                if name in TOPIC_SLOTS and float(candidate.get("confidence") or 0) >= QUESTION_IN_INFORM:
+                if name in TOPIC_SLOTS and float(candidate.get("confidence") or 0) >= needed:
                     return [SlotSet("topic", name), FollowupAction("topic_form")]
         if topic in TOPIC_SLOTS and not tracker.get_slot("customer_id") and given_identity(text) \
                 and _asked_recently(tracker):

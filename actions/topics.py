@@ -239,8 +239,12 @@ def leaves_question(tracker: Tracker) -> bool:
         return False  # "thanks, one sec": looking it up (the extractor says: take your time)
     if requested == "details":
         return name in LEAVE_DESCRIPTION_INTENTS and confidence >= 0.8 and len(text.split()) <= 8
-    if requested == "retention_accepted" and OFFER_QUESTION.search(text):
-        return False  # "wat kunnen jullie me dan bieden?": about the offer (action_ask_retention_accepted explains)
+    if requested == "retention_accepted" and (
+            OFFER_QUESTION.search(text)
+            or ((LEAVES.search(text) or STAYS_FOR_SURE.search(text)) and name not in ("request_human", "change_language"))):
+        # about the offer ("wat kunnen jullie me dan bieden?": action_ask_retention_accepted explains),
+        # or its answer ("nee, dan zeg ik toch op", whatever topic the NLU reads in it)
+        return False
     if CHANGE_OF_MIND.search(text) and other_topic(tracker):
         return True  # another topic after all, whatever value the message also holds (it is kept)
     if name not in leaving or confidence < LEAVE_MIN_CONFIDENCE:
@@ -644,7 +648,10 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
                 topic = tracker.get_slot("topic")
                 words = len(CUSTOMER_NUMBER.sub(" ", EMAIL.sub(" ", text)).split())
                 reason_given = topic != "cancel_contract" or REASON.search(text)  # "I want to close my account": no reason
-                if intent == topic and not text.startswith("/") and words >= DESCRIPTION_MIN_WORDS and reason_given:
+                # the message's own topic, or the near one it was filed under ("ik wil een klacht
+                # indienen, de bezorger ..." read as a delivery problem, filed as a complaint)
+                same = intent == topic or {intent, topic} == {"delivery_problem", "complaint"}
+                if same and not text.startswith("/") and words >= DESCRIPTION_MIN_WORDS and reason_given:
                     return {"details": text[:2000]}
             return {}
         text = (tracker.latest_message.get("text") or "").strip()

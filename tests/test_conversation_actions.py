@@ -645,3 +645,33 @@ async def test_a_callback_time_not_understood_is_still_noted_on_the_callback(sho
     messages, _ = await run(ActionRephraseOrHandoff(), tracker("can it be in the afternoon instead?", "nlu_fallback",
                                                                slots={"customer_id": str(harry), "language": "en"}))
     assert [m["text"][:46] for m in messages] == ["Noted: you'd rather be called in the afternoon"]
+
+
+@pytest.mark.parametrize("text,intent,leaves", [
+    ("nee, dan zeg ik toch op", "update_preferences", False),   # the answer, whatever topic is read in it
+    ("nee, ik wil een medewerker spreken", "request_human", True),
+    ("ok I'll stay then", "loyalty_points", False),
+])
+def test_the_answer_to_the_retention_offer_is_no_other_question(text, intent, leaves):
+    slots = {"topic": "cancel_contract", "customer_id": "4", "requested_slot": "retention_accepted"}
+    assert leaves_question(tracker(text, intent, slots=slots, active_loop="topic_form")) is leaves
+
+
+async def test_a_complaint_told_in_the_message_filed_under_the_near_topic_is_its_description():
+    text = "Ik wil een klacht indienen. De bezorger gooide mijn pakket over het hek en nu is de lamp kapot."
+    found = await ValidateTopicForm().extract_details(
+        CollectingDispatcher(), tracker(text, "delivery_problem", slots={"topic": "complaint"}), DOMAIN)
+    assert found == {"details": text}
+
+
+def test_a_question_with_information_keeps_a_weakly_read_question():
+    import asyncio
+    from actions.answers import ActionInform
+
+    text = "how many loyalty points do I have? my email is emma.clarke@example.co.uk"
+    ranking = [{"name": "inform", "confidence": 0.8}, {"name": "loyalty_points", "confidence": 0.08}]
+    messages, events = asyncio.run(run(ActionInform(), tracker(text, "inform", 0.8, ranking=ranking)))
+    assert events == [SlotSet("topic", "loyalty_points"), FollowupAction("topic_form")]
+    messages, events = asyncio.run(run(ActionInform(), tracker("my email is emma.clarke@example.co.uk and I live here",
+                                                               "inform", 0.8, ranking=ranking)))
+    assert [m["response"] for m in messages] == ["utter_inform_ack"]

@@ -74,6 +74,11 @@ async def test_asking_for_a_person_queues_the_conversation_with_an_honest_promis
                                             (conversation,))]
     assert kept[-2:] == ["het gaat over bestelling 104233", "waar blijft mijn pakket"]
 
+    # a goodbye while waiting: no need to stay, the question stays (and is kept for the colleague)
+    [bye] = await c.say("prima, doei")
+    assert bye["text"].startswith("Tot ziens!") and "ook als je dit gesprek nu verlaat" in bye["text"]
+    assert (await people.get(conversation))["state"] == "waiting"
+
 
 async def test_english_customer_is_told_in_english(chat, stack, people, gateway_clock):
     await gateway_clock.at(MONDAY)

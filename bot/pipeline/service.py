@@ -58,6 +58,13 @@ _WAIT_HERE = re.compile(
     r"krijg ik (een )?(sms|bericht|mail|e-mail|whatsapp)|hoor ik het via|laten jullie het weten)\b", re.IGNORECASE)
 
 
+# a waiting customer saying goodbye ("prima, doei"): a goodbye, and the question stays
+_WAIT_BYE = re.compile(
+    r"^\W*(?:(?:ok(?:e|ay)?|oké|prima|top|goed|thanks|thank you|bedankt|dank je(?: wel)?|dankjewel|thx|great|fine)\W+)*"
+    r"(?:doei|dag|tot ziens|tot later|fijne dag|bye(?: bye)?|goodbye|see you|ciao|laters?|have a (?:nice|good) day)\W*$",
+    re.IGNORECASE)
+
+
 def _is_emoji_only(text: str) -> bool:
     return not any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
@@ -305,6 +312,10 @@ class ConversationService:
             return Outcome(key, lang, [])
         if await self._asks_response_time(text):  # "how long still?": a fresh, honest answer
             return Outcome(key, lang, await self.people.wait_message(key, lang, inbound.channel, asked=True))
+        if _WAIT_BYE.search(text):  # leaving while waiting: no need to stay, the answer still comes
+            reply = BotMessage(messages.text("wait_goodbye", lang))
+            await self._log(key, "bot", reply.text, inbound.channel)
+            return Outcome(key, lang, [reply])
         conv = await self.store.get(key)
         now = self.clock.now().timestamp()  # at most one "your message is noted" per config/policy.yml interval
         if now - float(conv.get("ack_at") or 0) < policy().acknowledge_seconds:

@@ -131,6 +131,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Je hoeft hier niet te blijven wachten: ga je weg, dan komt het antwoord via {channel}.",
         "en": "You don't have to wait here: if you leave, the answer comes via {channel}.",
     },
+    "wait_goodbye": {
+        "nl": "Tot ziens! Je vraag blijft bij ons staan; de collega antwoordt ook als je dit gesprek nu verlaat.",
+        "en": "Goodbye! Your question stays with us; the colleague will answer even if you leave this conversation now.",
+    },
     "wait_ack": {
         "nl": "Ik heb je bericht bij je vraag gezet; de collega leest het zodra die je gesprek oppakt.",
         "en": "I've added your message to your question; the colleague will read it when they pick up your conversation.",
