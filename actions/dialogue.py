@@ -40,11 +40,20 @@ class ActionRephraseOrHandoff(Action):
         if self._the_form_answers_it(tracker):
             return []  # the form's question comes again in a form that answers it (action_ask_retention_accepted)
         customer_id = tracker.get_slot("customer_id")
-        if customer_id and callback_time(tracker.latest_message.get("text") or ""):
-            # "can it be in the afternoon instead?" not understood as such: the callback on record
+        text = tracker.latest_message.get("text") or ""
+        if customer_id and (callback_time(text) or ABOUT_A_CALLBACK.search(text)):
+            # not understood, but about the callback on record: "can it be in the afternoon instead?"
+            # is noted on it, "when are you ringing me back?" gets its time
             callbacks = [t for t in await records().tickets(int(customer_id), kind="callback", status="open")
                          if t.promised_by]
             if callbacks and await note_callback_time(dispatcher, tracker, callbacks[-1]):
+                return []
+            if callbacks and ABOUT_A_CALLBACK.search(text):
+                clock = process_clock()
+                lang = tracker.get_slot("language") or "nl"
+                ticket = callbacks[-1]
+                dispatcher.utter_message(response=ticket_response(ticket, clock.now()), ticket=ticket.id,
+                                         deadline=describe(aware(ticket.promised_by), lang, clock.now(), clock.tz))
                 return []
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
@@ -181,6 +190,9 @@ class ActionResponseTime(Action):
         return []
 
 
+# a message about being called back ("when are you ringing me back?", "wanneer bellen jullie?")
+ABOUT_A_CALLBACK = re.compile(r"\b(?:call|ring|phone)(?:ing|ed|s)? (?:me )?back\b|\bcall ?back\b|\bterug ?(?:bel|gebeld)|"
+                              r"\bbellen jullie\b|\bbel(?:t|len)? (?:je|jullie|u) (?:me|mij)\b", re.IGNORECASE)
 _PART_OF_DAY = {
     "morning": re.compile(r"(?:\b|morgen)(?:morning|ochtend|'?s\s?ochtends|voor de middag|before noon)\b", re.I),
     "afternoon": re.compile(r"(?:\b|morgen)(?:afternoon|middag|'?s\s?middags|na de lunch|after lunch|na de middag)\b", re.I),

@@ -675,3 +675,20 @@ def test_a_question_with_information_keeps_a_weakly_read_question():
     messages, events = asyncio.run(run(ActionInform(), tracker("my email is emma.clarke@example.co.uk and I live here",
                                                                "inform", 0.8, ranking=ranking)))
     assert [m["response"] for m in messages] == ["utter_inform_ack"]
+
+
+@at_monday
+async def test_a_question_about_the_callback_not_understood_gets_its_time(shop, clock, monkeypatch):
+    from actions import deps
+    from actions.dialogue import ActionRephraseOrHandoff
+
+    monkeypatch.setattr(deps, "clock", lambda: clock)
+    import actions.dialogue as dialogue
+    monkeypatch.setattr(dialogue, "process_clock", lambda: clock)
+    harry = await cid(shop, "K10018")
+    messages, _ = await run(ActionRephraseOrHandoff(), tracker("hi, when are you ringing me back?", "nlu_fallback",
+                                                               slots={"customer_id": str(harry), "language": "en"}))
+    assert [(m["response"], m["deadline"]) for m in messages] == [("utter_response_time_callback", "tomorrow before 10:00")]
+    messages, _ = await run(ActionRephraseOrHandoff(), tracker("hi, when are you ringing me back?", "nlu_fallback",
+                                                               slots={"language": "en"}))
+    assert [m["response"] for m in messages] == ["utter_ask_rephrase"]  # nobody known: nothing on record to tell
