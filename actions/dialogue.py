@@ -306,3 +306,33 @@ class ActionRequestCallback(ActionResponseTime):
                 return []
         dispatcher.utter_message(response="utter_request_callback")
         return []
+
+
+class ActionOpeningHours(Action):
+    """When people are there, from the configuration (config/service_levels.yml business hours and
+    public holidays; a queue with hours of its own in config/handoff.yml is named with them), and
+    whether they are there now. The time: the clock passed in (tests), else the process's."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock
+
+    def name(self) -> str:
+        return "action_opening_hours"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        from actions.deps import service_levels
+        from bot.policy.hours import now_text, week_text
+
+        lang = tracker.get_slot("language") or "nl"
+        now = (self._clock or process_clock()).now()
+        levels = service_levels()
+        lines = [messages.text("opening_hours", lang, week=week_text(levels, lang), now=now_text(levels, lang, now))]
+        general = week_text(levels, lang)
+        for queue in handoff_config().queues.values():
+            own = week_text(queue.levels, lang)
+            if own != general:  # e.g. complaints also on Saturday morning
+                lines.append(messages.text("opening_hours_queue", lang, queue=queue.titles.get(lang, queue.name), week=own))
+        dispatcher.utter_message(text=" ".join(lines))
+        return []

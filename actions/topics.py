@@ -88,7 +88,7 @@ WAIT_A_MOMENT = re.compile(r"^\W*(oke?\W+|ok\W+|ja\W+|yes\W+)?(moment(je)?|even 
                            r"hold on|hang on|wait a (sec|second|moment)|let me (check|look))\b", re.I)
 # the actions that answer a side question inside a question (data/rules/forms.yml); the form then
 # asks its question again without reading the message once more
-SIDE_STEPS = {"action_faq", "utter_language_switched", "utter_opening_hours", "action_response_time",
+SIDE_STEPS = {"action_faq", "utter_language_switched", "utter_opening_hours", "action_opening_hours", "action_response_time",
               "utter_iamabot", "utter_out_of_scope", "action_continue_on_channel"}
 # Slots that belong to one question and are cleared when it is answered.
 # "ook niet voor de bestelling die onderweg is?", "and what about order 126354?": the question just

@@ -157,3 +157,61 @@ def describe(moment: datetime, language: str, now: datetime, tz: ZoneInfo) -> st
         month = MONTHS[lang][local.month - 1]
         day = f"{weekday} {local.day} {month}"
     return f"{day} {before} {clock}"
+
+
+def _day_words(moment: datetime, language: str, now: datetime, tz: ZoneInfo) -> str:
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    lang = language if language in DAY_NAMES else "nl"
+    if local.date() == today:
+        return "vandaag" if lang == "nl" else "today"
+    if local.date() == today + timedelta(days=1):
+        return "morgen" if lang == "nl" else "tomorrow"
+    return f"{DAY_NAMES[lang][local.weekday()]} {local.day} {MONTHS[lang][local.month - 1]}"
+
+
+def at(moment: datetime, language: str, now: datetime, tz: ZoneInfo) -> str:
+    """'vandaag om 9:00', 'morgen om 9:00', 'maandag 7 december om 9:00' (at, not before)."""
+    local = moment.astimezone(tz)
+    word = "om" if language == "nl" else "at"
+    return f"{_day_words(moment, language, now, tz)} {word} {local.hour}:{local.minute:02d}"
+
+
+def _span(span: tuple[time, time]) -> str:
+    return f"{span[0].hour}:{span[0].minute:02d}–{span[1].hour}:{span[1].minute:02d}"
+
+
+def week_text(levels: ServiceLevels, language: str) -> str:
+    """The opening hours of a week, grouped: 'maandag t/m vrijdag 9:00–17:00 en zaterdag 10:00–14:00'."""
+    lang = language if language in DAY_NAMES else "nl"
+    names = DAY_NAMES[lang]
+    through, joiner = (" t/m ", " en ") if lang == "nl" else (" to ", " and ")
+    groups: list[tuple[int, int, tuple[time, time]]] = []
+    for day in range(7):
+        span = levels.hours.get(day)
+        if span is None:
+            continue
+        if groups and groups[-1][1] == day - 1 and groups[-1][2] == span:
+            groups[-1] = (groups[-1][0], day, span)
+        else:
+            groups.append((day, day, span))
+    parts = []
+    for first, last, span in groups:
+        days = names[first] if first == last else (
+            f"{names[first]}{joiner}{names[last]}" if last == first + 1 else f"{names[first]}{through}{names[last]}")
+        parts.append(f"{days} {_span(span)}")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + joiner + parts[-1]
+
+
+def now_text(levels: ServiceLevels, language: str, now: datetime) -> str:
+    """Whether people are there now: 'nu wel, tot 17:00' / 'nu niet (feestdag); weer maandag 7 december om 9:00'."""
+    lang = language if language in DAY_NAMES else "nl"
+    local = now.astimezone(levels.tz)
+    if levels.is_open(now):
+        close = levels.opening(local.date())[1]
+        until = f"{close.hour}:{close.minute:02d}"
+        return f"Nu zijn ze er, tot {until}." if lang == "nl" else f"They're there now, until {until}."
+    holiday = levels.is_holiday(local.date()) and levels.hours.get(local.weekday()) is not None
+    back = at(levels.next_opening(now), lang, now, levels.tz)
+    if lang == "nl":
+        return f"Nu zijn ze er niet{' (het is een feestdag)' if holiday else ''}; ze zijn er weer {back}."
+    return f"They're not there now{' (it is a public holiday)' if holiday else ''}; they're back {back}."

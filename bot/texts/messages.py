@@ -117,6 +117,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Genoteerd: je wordt liever {when} gebeld. Ik heb het doorgegeven aan de collega die je terugbelt (#{ticket}); kan dat niet, dan laat die het je weten.",
         "en": "Noted: you'd rather be called {when}. I've passed it on to the colleague who calls you back (#{ticket}); if that isn't possible, they'll let you know.",
     },
+    "opening_hours": {
+        "nl": "Ik ben er altijd. Onze collega's zijn er {week}, niet op feestdagen. {now}",
+        "en": "I'm always here. Our colleagues are available {week}, except on public holidays. {now}",
+    },
+    "opening_hours_queue": {
+        "nl": "{queue}: {week}.",
+        "en": "{queue}: {week}.",
+    },
     "response_time_who": {
         "nl": "Dat zoek ik voor je op zodra ik weet wie je bent.",
         "en": "I'll look that up for you as soon as I know who you are.",
