@@ -299,3 +299,17 @@ async def _nobody_left_waiting(request):
                 await store.finish(item["conversation"], None, "closed")
     finally:
         await redis.close(close_connection_pool=True)
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    """Debian's Chromium, headless, driven by Playwright: one per test module (the browser tests)."""
+    from playwright.async_api import async_playwright
+
+    from tests.support.desk_helpers import CHROMIUM, CHROMIUM_ARGS
+
+    p = await async_playwright().start()
+    b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    yield b
+    await b.close()
+    await p.stop()

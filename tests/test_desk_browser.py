@@ -35,15 +35,6 @@ XSS = '<img src=x onerror="window.__xss=1">'
 
 
 @pytest.fixture(scope="module")
-async def browser():
-    p = await async_playwright().start()
-    b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield b
-    await b.close()
-    await p.stop()
-
-
-@pytest.fixture(scope="module")
 def base(stack) -> str:
     return f"http://127.0.0.1:{stack.gateway_port}"
 

@@ -14,15 +14,6 @@ from tests.support.desk_helpers import CHROMIUM, CHROMIUM_ARGS, WhatsAppCustomer
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's Chromium at {CHROMIUM} (make browser)")
 
 
-@pytest.fixture(scope="module")
-async def browser():
-    p = await async_playwright().start()
-    b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield b
-    await b.close()
-    await p.stop()
-
-
 async def test_a_refused_agent_reply_is_marked_not_delivered_with_the_reason(browser, stack, fake_twilio):
     base = f"http://127.0.0.1:{stack.gateway_port}"
     agent = await create_agent(stack, role="supervisor", name="Fleur Falen", ui_language="nl",

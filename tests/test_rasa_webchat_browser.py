@@ -14,7 +14,7 @@ from playwright.async_api import async_playwright, expect
 from redis.asyncio import Redis
 
 from bot.texts import messages
-from tests.support.chat import latest_code
+from tests.support.chat import latest_code, conversation_of
 from tests.support.desk_api import PASSWORD, Browser, create_agent
 from tests.support.desk_helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.support.site import offline
@@ -27,15 +27,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 expect.set_options(timeout=30_000)
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    p = await async_playwright().start()
-    b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield b
-    await b.close()
-    await p.stop()
 
 
 @pytest.fixture
@@ -80,12 +71,6 @@ class Visitor:
         return await self.page.evaluate("JSON.parse(localStorage.getItem('chat_session')).session_id")
 
 
-async def conversation_of(stack, session_id: str) -> str:
-    redis = Redis.from_url(stack.redis_url, decode_responses=True)
-    try:
-        return await redis.get(f"{stack.key_prefix}:identity:webchat:{session_id}")
-    finally:
-        await redis.close(close_connection_pool=True)
 
 
 async def test_a_message_that_is_too_long_shows_the_refusal(context, third_party_site):

@@ -23,7 +23,7 @@ from bot.gateway.app import create_app
 from bot.shared.settings import Settings
 from bot.texts import messages
 from channels.widget import EMBED_PATH
-from tests.support.chat import texts
+from tests.support.chat import texts, conversation_of
 from tests.support.desk_api import PASSWORD, Browser, create_agent
 from tests.support.stack import delete_prefix, demo_shop_db, stack_sql
 from tests.support.wait import until
@@ -153,12 +153,6 @@ def transcript(stack, conversation: str, sender: str) -> list[tuple[str, dict]]:
     return [(text, json.loads(data) if isinstance(data, str) else data) for text, data in rows]
 
 
-async def conversation_of(stack, session_id: str) -> str:
-    redis = Redis.from_url(stack.redis_url, decode_responses=True)
-    try:
-        return await redis.get(f"{stack.key_prefix}:identity:webchat:{session_id}")
-    finally:
-        await redis.close(close_connection_pool=True)
 
 
 @pytest.fixture

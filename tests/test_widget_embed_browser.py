@@ -10,6 +10,8 @@ the agent's name above the agent's messages. A site that WEBCHAT_ORIGINS does no
 from __future__ import annotations
 
 import pytest
+
+from tests.support.chat import conversation_of
 from playwright.async_api import async_playwright, expect
 
 from redis.asyncio import Redis
@@ -50,15 +52,6 @@ WATCH = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-async def browser():
-    p = await async_playwright().start()
-    b = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield b
-    await b.close()
-    await p.stop()
-
-
 @pytest.fixture
 async def page(browser):
     context = await browser.new_context(locale="nl-NL")
@@ -75,12 +68,6 @@ async def _has(said, text: str) -> bool:
     return text in await said
 
 
-async def conversation_of(stack, session_id: str) -> str:
-    redis = Redis.from_url(stack.redis_url, decode_responses=True)
-    try:
-        return await redis.get(f"{stack.key_prefix}:identity:webchat:{session_id}")
-    finally:
-        await redis.close(close_connection_pool=True)
 
 
 def chat_frame(page, stack):

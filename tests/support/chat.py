@@ -174,3 +174,14 @@ async def verify_in_chat(c: ChatClient, stack, claim: str, customer_number: str,
 
     await until(delivered, timeout=10, interval=0.1, what="the code's delivery")
     return await c.say(codes[-1][1])
+
+
+async def conversation_of(stack, session_id: str) -> str:
+    """The conversation a web chat session belongs to (the gateway's identity key in Redis)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(stack.redis_url, decode_responses=True)
+    try:
+        return await redis.get(f"{stack.key_prefix}:identity:webchat:{session_id}")
+    finally:
+        await redis.close(close_connection_pool=True)
