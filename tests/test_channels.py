@@ -68,10 +68,10 @@ async def test_webhook_retry_gets_one_reply(stack, fake_twilio):
 
     def answered() -> list[str]:
         bodies = [m.get("Body") or "" for m in fake_twilio.messages if m["To"] == phone]
-        return bodies if any("9:00 tot 17:00" in body for body in bodies) else []
+        return bodies if any("maandag t/m vrijdag 9:00–17:00" in body for body in bodies) else []
 
     bodies = await until(answered, timeout=60, what="the answer to the next message")
-    assert len(bodies) == 2 and "9:00 tot 17:00" in bodies[1], bodies
+    assert len(bodies) == 2 and "maandag t/m vrijdag 9:00–17:00" in bodies[1], bodies
 
 
 async def test_sms_buttons_are_one_numbered_message_and_a_number_answers(stack, fake_twilio):

@@ -119,7 +119,7 @@ async def test_a_message_after_closing_goes_to_the_bot_again(chat, stack, people
     await c.say("ik wil een medewerker spreken")
     conversation = await people._redis.get(f"{stack.key_prefix}:identity:webchat:{c.session_id}")
     await people.finish(conversation, None, "closed")
-    assert "9:00 tot 17:00" in texts(await c.say("hoe laat zijn jullie open"))
+    assert "maandag t/m vrijdag 9:00–17:00" in texts(await c.say("hoe laat zijn jullie open"))
 
 
 async def test_twice_misunderstood_and_the_offer_accepted_after_hours(chat, stack, people, gateway_clock):

@@ -138,7 +138,7 @@ async def test_whatsapp_refund_of_200_decided_by_a_senior_agent_in_the_desk(stac
         back = await fake_twilio.wait_for(f"whatsapp:{ANOUK}", count=before + 1, timeout=10)
         assert "digitale assistent" in back[-1]["Body"]
         answer = await whatsapp(stack, fake_twilio, ANOUK, "hoe laat zijn jullie open")
-        assert "9:00 tot 17:00" in answer
+        assert "maandag t/m vrijdag 9:00–17:00" in answer
     finally:
         if stream is not None:
             stream.cancel()
