@@ -44,8 +44,7 @@ class ActionRephraseOrHandoff(Action):
         if customer_id and (callback_time(text) or ABOUT_A_CALLBACK.search(text)):
             # not understood, but about the callback on record: "can it be in the afternoon instead?"
             # is noted on it, "when are you ringing me back?" gets its time
-            callbacks = [t for t in await records().tickets(int(customer_id), kind="callback", status="open")
-                         if t.promised_by]
+            callbacks = await open_callbacks(customer_id)
             if callbacks and await note_callback_time(dispatcher, tracker, callbacks[-1]):
                 return []
             if callbacks and ABOUT_A_CALLBACK.search(text):
@@ -172,8 +171,7 @@ class ActionResponseTime(Action):
         customer_id = tracker.get_slot("customer_id")
         if customer_id and callback_time(tracker.latest_message.get("text") or ""):
             # "can it be in the afternoon instead?" about the callback on record
-            callbacks = [t for t in await records().tickets(int(customer_id), kind="callback", status="open")
-                         if t.promised_by]
+            callbacks = await open_callbacks(customer_id)
             if callbacks and await note_callback_time(dispatcher, tracker, callbacks[-1]):
                 return []
         said = await tell_response_time(dispatcher, tracker, self._clock or process_clock(), customer_id)
@@ -241,6 +239,11 @@ async def note_callback_time(dispatcher: CollectingDispatcher, tracker: Tracker,
     return True
 
 
+async def open_callbacks(customer_id) -> list:
+    """The customer's open callback tickets with a time promised, oldest first."""
+    return [t for t in await records().tickets(int(customer_id), kind="callback", status="open") if t.promised_by]
+
+
 def ticket_response(ticket, now) -> str:
     """The text for an open ticket's promise: "we call you back" for a callback, else "you'll get an
     answer"; the late variant (admitting it, offering a person) once its deadline passed."""
@@ -295,8 +298,7 @@ class ActionRequestCallback(ActionResponseTime):
             clock = self._clock or process_clock()
             lang = tracker.get_slot("language") or "nl"
             now, tz = clock.now(), clock.tz
-            open_ones = [t for t in await records().tickets(int(customer_id), status="open")
-                         if t.kind == "callback" and t.promised_by]
+            open_ones = await open_callbacks(customer_id)
             if open_ones:
                 ticket = open_ones[-1]
                 if await note_callback_time(dispatcher, tracker, ticket):
@@ -328,8 +330,8 @@ class ActionOpeningHours(Action):
         lang = tracker.get_slot("language") or "nl"
         now = (self._clock or process_clock()).now()
         levels = service_levels()
-        lines = [messages.text("opening_hours", lang, week=week_text(levels, lang), now=now_text(levels, lang, now))]
         general = week_text(levels, lang)
+        lines = [messages.text("opening_hours", lang, week=general, now=now_text(levels, lang, now))]
         for queue in handoff_config().queues.values():
             own = week_text(queue.levels, lang)
             if own != general:  # e.g. complaints also on Saturday morning
