@@ -261,7 +261,7 @@ async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker,
     lang = tracker.get_slot("language") or "nl"
     now, tz = clock.now(), clock.tz
     repo = records()
-    promises = await repo.open_promises(tracker.sender_id)
+    promises = [p for p in await repo.open_promises(tracker.sender_id) if p.ticket_id is None]  # tickets below
     tickets = [t for t in await repo.tickets(int(customer_id), status="open") if t.promised_by] if customer_id else []
     customer = await repo.customer(int(customer_id)) if tickets else None
     channel = registry.label(customer.preferred_channel if customer else "webchat", lang)  # where the answer comes

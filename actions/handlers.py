@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import IntegrityError
 
 from bot.shared import control
-from bot.texts import fmt
+from bot.texts import fmt, messages
 from channels import registry
 from actions.common import latest_user_metadata
 from actions.deps import clock as process_clock, handoff_config, identity_policy, mandates, records, service_levels
@@ -31,7 +31,7 @@ from bot.policy.decisions import Decisions
 from bot.policy.hours import describe
 from bot.policy.mandate import MandateRequest, Verdict
 from bot.policy.rules import policy
-from bot.records.models import Customer, Order
+from bot.records.models import Customer, Order, Ticket
 from bot.records.repository import Records, aware, cents, jsonable
 
 
@@ -79,6 +79,22 @@ class Context:
     def when(self, moment: datetime) -> str:
         return describe(moment, self.lang, self.now, self.clock.tz)
 
+    async def ticket(self, kind: str, *, promised_by: datetime | None = None, **fields: Any) -> Ticket:
+        """A ticket for a person on this conversation. With a deadline it is a promise too: the
+        answer comes on the customer's preferred channel (what the texts say), owed by the queue
+        of its kind, watched by bot/promises until it is answered."""
+        fields.setdefault("channel", self.channel)
+        promise: dict[str, Any] = {}
+        if promised_by is not None:
+            queue = handoff_config().queue_for(kind, kind).name
+            label = fmt.label(fmt.TICKET_KINDS, kind, self.lang)
+            promise = dict(conversation=self.tracker.sender_id, language=self.lang, queue=queue,
+                           answer_channel=self.customer.preferred_channel or self.channel, now=self.now,
+                           promise_text=messages.text("promise_ticket", self.lang, kind=label, ticket="{ticket}",
+                                                      deadline=self.when(promised_by),
+                                                      channel=self.preferred()))
+        return await self.repo.create_ticket(self.customer.id, kind, promised_by=promised_by, **fields, **promise)
+
     def preferred(self) -> str:
         return registry.label(self.customer.preferred_channel, self.lang)
 
@@ -102,8 +118,8 @@ async def escalate(ctx: Context, verdict: Verdict, kind: str, summary: str, data
     levels = service_levels()
     deadline = levels.deadline("waiting_request", ctx.now)
     role = verdict.lowest_role or "supervisor"
-    ticket = await ctx.repo.create_ticket(
-        ctx.customer.id, "waiting_request", details=summary, order_id=order.id if order else None,
+    ticket = await ctx.ticket(
+        "waiting_request", details=summary, order_id=order.id if order else None,
         channel=ctx.channel, promised_by=deadline,
         data=jsonable({"request": kind, "role": role, "reasons": verdict.as_dict()["reasons"], **data}),
     )
@@ -158,8 +174,8 @@ async def delivery_problem(ctx: Context) -> list[EventType]:
     if order is None:
         return []
     deadline = service_levels().deadline("delivery_problem", ctx.now)
-    ticket = await ctx.repo.create_ticket(ctx.customer.id, "delivery_problem", details=ctx.slot("details") or "",
-                                          order_id=order.id, channel=ctx.channel, promised_by=deadline)
+    ticket = await ctx.ticket("delivery_problem", details=ctx.slot("details") or "",
+                              order_id=order.id, channel=ctx.channel, promised_by=deadline)
     ctx.say("utter_delivery_ticket" if order.carrier else "utter_delivery_ticket_plain", ticket=ticket.id,
             order_number=order.order_number, carrier=order.carrier or "", deadline=ctx.when(deadline))
     if is_late(order, ctx.today):
@@ -184,8 +200,8 @@ async def return_item(ctx: Context) -> list[EventType]:
                 delivered=fmt.day(order.delivered_at, ctx.lang))
         return []
     deadline = service_levels().deadline("return", ctx.now)
-    ticket = await ctx.repo.create_ticket(ctx.customer.id, "return", order_id=order.id, channel=ctx.channel,
-                                          promised_by=deadline, data={"label_to": "email"})
+    ticket = await ctx.ticket("return", order_id=order.id, channel=ctx.channel,
+                              promised_by=deadline, data={"label_to": "email"})
     if ctx.customer.email:
         ctx.say("utter_return_created", order_number=order.order_number, ticket=ticket.id, email=ctx.customer.email)
     else:
@@ -205,9 +221,9 @@ async def cancel_order(ctx: Context) -> list[EventType]:
     days = policy().return_days
     if order.status == "placed":
         deadline = service_levels().deadline("cancellation", ctx.now)
-        ticket = await ctx.repo.create_ticket(ctx.customer.id, "cancellation", details=f"cancel order {order.order_number}",
-                                              order_id=order.id, channel=ctx.channel, promised_by=deadline,
-                                              data={"cancel": "order", "order_number": order.order_number})
+        ticket = await ctx.ticket("cancellation", details=f"cancel order {order.order_number}",
+                                  order_id=order.id, channel=ctx.channel, promised_by=deadline,
+                                  data={"cancel": "order", "order_number": order.order_number})
         ctx.say("utter_order_cancel_requested", order_number=order.order_number, ticket=ticket.id,
                 deadline=ctx.when(deadline), channel=ctx.preferred())
     elif order.status == "shipped":
@@ -380,8 +396,8 @@ async def cancel_contract(ctx: Context) -> list[EventType]:
                 ctx.say("utter_retention_kept", amount=ctx.money(cents(policy().retention_voucher)))
                 return []
         deadline = service_levels().deadline("waiting_request", ctx.now)
-        ticket = await ctx.repo.create_ticket(
-            ctx.customer.id, "waiting_request", details=f"retention offer wanted: {reason}"[:2000],
+        ticket = await ctx.ticket(
+            "waiting_request", details=f"retention offer wanted: {reason}"[:2000],
             channel=ctx.channel, promised_by=deadline, data={"request": "retention_discount", "role": "agent"})
         if handoff_config().cancellation.handoff:
             ctx.say("utter_retention_to_person", ticket=ticket.id)
@@ -392,8 +408,8 @@ async def cancel_contract(ctx: Context) -> list[EventType]:
             ctx.say("utter_retention_colleague", deadline=ctx.when(deadline), channel=ctx.preferred(), ticket=ticket.id)
         return []
     deadline = service_levels().deadline("cancellation", ctx.now)
-    ticket = await ctx.repo.create_ticket(ctx.customer.id, "cancellation", details=reason, channel=ctx.channel,
-                                          promised_by=deadline)
+    ticket = await ctx.ticket("cancellation", details=reason, channel=ctx.channel,
+                              promised_by=deadline)
     ctx.say("utter_cancellation_recorded", ticket=ticket.id, deadline=ctx.when(deadline), channel=ctx.preferred())
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "cancellation", f"ticket {ticket.id}")
     await churn.refresh(ctx.repo.engine, ctx.customer.id, clock=ctx.clock)
@@ -406,8 +422,8 @@ async def retention_voucher_request(ctx: Context) -> MandateRequest:
 
 async def complaint(ctx: Context) -> list[EventType]:
     deadline = service_levels().deadline("complaint", ctx.now)
-    ticket = await ctx.repo.create_ticket(ctx.customer.id, "complaint", details=ctx.slot("details") or "",
-                                          channel=ctx.channel, promised_by=deadline)
+    ticket = await ctx.ticket("complaint", details=ctx.slot("details") or "",
+                              channel=ctx.channel, promised_by=deadline)
     await ctx.repo.contact(ctx.customer.id, ctx.channel, "complaint", f"ticket {ticket.id}")
     scored = (await churn.refresh(ctx.repo.engine, ctx.customer.id, clock=ctx.clock)).get(ctx.customer.id)
     if handoff_config().complaint.applies(_score(scored), ctx.customer.segment):

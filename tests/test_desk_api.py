@@ -707,3 +707,39 @@ async def test_shutdown_is_not_blocked_by_open_event_streams(desk_db, redis_url)
         if before is not None:
             os.environ["DATABASE_URL"] = before
         delete_prefix(redis_url, prefix)
+
+
+# -- promises ------------------------------------------------------------------------------------
+
+async def test_an_agent_promises_a_time_and_supervisors_see_the_figures(env):
+    from datetime import datetime, timedelta, timezone
+
+    from bot.records.models import Promise
+
+    conv = await env.waiting(customer="K10002", topic="order_status", role="agent")
+    b = await env.logged_in("agent")
+    assert (await b.act(conv, "claim"))[0] == 200
+    deadline = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+    assert await b.act(conv, "promise", {"preset": "next week"}) == (
+        400, {"error": "bad_field", "message": "Veld 'preset' is ongeldig: kies 1h, today of tomorrow."})
+    assert (await b.act(conv, "promise", {"deadline": "2020-01-01T10:00:00+01:00"}))[0] == 400
+    assert (await b.act(conv, "promise", {"deadline": "tomorrow at ten"}))[0] == 400
+    status, made = await b.act(conv, "promise", {"deadline": deadline.isoformat(), "note": "Ik vraag het magazijn."})
+    assert status == 201, made
+    assert made["text"].endswith("bij je terug, via de chat op de website. Ik vraag het magazijn.") and made["text"].startswith("Anna ")
+    [row] = await env.rows(Promise, Promise.id == made["promise"])
+    assert (row.kind, row.owed_by, row.status, row.conversation) == ("agent", f"agent:{b.username}", "open", conv)
+    # someone else's conversation: not theirs to promise for
+    other = await env.logged_in("agent")
+    assert (await other.act(conv, "promise", {"preset": "1h"}))[0] == 409
+
+    # the figures are the supervisors'
+    assert (await b.get("/desk/api/reports/promises"))[0] == 403
+    boss = await env.logged_in("supervisor")
+    day = deadline.astimezone().date().isoformat()
+    status, report = await boss.get(f"/desk/api/reports/promises?from={day}&to={day}")
+    assert status == 200 and report["by_kind"]["agent"]["open"] >= 1
+    assert (await boss.get("/desk/api/reports/promises?from=yesterday"))[0] == 400
+    async with boss.http.get(f"/desk/api/reports/promises?from={day}&to={day}&format=csv") as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+        assert (await r.text()).startswith("kind,queue,week,open,kept,renewed,broken,total")

@@ -41,6 +41,17 @@ def test_a_side_question_comes_first_and_identification_goes_with_the_case_quest
                                    later=[])
 
 
+def test_who_the_customer_is_never_counts_as_a_question_and_goes_with_what_needs_it():
+    # the model may read anything into "I'm Harry Wilson, K10018"; it is who asks, not a question
+    pieces = ["Hi, someone was going to call me back, when will that be?", "I'm Harry Wilson, K10018"]
+    assert questions.plan(pieces, [nlu("ask_response_time", 1.0), nlu("update_preferences", 0.97)]) is None
+    # "how long still?" looks at the records: the claim goes with it, the case question follows
+    pieces = ["Waar blijft mijn pakket?", "Ik ben K10001.", "En hoe lang duurt het nog voor jullie terugbellen?"]
+    found = questions.plan(pieces, [nlu("order_status"), nlu("inform"), nlu("ask_response_time")])
+    assert found == questions.Plan(now=["Ik ben K10001. En hoe lang duurt het nog voor jullie terugbellen?",
+                                        "Waar blijft mijn pakket?"], later=[])
+
+
 def test_a_second_case_question_waits_for_the_first():
     pieces = ["Where is my order 104233?", "how many points do I have?"]
     found = questions.plan(pieces, [nlu("order_status"), nlu("loyalty_points")])

@@ -1269,15 +1269,17 @@ async def test_response_time_tells_the_open_promise_and_tickets_honestly(shop, c
     assert said[late.id] == ("utter_response_time_ticket_late", "vandaag voor 08:00")  # we say we are late
 
     # a promise made at handoff; a new one replaces it, and that one is what we answer with
-    await repo.add_promise(conversation, sanne, "handoff_wait", "vandaag voor 11:00", MONDAY + timedelta(hours=1))
-    await repo.add_promise(conversation, sanne, "handoff_wait", "vandaag voor 13:00", MONDAY + timedelta(hours=3))
+    await repo.add_promise(conversation, sanne, "handoff_wait", "vandaag voor 11:00", MONDAY + timedelta(hours=1),
+                           now=clock.now())
+    await repo.add_promise(conversation, sanne, "handoff_wait", "vandaag voor 13:00", MONDAY + timedelta(hours=3),
+                           now=clock.now())
     messages, _ = await run(ActionResponseTime(clock=clock), t())
     assert (messages[0]["response"], messages[0]["deadline"]) == ("utter_response_time_promise", "vandaag voor 13:00")
-    assert [p.status for p in await repo.promises(conversation)] == ["superseded", "open"]
+    assert [p.status for p in await repo.promises(conversation)] == ["renewed", "open"]
 
     # a person answered in time: the promise is kept and no longer told
     assert await repo.settle_promises(conversation, clock.now()) == 1
-    assert [p.status for p in await repo.promises(conversation)] == ["superseded", "kept"]
+    assert [p.status for p in await repo.promises(conversation)] == ["renewed", "kept"]
     await repo.close_ticket(late.id)
 
 

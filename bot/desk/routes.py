@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from string import Template
@@ -46,6 +46,7 @@ from bot.policy import clock as clocks
 from bot.policy.decisions import KINDS as DECISIONS, Decisions
 from bot.policy.mandate import MandateError, MandateTable
 from bot.policy.rules import policy
+from bot.promises import state
 from bot.records.models import Agent
 from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.shared.safe_input import encodable
@@ -615,6 +616,114 @@ async def escalate(request: web.Request, desk: Desk) -> web.Response:
     return _json(item)
 
 
+# ----------------------------------------------------------------------------- promises
+
+REPORT_ROLE = "supervisor"  # who sees the team's figures
+MAX_PROMISE_DAYS = 30
+
+
+def _promise_deadline(desk: Desk, item: dict[str, Any], data: dict[str, Any]) -> datetime:
+    """The agent's chosen time: a preset within the hours of the conversation's queue
+    (bot/promises/state.py `preset_deadline`) or an ISO moment with its offset."""
+    levels = desk.handoffs.config.queue_of(item).levels
+    now = desk.clock.now()
+    preset, raw = data.get("preset"), data.get("deadline")
+    if preset is not None:
+        if preset not in state.PRESETS:
+            raise _bad("preset", "choice")
+        return state.preset_deadline(preset, levels, now)
+    if not isinstance(raw, str):
+        raise _bad("deadline", "required")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise _bad("deadline", "time") from None
+    if moment.tzinfo is None:
+        raise _bad("deadline", "time")
+    if moment <= now or moment - now > timedelta(days=MAX_PROMISE_DAYS):
+        raise _bad("deadline", "range")
+    return moment
+
+
+@api
+async def make_promise(request: web.Request, desk: Desk) -> web.Response:
+    """An agent's "I'll get back to you tomorrow" in two clicks: {"preset": "tomorrow"} (or
+    {"deadline": ISO}) and an optional {"note"}: told to the customer, recorded, watched."""
+    conv = _conversation(request)
+    data = await _body(request, ("preset", "deadline", "note"))
+    item = await _item(desk, conv)
+    _own(desk, item)
+    deadline = _promise_deadline(desk, item, data)
+    note = _text(data, "note", 300) or ""
+    promise = await desk.service.people.promise(conv, desk.info, deadline, note)
+    log.info("desk: %s promised %s an answer by %s", desk.agent.username, conv, deadline.isoformat())
+    return _json({"promise": promise.id, "deadline": promise.deadline.isoformat(), "text": promise.text}, 201)
+
+
+@api
+async def promises_at_risk(request: web.Request, desk: Desk) -> web.Response:
+    """The banner: promises the scheduler flagged (about to break) or broken in the last day,
+    for their owner (the agent, or an agent of the queue that owes them) and for supervisors."""
+    now = desk.clock.now()
+    roles = person_roles(desk.mandates)
+    top = roles[-1] if roles else None
+    rows = []
+    for promise in await desk.records.promises_between(now - timedelta(days=1), now + timedelta(days=60)):
+        at_risk = promise.status in ("open", "renewing") and promise.flagged_at is not None
+        broken = promise.status == "broken"
+        if not (at_risk or broken):
+            continue
+        mine = promise.owed_by == f"agent:{desk.agent.username}"
+        queue = desk.handoffs.config.queues.get(promise.queue or "")
+        for_queue = promise.owed_by and promise.owed_by.startswith("queue:") and (
+            queue is None or queue.skill in desk.info.skills)
+        if not (mine or for_queue or desk.agent.role == top):
+            continue
+        rows.append({"promise": promise.id, "kind": promise.kind, "state": "broken" if broken else "at_risk",
+                     "deadline": promise.deadline.isoformat(), "conversation": promise.conversation,
+                     "ticket": promise.ticket_id, "queue": promise.queue, "owed_by": promise.owed_by,
+                     "mine": mine, "text": promise.text})
+    rows.sort(key=lambda r: (r["state"] != "broken", r["deadline"]))
+    return _json({"promises": rows})
+
+
+def _period(request: web.Request, desk: Desk):
+    from datetime import date, timedelta as td
+
+    from bot.reports.promises import Period
+
+    def day(name: str, default: date) -> date:
+        raw = request.query.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise _bad(name, "date") from None
+
+    end = day("to", desk.clock.today())
+    start = day("from", end - td(days=27))
+    if start > end or (end - start).days > 366:
+        raise _bad("from", "range")
+    return Period(start, end)
+
+
+@api
+async def promise_report(request: web.Request, desk: Desk) -> web.Response:
+    """GET /desk/api/reports/promises?from=YYYY-MM-DD&to=YYYY-MM-DD[&format=csv] (supervisors)."""
+    from bot.reports import promises as reports
+
+    if desk.agent.role != REPORT_ROLE:
+        raise DeskError(403, "reports_forbidden")
+    report = await reports.promise_report(desk.records, _period(request, desk), desk.clock.now(), desk.clock.tz)
+    if request.query.get("format") == "csv":
+        response = web.Response(text=reports.as_csv(report), content_type="text/csv", charset="utf-8")
+        response.headers.update(SECURITY_HEADERS)
+        response.headers["Content-Disposition"] = f'attachment; filename="promises-{report["from"]}-{report["to"]}.csv"'
+        return response
+    return _json(report)
+
+
 ERASE_ROLE = "supervisor"  # who may erase a customer's personal data from the desk (GDPR art. 17)
 
 
@@ -883,6 +992,9 @@ def setup(app: web.Application) -> None:
                             ("handback", handback),
                             ("close", close), ("decide", decide), ("escalate", escalate)):
         r.add_post(f"/desk/api/conversations/{{conv}}/{action}", handler)
+    r.add_post("/desk/api/conversations/{conv}/promise", make_promise)
+    r.add_get("/desk/api/promises", promises_at_risk)
+    r.add_get("/desk/api/reports/promises", promise_report)
     r.add_post("/desk/api/customers/{customer}/erase", erase)
     if STATIC_DIR.is_dir():
         r.add_static("/desk/static/", STATIC_DIR)

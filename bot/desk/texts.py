@@ -27,6 +27,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "text_too_long": ("Het bericht is te lang (hooguit {limit} bytes).", "The message is too long (at most {limit} bytes)."),
     "unknown_conversation": ("Dit gesprek bestaat niet (meer).", "This conversation does not exist (any more)."),
     "not_waiting": ("Dit gesprek wacht niet (meer) op een medewerker.", "This conversation is not waiting for an agent (any more)."),
+    "reports_forbidden": ("Alleen supervisors zien de rapportages.", "Only supervisors see the reports."),
+    "deadline_passed": ("Die tijd is al voorbij.", "That time has already passed."),
     "not_yours": ("Dit gesprek is niet (meer) van jou.", "This conversation is not (or no longer) yours."),
     "not_eligible": ("Je mag dit gesprek niet aannemen (rol, vaardigheid of taal past niet).",
                      "You may not take this conversation (role, skill or language does not fit)."),
@@ -71,6 +73,10 @@ WHY: dict[str, tuple[str, str]] = {
     "object": ("moet een object zijn", "must be an object"),
     "name": ("alleen letters, cijfers, _ en -", "letters, digits, _ and - only"),
     "too_large": ("te groot", "too large"),
+    "choice": ("kies 1h, today of tomorrow", "choose 1h, today or tomorrow"),
+    "time": ("moet een tijdstip met tijdzone zijn (ISO 8601)", "must be a moment with its offset (ISO 8601)"),
+    "range": ("moet in de toekomst liggen, binnen 30 dagen", "must lie in the future, within 30 days"),
+    "date": ("moet een datum zijn (JJJJ-MM-DD)", "must be a date (YYYY-MM-DD)"),
 }
 
 LOGIN: dict[str, str] = {  # the login page is bilingual: it does not know the agent yet

@@ -26,8 +26,11 @@ from bot.delivery import dev_outbox, outbox
 from bot.delivery.queue import Delivery, retry_for_from_env
 from bot.desk import routes as desk
 from bot.gateway.keys import (
-    CHANNELS, CLOCK, ENGINE, HANDOFFS, HTTP, INBOX, OUTBOUND, RASA, RECORDS, REDIS, RETENTION, SERVICE, SETTINGS,
+    CHANNELS, CLOCK, ENGINE, HANDOFFS, HTTP, INBOX, OUTBOUND, PROMISES, RASA, RECORDS, REDIS, RETENTION, SERVICE,
+    SETTINGS,
 )
+from bot.promises.scheduler import PromiseScheduler
+from bot.promises.watch import PromiseWatch
 from bot.delivery.outbound import Outbound
 from bot.people import HandoffConfig, Handoffs
 from bot.pipeline.transcript import Transcript
@@ -211,6 +214,14 @@ def create_app(settings: Settings) -> web.Application:
         shutdown.begin()
         await running
 
+    async def promises(app: web.Application) -> AsyncIterator[None]:
+        # the promises' scheduler (bot/promises/scheduler.py): in every gateway, one job runs once
+        watch = PromiseWatch(app[RECORDS], app[OUTBOUND], app[HANDOFFS], app[CLOCK])
+        app[PROMISES] = PromiseScheduler(settings.redis_url, settings.key_prefix, watch)
+        app[PROMISES].start()
+        yield
+        await app[PROMISES].stop(max(0.5, shutdown.left()))
+
     async def retention(app: web.Application) -> AsyncIterator[None]:
         app[RETENTION] = RetentionJob(app[ENGINE], app[REDIS], settings.key_prefix)  # daily purge (APScheduler)
         app[RETENTION].start()
@@ -219,7 +230,7 @@ def create_app(settings: Settings) -> web.Application:
         app[RETENTION].stop()
 
     app.cleanup_ctx.extend([http, redis, records, rasa, service, inbox, channels, delivery, handed_on,
-                            inbox_loop, outbox_loop, retention])
+                            inbox_loop, outbox_loop, promises, retention])
 
     # -- routes (they cannot be added once the app has started) ----------------------------------
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.pipeline.rasa_client import RasaClient
     from bot.pipeline.service import ConversationService
     from bot.policy.mandate import MandateTable
+    from bot.promises.scheduler import PromiseScheduler
     from bot.records.repository import Records
     from bot.records.retention import RetentionJob
     from bot.shared.settings import Settings
@@ -37,6 +38,7 @@ RASA: web.AppKey["RasaClient"] = web.AppKey("rasa")
 RECORDS: web.AppKey["Records"] = web.AppKey("records")
 HANDOFFS: web.AppKey["Handoffs"] = web.AppKey("handoffs")
 RETENTION: web.AppKey["RetentionJob"] = web.AppKey("retention")
+PROMISES: web.AppKey["PromiseScheduler"] = web.AppKey("promises")
 HTTP: web.AppKey["aiohttp.ClientSession"] = web.AppKey("http")  # shared: deliveries, probes (not Rasa's turns)
 ENGINE: web.AppKey["AsyncEngine"] = web.AppKey("engine")
 INBOX: web.AppKey["Inbox"] = web.AppKey("inbox")

@@ -48,6 +48,9 @@ return 1
 """
 
 
+AT_RISK_POINTS = 10_000  # a promise about to break puts its conversation above every other
+
+
 def handoff_key(prefix: str, conv: str) -> str:
     return f"{prefix}:handoff:{conv}"
 
@@ -88,7 +91,8 @@ class Handoffs:
     def _decorate(self, item: dict[str, Any], now: float) -> dict[str, Any]:
         waited = max(0.0, now - float(item.get("waiting_since") or item.get("created") or now)) / 60
         if item.get("state") == "waiting":
-            item["priority"] = int(round(float(item.get("priority_base") or 0) + self.config.per_waiting_minute * waited))
+            item["priority"] = int(round(float(item.get("priority_base") or 0) + self.config.per_waiting_minute * waited
+                                         + (AT_RISK_POINTS if item.get("at_risk") else 0)))
         item["waiting_minutes"] = int(waited)
         return item
 
@@ -227,11 +231,21 @@ class Handoffs:
         await self.publish({"type": "state", "conversation": conv, "state": state})
         return item
 
+    async def at_risk(self, conv: str, deadline: datetime) -> None:
+        """The promise made to this waiting conversation is about to break (bot/promises): it
+        rises to the top of the queue and the desk shows why."""
+        item = await self.get(conv)
+        if item is not None and item.get("state") == "waiting":
+            item["at_risk"] = deadline.astimezone(timezone.utc).isoformat()
+            await self._save(item)
+            await self.publish({"type": "queue"})
+
     async def promised(self, conv: str, deadline: datetime) -> None:
         """Note on the item what the customer was last promised, so agents see it in the queue."""
         item = await self.get(conv)
         if item is not None and item.get("state") in ACTIVE:
             item["promised_by"] = deadline.astimezone(timezone.utc).isoformat()
+            item.pop("at_risk", None)  # a new time was told: no longer about to break
             await self._save(item)
             await self.publish({"type": "queue"})
 

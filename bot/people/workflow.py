@@ -8,6 +8,7 @@ the one outbound path (bot/delivery/outbound.py).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.delivery.outbound import NotDelivered, Outbound, Unreachable
@@ -15,11 +16,13 @@ from bot.people import REASONS, AgentInfo, HandoffError, Handoffs
 from bot.pipeline.conversations import ConversationStore
 from bot.pipeline.transcript import Transcript
 from bot.pipeline.types import BotMessage
+from bot.policy.hours import describe
 from bot.shared import language
 from bot.texts import messages
 from channels import registry
 
 if TYPE_CHECKING:
+    from bot.records.models import Promise
     from bot.records.repository import Records
 
 log = logging.getLogger(__name__)
@@ -88,7 +91,9 @@ class AgentWorkflow:
             text += " " + messages.text("wait_not_here", lang, channel=registry.label(answer_on, lang))
         await self.store.update(key, away="0" if estimate.kind == "live" else "1")
         await self.handoffs.promised(key, estimate.deadline)
-        await self.records.add_promise(key, await self.store.customer_id(key), "handoff_wait", text, estimate.deadline)
+        await self.records.add_promise(key, await self.store.customer_id(key), "handoff_wait", text, estimate.deadline,
+                                       channel=answer_on, language=lang, queue=estimate.queue,
+                                       owed_by=f"queue:{estimate.queue}", now=self.handoffs.now())
         await self.transcript.log(key, "bot", text, channel)
         return [BotMessage(text)]
 
@@ -100,7 +105,8 @@ class AgentWorkflow:
 
     async def claim(self, key: str, agent: AgentInfo) -> dict[str, Any]:
         item = await self.handoffs.claim(key, agent)
-        await self.records.settle_promises(key, self.handoffs.now())  # at the clock the promise was made by
+        # the wait is over (at the clock the promise was made by)
+        await self.records.settle_promises(key, self.handoffs.now(), kinds=("handoff_wait",))
         lang = await self._language(key)
         await self._say(key, messages.text("agent_joined", lang, name=agent.name.split()[0]), "agent", agent)
         return item
@@ -111,7 +117,30 @@ class AgentWorkflow:
             raise HandoffError("unknown_conversation")
         if item.get("state") != "with_agent" or item.get("claimed_by") != agent.username:
             raise HandoffError("not_yours", item.get("claimed_by") or item.get("state", ""))
-        return await self._say(key, text, "agent", agent)
+        channel = await self._say(key, text, "agent", agent)
+        await self.records.settle_promises(key, self.handoffs.now(), kinds=("agent",))  # got back to them
+        return channel
+
+    async def promise(self, key: str, agent: AgentInfo, deadline: datetime, note: str = "") -> "Promise":
+        """An agent's "I'll get back to you tomorrow": told to the customer (where the answer
+        comes) and recorded as a promise owed by that agent, watched like every other."""
+        item = await self.handoffs.get(key)
+        if item is None:
+            raise HandoffError("unknown_conversation")
+        now = self.handoffs.now()
+        if deadline <= now:
+            raise HandoffError("deadline_passed", deadline.isoformat())
+        lang = await self._language(key)
+        conv = await self.store.get(key)
+        answer_on = await self.outbound.answer_channel(key, conv.get("last_channel") or "webchat")
+        levels = self.handoffs.config.queue_of(item).levels
+        text = messages.text("promise_agent", lang, name=agent.name.split()[0],
+                             deadline=describe(deadline, lang, now, levels.tz), channel=registry.label(answer_on, lang))
+        text = f"{text} {note.strip()[:300]}".strip()  # the agent's own words, when given
+        await self._say(key, text, "agent", agent)
+        return await self.records.add_promise(key, await self.store.customer_id(key), "agent", text, deadline,
+                                              channel=answer_on, language=lang, queue=item.get("queue"),
+                                              owed_by=f"agent:{agent.username}", now=now)
 
     async def transfer(self, key: str, agent: AgentInfo, role: str | None = None, queue: str | None = None,
                        note: str = "", request: dict | None = None) -> dict[str, Any]:

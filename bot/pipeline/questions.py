@@ -23,6 +23,11 @@ SIDE_INTENTS = frozenset({"faq", "opening_hours", "ask_response_time", "bot_chal
 CASE_INTENTS = frozenset({"order_status", "delivery_problem", "return_item", "request_refund", "invoice_question",
                           "payment_arrangement", "loyalty_points", "update_preferences", "cancel_contract",
                           "complaint", "cancel_order"})
+# who the customer says they are ("ik ben K10001", "my email is ..."): never a question of its own
+# (the same shapes as actions/topics.py CUSTOMER_NUMBER and EMAIL)
+_CLAIM = re.compile(r"\b[kK]\s?-?\d{5}\b|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# side questions answered from the customer's records (their promises, tickets and callbacks)
+NEEDS_WHO = frozenset({"ask_response_time"})
 MIN_CONFIDENCE = 0.6
 STATEMENT_MIN_CONFIDENCE = 0.85
 MAX_PARTS = 4
@@ -85,6 +90,8 @@ def _question(piece: str, parse: dict) -> str | None:
     """Which question `piece` asks: its intent, and for the FAQ which entry; None: no question."""
     intent = parse.get("intent") or {}
     name, confidence = intent.get("name"), float(intent.get("confidence") or 0)
+    if _CLAIM.search(piece) and not piece.rstrip().endswith("?"):
+        return None  # "I'm Harry Wilson, K10018": who asks, whatever the model reads in it
     # a piece that does not ask ("Goedemorgen, met Koen van Café De Zwaan") must be read surely
     needed = MIN_CONFIDENCE if piece.rstrip().endswith("?") else STATEMENT_MIN_CONFIDENCE
     if confidence < needed or name not in SIDE_INTENTS | CASE_INTENTS:
@@ -118,10 +125,20 @@ def plan(pieces: list[str], parses: list[dict]) -> Plan | None:
         (cases if name in CASE_INTENTS else side).append(piece)
     if len(side) + len(cases) < 2:
         return None
+    claims = [p for p in rest if _CLAIM.search(p)]
+    looks_up = [i for i, piece in enumerate(side) if dict(asked).get(piece) in NEEDS_WHO]
+    if claims and looks_up:
+        # a side question that looks at the records goes first and needs to know who asks
+        # ("when will you call me back? I'm Harry, K10018")
+        side[looks_up[0]] = _in_order(pieces, side[looks_up[0]], claims)
+        rest = [p for p in rest if p not in claims]
     if cases and rest:
         # identification and details go with the case question, in the order they were written
-        together = {cases[0], *rest}
-        cases[0] = " ".join(p for p in pieces if p in together)
+        cases[0] = _in_order(pieces, cases[0], rest)
     elif rest:
         side[-1] = " ".join([side[-1], *rest])
     return Plan(now=side + cases[:1], later=cases[1:])
+
+
+def _in_order(pieces: list[str], main: str, extra: list[str]) -> str:
+    return " ".join(p for p in pieces if p == main or p in extra)

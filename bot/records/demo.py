@@ -22,7 +22,7 @@ from bot.policy.churn import local_today, refresh
 from bot.policy.clock import local_zone
 from bot.records.models import (
     Base, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice, LoyaltyAccount, Order,
-    OrderLine, Payment, Reward, Ticket,
+    OrderLine, Payment, Promise, Reward, Ticket,
 )
 
 SEED = 6  # with this seed only the customers meant to show churn signals show them (tested)
@@ -302,6 +302,40 @@ CUSTOMERS: list[C] = [
       consent=False, telegram="700500", points=60, created=240, orders=[O(47, "s"), O(130)],
       note="Telegram user 700500."),
 ]
+
+DEMO_QUEUES = {"complaint": "complaints", "callback": "general", "delivery_problem": "general", "return": "general"}
+
+
+def _promise_history(session: AsyncSession, today: date) -> None:
+    """Four weeks of waits for a person as they were told and how they ended, so the promise
+    report (python -m bot.reports promises) has figures on first start. Fixed seed: the same
+    rows every time."""
+    rng = random.Random(12)
+    for days_ago in range(28, 0, -1):
+        day = today - timedelta(days=days_ago)
+        if day.weekday() >= 5:
+            continue
+        for _ in range(rng.randint(3, 6)):
+            start = datetime.combine(day, time(rng.randint(9, 15), rng.choice((0, 15, 30, 45))),
+                                     tzinfo=local_zone()).astimezone(timezone.utc)
+            queue = rng.choice(("general", "general", "finance", "complaints"))
+            deadline = start + timedelta(minutes=rng.choice((5, 10, 15, 20, 30)))
+            roll = rng.random()
+            common = dict(kind="handoff_wait", text="demo", channel=rng.choice(("webchat", "whatsapp", "sms")),
+                          language=rng.choice(("nl", "nl", "en")), queue=queue, owed_by=f"queue:{queue}",
+                          created_at=start)
+            if roll < 0.8:
+                answered = deadline - timedelta(minutes=rng.randint(0, 4))
+                session.add(Promise(deadline=deadline, status="kept", settled_at=answered, answered_at=answered,
+                                    **common))
+            elif roll < 0.93:
+                session.add(Promise(deadline=deadline, status="renewed", reason="no colleague free in time",
+                                    settled_at=deadline - timedelta(minutes=2), **common))
+            else:
+                late = deadline + timedelta(minutes=rng.randint(3, 40))
+                session.add(Promise(deadline=deadline, status="broken", reason="answered late",
+                                    settled_at=late, answered_at=late, **common))
+
 
 # tickets: customer, kind, status, created (days ago), extra
 TICKETS: list[dict[str, Any]] = [
@@ -583,13 +617,23 @@ async def _build(session: AsyncSession, today: date) -> None:
             promised_by = datetime.combine(today + timedelta(days=t["promised_by"]),
                                            time(t.get("promised_hour", 15)), tzinfo=local_zone()
                                            ).astimezone(timezone.utc)
-        session.add(Ticket(
+        ticket = Ticket(
             customer_id=customer.id, order_id=order.id if order else None, kind=t["kind"], status=t["status"],
             details=t["details"], data=t["data"], channel=t["channel"], created_at=created,
             promised_by=promised_by,
             first_response_at=_at(day(t["responded"]), hour=11) if "responded" in t else None,
             closed_at=_at(day(t["closed"]), hour=14) if "closed" in t else None,
-        ))
+        )
+        session.add(ticket)
+        if promised_by is not None and t["status"] == "open":
+            # what the customer was told: open until the scheduler decides (bot/promises/watch.py)
+            await session.flush()
+            session.add(Promise(customer_id=customer.id, ticket_id=ticket.id, kind=t["kind"], status="open",
+                                text=f"{t['kind']} #{ticket.id}", deadline=promised_by, channel=t["channel"],
+                                language=(t["data"] or {}).get("language", "nl"), queue=DEMO_QUEUES.get(t["kind"]),
+                                owed_by=f"queue:{DEMO_QUEUES.get(t['kind'], 'general')}", created_at=created))
+
+    _promise_history(session, today)
 
     # decisions already granted
     for d in DECISIONS:

@@ -266,16 +266,30 @@ class Agent(Base):
 
 
 class Promise(Base):
-    """Something we told a customer about when a person will answer, with its deadline."""
+    """Something with a time in it that we told a customer: a person answers before 10:00, a
+    colleague looks at the complaint by tomorrow 12:00, we call back between 14:00 and 15:00, an
+    agent's "I'll get back to you tomorrow". Its state (open, kept, renewed, broken) is decided in
+    one place: bot/promises/state.py."""
 
     __tablename__ = "promises"
+    __table_args__ = (Index("ix_promises_status_deadline", "status", "deadline"),)
     id = Column(Integer, primary_key=True)
-    conversation = Column(String(40), nullable=False, index=True)
+    conversation = Column(String(40), index=True)     # the conversation it was said in (None: from the desk)
     customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"), index=True)
-    kind = Column(String(24), nullable=False)          # handoff_wait, ...
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    kind = Column(String(24), nullable=False)          # handoff_wait, complaint, callback, agent, ...
     text = Column(Text, nullable=False)                # what the customer was told
     deadline = Column(DateTime(timezone=True), nullable=False)
-    status = Column(String(12), nullable=False, default="open")  # open, kept, superseded, broken
+    channel = Column(String(16))                       # where the answer comes
+    language = Column(String(5))
+    queue = Column(String(32))                         # the people's queue that owes it
+    owed_by = Column(String(64))                       # "queue:<name>", "agent:<username>" or "bot"
+    status = Column(String(12), nullable=False, default="open")  # open, kept, renewed, broken
+    renewed_from = Column(Integer, ForeignKey("promises.id", ondelete="SET NULL"))
+    renewals = Column(Integer, nullable=False, default=0, server_default="0")  # in its chain, before it
+    reason = Column(Text)                              # renewed/broken: why
+    flagged_at = Column(DateTime(timezone=True))       # the desk was warned it is at risk
+    answered_at = Column(DateTime(timezone=True))      # kept/broken by an answer: when it came
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     settled_at = Column(DateTime(timezone=True))
 

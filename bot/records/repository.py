@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload, sessionmaker
 
+from bot.promises import state
 from bot.records.models import (
     AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice,
     LoyaltyAccount, OneTimeCode, Order, Outbox, Promise, Reward, Ticket, TranscriptEntry,
@@ -30,6 +31,17 @@ TIERS = ("bronze", "silver", "gold")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """What is stored: UTC (SQLite keeps no offset)."""
+    return value.astimezone(timezone.utc) if value is not None else None
+
+
+def _aware_promise(promise: Promise) -> Promise:
+    for column in ("deadline", "settled_at", "flagged_at", "answered_at", "created_at"):
+        setattr(promise, column, aware(getattr(promise, column)))
+    return promise
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -235,13 +247,27 @@ class Records:
     async def create_ticket(
         self, customer_id: int, kind: str, *, details: str = "", data: dict | None = None,
         order_id: int | None = None, channel: str | None = None, promised_by: datetime | None = None,
+        conversation: str | None = None, language: str | None = None, queue: str | None = None,
+        answer_channel: str | None = None, promise_text: str = "", now: datetime | None = None,
     ) -> Ticket:
+        """A ticket for a person. With `promised_by` it is also a promise to the customer (one
+        transaction): `promise_text` (what they were told; "{ticket}" is filled in) with the
+        deadline, the channel the answer comes on and the queue that owes it; kept when the
+        ticket is answered, watched until then (bot/promises)."""
         if promised_by is not None:
             promised_by = promised_by.astimezone(timezone.utc)  # SQLite keeps no offset
         async with self.session() as s, s.begin():
             ticket = Ticket(customer_id=customer_id, kind=kind, details=details, data=data or {},
                             order_id=order_id, channel=channel, promised_by=promised_by)
             s.add(ticket)
+            if promised_by is not None:
+                await s.flush()  # the ticket's id, for the promise and its text
+                text = (promise_text or f"{kind} #{{ticket}}: {promised_by.isoformat()}").replace(
+                    "{ticket}", str(ticket.id))
+                s.add(Promise(conversation=conversation, customer_id=customer_id, ticket_id=ticket.id, kind=kind,
+                              text=text[:2000], deadline=promised_by, channel=answer_channel or channel,
+                              language=language, queue=queue, owed_by=f"queue:{queue}" if queue else None,
+                              created_at=_utc(now or utcnow())))
         return ticket
 
     async def tickets(self, customer_id: int, kind: str | None = None, status: str | None = None) -> list[Ticket]:
@@ -280,50 +306,160 @@ class Records:
         return decision
 
     # -- promises ("a colleague answers before 10:00") -----------------------------------------------
-    async def add_promise(self, conversation: str, customer_id: int | None, kind: str, text: str,
-                          deadline: datetime) -> Promise:
-        """Store what the customer was told; it replaces the conversation's earlier open promise."""
+    async def add_promise(self, conversation: str | None, customer_id: int | None, kind: str, text: str,
+                          deadline: datetime, *, channel: str | None = None, language: str | None = None,
+                          queue: str | None = None, owed_by: str | None = None, ticket_id: int | None = None,
+                          now: datetime | None = None, reason: str = "a new estimate") -> Promise:
+        """Store what the customer was told. A new time for the same thing (the wait told again,
+        the same ticket) renews the open promise before it (or finds it already broken); the
+        same time again leaves it as it is."""
+        now = now or utcnow()
+        deadline = deadline.astimezone(timezone.utc)
         async with self.session() as s, s.begin():
-            await s.execute(
-                update(Promise).where(Promise.conversation == conversation, Promise.status == "open")
-                .values(status="superseded", settled_at=utcnow())
-            )
+            query = select(Promise).where(Promise.kind == kind, Promise.status.in_(state.UNSETTLED))
+            if ticket_id is not None:
+                query = query.where(Promise.ticket_id == ticket_id)
+            elif conversation is not None:
+                query = query.where(Promise.conversation == conversation, Promise.ticket_id.is_(None))
+            else:
+                query = query.where(False)
+            before = list((await s.execute(query.order_by(Promise.id))).scalars())
+            for promise in before:
+                if aware(promise.deadline) == deadline:
+                    promise.deadline = aware(promise.deadline)
+                    return promise
+            renewed_from, renewals = None, 0
+            for promise in before:
+                outcome = state.renewed(aware(promise.deadline), now, reason)
+                await s.execute(update(Promise).where(Promise.id == promise.id,
+                                                      Promise.status.in_(state.UNSETTLED))
+                                .values(status=outcome.status, settled_at=_utc(outcome.settled_at),
+                                        reason=outcome.reason))
+                renewed_from, renewals = promise.id, promise.renewals + 1
             promise = Promise(conversation=conversation, customer_id=customer_id, kind=kind, text=text[:2000],
-                              deadline=deadline.astimezone(timezone.utc))
+                              deadline=deadline, channel=channel, language=language, queue=queue,
+                              owed_by=owed_by, ticket_id=ticket_id, renewed_from=renewed_from, renewals=renewals,
+                              created_at=_utc(now))
             s.add(promise)
         return promise
+
+    async def promise(self, promise_id: int) -> Promise | None:
+        async with self.session() as s:
+            promise = await s.get(Promise, promise_id)
+        return _aware_promise(promise) if promise else None
 
     async def open_promises(self, conversation: str) -> list[Promise]:
         async with self.session() as s:
             row = await s.execute(select(Promise).where(Promise.conversation == conversation,
-                                                        Promise.status == "open").order_by(Promise.id))
-            promises = list(row.scalars())
-        for promise in promises:
-            promise.deadline = aware(promise.deadline)
-        return promises
+                                                        Promise.status.in_(state.UNSETTLED)).order_by(Promise.id))
+            return [_aware_promise(p) for p in row.scalars()]
 
-    async def promises(self, conversation: str) -> list[Promise]:
+    async def promises(self, conversation: str | None = None, customer_id: int | None = None) -> list[Promise]:
         async with self.session() as s:
-            row = await s.execute(select(Promise).where(Promise.conversation == conversation).order_by(Promise.id))
-            promises = list(row.scalars())
-        for promise in promises:
-            promise.deadline = aware(promise.deadline)
-            promise.settled_at = aware(promise.settled_at)
-        return promises
+            query = select(Promise)
+            if conversation is not None:
+                query = query.where(Promise.conversation == conversation)
+            if customer_id is not None:
+                query = query.where(Promise.customer_id == customer_id)
+            return [_aware_promise(p) for p in (await s.execute(query.order_by(Promise.id))).scalars()]
 
-    async def settle_promises(self, conversation: str, now: datetime | None = None) -> int:
-        """A person answered (at `now`, default: this moment): open promises are kept when in
-        time, broken when late."""
+    async def unsettled_promises(self, due_before: datetime, limit: int = 500) -> list[Promise]:
+        """Open (or being renewed) promises with a deadline before `due_before`, soonest first:
+        what the scheduler looks at."""
+        async with self.session() as s:
+            row = await s.execute(select(Promise).where(Promise.status.in_(state.UNSETTLED),
+                                                        Promise.deadline <= due_before.astimezone(timezone.utc))
+                                  .order_by(Promise.deadline).limit(limit))
+            return [_aware_promise(p) for p in row.scalars()]
+
+    async def _settle(self, promise_id: int, outcome: "state.Outcome", *, from_states=state.UNSETTLED) -> bool:
+        async with self.session() as s, s.begin():
+            result = await s.execute(
+                update(Promise).where(Promise.id == promise_id, Promise.status.in_(from_states))
+                .values(status=outcome.status, settled_at=_utc(outcome.settled_at), reason=outcome.reason,
+                        answered_at=_utc(outcome.answered_at))
+            )
+        return result.rowcount == 1
+
+    async def settle_promises(self, conversation: str, now: datetime | None = None,
+                              kinds: Iterable[str] | None = None) -> int:
+        """A person answered in the conversation (at `now`, default: this moment): its open
+        promises (of `kinds`, default all) are kept when in time, broken when late."""
         now = now or utcnow()
+        kinds = set(kinds) if kinds is not None else None
         settled = 0
         for promise in await self.open_promises(conversation):
-            async with self.session() as s, s.begin():
-                result = await s.execute(
-                    update(Promise).where(Promise.id == promise.id, Promise.status == "open")
-                    .values(status="kept" if now <= promise.deadline else "broken", settled_at=now)
-                )
-                settled += result.rowcount
+            if kinds is None or promise.kind in kinds:
+                settled += await self._settle(promise.id, state.answered(promise.deadline, now))
         return settled
+
+    async def answer_ticket_promises(self, ticket_id: int, now: datetime | None = None) -> int:
+        """The ticket got its answer: its open promise is kept (or broken when late)."""
+        now = now or utcnow()
+        async with self.session() as s:
+            row = await s.execute(select(Promise).where(Promise.ticket_id == ticket_id,
+                                                        Promise.status.in_(state.UNSETTLED)))
+            promises = [_aware_promise(p) for p in row.scalars()]
+        return sum([await self._settle(p.id, state.answered(p.deadline, now)) for p in promises])
+
+    async def expire_promise(self, promise_id: int, now: datetime, reason: str | None = None) -> bool:
+        """Broken: the deadline passed and nobody answered or told the customer a new time."""
+        promise = await self.promise(promise_id)
+        if promise is None or promise.status not in state.UNSETTLED:
+            return False
+        outcome = state.expired(promise.deadline, now, reason or "deadline passed without an answer")
+        return bool(outcome) and await self._settle(promise_id, outcome)
+
+    async def flag_promise(self, promise_id: int, now: datetime) -> bool:
+        """The desk was warned that this promise is at risk (once)."""
+        async with self.session() as s, s.begin():
+            result = await s.execute(update(Promise).where(Promise.id == promise_id, Promise.flagged_at.is_(None),
+                                                           Promise.status.in_(state.UNSETTLED))
+                                     .values(flagged_at=_utc(now)))
+        return result.rowcount == 1
+
+    async def claim_renewal(self, promise_id: int) -> bool:
+        """This process tells the customer the new time (no other process does, and nobody
+        settles it meanwhile)."""
+        async with self.session() as s, s.begin():
+            result = await s.execute(update(Promise).where(Promise.id == promise_id, Promise.status == state.OPEN)
+                                     .values(status=state.RENEWING))
+        return result.rowcount == 1
+
+    async def release_renewal(self, promise_id: int) -> None:
+        """Telling the customer failed: open again (tried again, or broken at its deadline)."""
+        async with self.session() as s, s.begin():
+            await s.execute(update(Promise).where(Promise.id == promise_id, Promise.status == state.RENEWING)
+                            .values(status=state.OPEN))
+
+    async def renew_promise(self, promise_id: int, now: datetime, deadline: datetime, text: str,
+                            reason: str) -> Promise | None:
+        """The customer was told `text` (the new time `deadline`, with `reason`) at `now`: the
+        claimed promise is renewed (or was already broken) and the new time is a promise of its own."""
+        async with self.session() as s, s.begin():
+            old = await s.get(Promise, promise_id)
+            if old is None or old.status != state.RENEWING:
+                return None
+            outcome = state.renewed(aware(old.deadline), now, reason)
+            old.status, old.settled_at, old.reason = outcome.status, _utc(outcome.settled_at), outcome.reason
+            promise = Promise(conversation=old.conversation, customer_id=old.customer_id, kind=old.kind,
+                              text=text[:2000], deadline=deadline.astimezone(timezone.utc), channel=old.channel,
+                              language=old.language, queue=old.queue, owed_by=old.owed_by, ticket_id=old.ticket_id,
+                              renewed_from=old.id, renewals=old.renewals + 1, created_at=_utc(now))
+            s.add(promise)
+            if old.ticket_id is not None:  # the ticket shows the time the customer was last told
+                ticket = await s.get(Ticket, old.ticket_id)
+                if ticket is not None:
+                    ticket.promised_by = promise.deadline
+        return _aware_promise(promise)
+
+    async def promises_between(self, start: datetime, end: datetime) -> list[Promise]:
+        """Promises whose deadline falls in [start, end): the reports' rows."""
+        async with self.session() as s:
+            row = await s.execute(select(Promise).where(Promise.deadline >= start.astimezone(timezone.utc),
+                                                        Promise.deadline < end.astimezone(timezone.utc))
+                                  .order_by(Promise.deadline))
+            return [_aware_promise(p) for p in row.scalars()]
 
     async def note_on_ticket(self, ticket_id: int, **notes: Any) -> None:
         """Add what the customer said about an open ticket ("rather in the afternoon") to its data."""
@@ -332,14 +468,17 @@ class Records:
             if ticket is not None:
                 ticket.data = {**(ticket.data or {}), **notes}  # a new dict: JSON columns track assignment
 
-    async def close_ticket(self, ticket_id: int, status: str = "closed") -> None:
+    async def close_ticket(self, ticket_id: int, status: str = "closed", now: datetime | None = None) -> None:
+        """Answered or closed by a person: its promise is kept (or broken when late)."""
+        now = now or utcnow()
         async with self.session() as s, s.begin():
             ticket = await s.get(Ticket, ticket_id)
             if ticket is not None and ticket.status == "open":
                 ticket.status = status
-                ticket.first_response_at = ticket.first_response_at or utcnow()
+                ticket.first_response_at = ticket.first_response_at or _utc(now)
                 if status == "closed":
-                    ticket.closed_at = utcnow()
+                    ticket.closed_at = _utc(now)
+        await self.answer_ticket_promises(ticket_id, now)
 
     async def decisions(self, customer_id: int) -> list[Decision]:
         async with self.session() as s:

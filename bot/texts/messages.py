@@ -117,6 +117,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Genoteerd: je wordt liever {when} gebeld. Ik heb het doorgegeven aan de collega die je terugbelt (#{ticket}); kan dat niet, dan laat die het je weten.",
         "en": "Noted: you'd rather be called {when}. I've passed it on to the colleague who calls you back (#{ticket}); if that isn't possible, they'll let you know.",
     },
+    # promises (bot/promises): what the record says was told, and the new time before one breaks
+    "promise_ticket": {
+        "nl": "Over {kind} (#{ticket}): antwoord van een collega {deadline}, via {channel}.",
+        "en": "About {kind} (#{ticket}): an answer from a colleague {deadline}, via {channel}.",
+    },
+    "promise_agent": {
+        "nl": "{name} komt {deadline} bij je terug, via {channel}.",
+        "en": "{name} will get back to you {deadline}, via {channel}.",
+    },
+    "promise_renewed_wait": {
+        "nl": "Sorry, het duurt langer dan ik je zei: er is nog geen collega vrij. Nieuwe verwachting: {deadline}. Het antwoord komt via {channel}.",
+        "en": "Sorry, this is taking longer than I told you: no colleague is free yet. New estimate: {deadline}. The answer will come via {channel}.",
+    },
+    "promise_renewed_ticket": {
+        "nl": "Sorry, het lukt ons niet om {kind} (#{ticket}) op tijd te beantwoorden. Een collega komt {deadline} bij je terug, via {channel}.",
+        "en": "Sorry, we won't manage to answer {kind} (#{ticket}) in time. A colleague will get back to you {deadline}, via {channel}.",
+    },
+    "promise_renewed_agent": {
+        "nl": "Sorry, het duurt iets langer dan we je beloofden. Je hoort {deadline} van ons, via {channel}.",
+        "en": "Sorry, it's taking a little longer than we promised you. You'll hear from us {deadline}, via {channel}.",
+    },
+    "promise_renewed_callback": {
+        "nl": "Sorry, het terugbellen lukt niet op de afgesproken tijd. We bellen je {deadline}.",
+        "en": "Sorry, we can't call you back at the time we agreed. We'll call you {deadline}.",
+    },
     "opening_hours": {
         "nl": "Ik ben er altijd. Onze collega's zijn er {week}, niet op feestdagen. {now}",
         "en": "I'm always here. Our colleagues are available {week}, except on public holidays. {now}",
