@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.shared import control
 from bot.texts import fmt, messages
+from actions.callbacks import open_callbacks
 from actions.deps import clock as process_clock, handoff_config, records
 from bot.policy.clock import Clock
 from bot.policy.rules import policy
@@ -188,6 +189,8 @@ class ActionResponseTime(Action):
         return []
 
 
+# a question about a time already promised ("when will you call me back?", "wanneer bellen jullie?")
+ASKS_WHEN = re.compile(r"\b(wanneer|hoe laat|hoelang|hoe lang|when|what time|how long)\b", re.I)
 # a message about being called back ("when are you ringing me back?", "wanneer bellen jullie?")
 ABOUT_A_CALLBACK = re.compile(r"\b(?:call|ring|phone)(?:ing|ed|s)? (?:me )?back\b|\bcall ?back\b|\bterug ?(?:bel|gebeld)|"
                               r"\bbellen jullie\b|\bbel(?:t|len)? (?:je|jullie|u) (?:me|mij)\b", re.IGNORECASE)
@@ -239,11 +242,6 @@ async def note_callback_time(dispatcher: CollectingDispatcher, tracker: Tracker,
     return True
 
 
-async def open_callbacks(customer_id) -> list:
-    """The customer's open callback tickets with a time promised, oldest first."""
-    return [t for t in await records().tickets(int(customer_id), kind="callback", status="open") if t.promised_by]
-
-
 def ticket_response(ticket, now) -> str:
     """The text for an open ticket's promise: "we call you back" for a callback, else "you'll get an
     answer"; the late variant (admitting it, offering a person) once its deadline passed."""
@@ -282,7 +280,7 @@ async def tell_response_time(dispatcher: CollectingDispatcher, tracker: Tracker,
 
 class ActionRequestCallback(ActionResponseTime):
     """"Bel me terug": a callback already on record is named with its time (and admitted when it
-    is late); otherwise how callbacks work."""
+    is late); otherwise one is booked (topic_form with the topic request_callback)."""
 
     def name(self) -> str:
         return "action_request_callback"
@@ -291,8 +289,8 @@ class ActionRequestCallback(ActionResponseTime):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         customer_id = tracker.get_slot("customer_id")
-        if not customer_id and tracker.get_slot("given_claim"):
-            # "when will you call me back? K10018": who it is first, then what is on record
+        if not customer_id and ASKS_WHEN.search(tracker.latest_message.get("text") or ""):
+            # "when will you call me back?": who it is first, then what is on record
             return [SlotSet("topic", "ask_response_time"), FollowupAction("topic_form")]
         if customer_id:
             clock = self._clock or process_clock()
@@ -306,8 +304,8 @@ class ActionRequestCallback(ActionResponseTime):
                 dispatcher.utter_message(response=ticket_response(ticket, now), ticket=ticket.id,
                                          deadline=describe(aware(ticket.promised_by), lang, now, tz))
                 return []
-        dispatcher.utter_message(response="utter_request_callback")
-        return []
+        # nothing on record: book one (who it is, the number, a free window: actions/callbacks.py)
+        return [SlotSet("topic", "request_callback"), FollowupAction("topic_form")]
 
 
 class ActionOpeningHours(Action):

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, Awaitable, Callable
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import IntegrityError
 
@@ -469,6 +469,45 @@ async def response_time(ctx: Context) -> list[EventType]:
     return []
 
 
+async def book_callback(ctx: Context) -> list[EventType]:
+    """Book the chosen window (topic_form asked the number and the window): a callback ticket and
+    its promise (deadline: the window's end, a reminder before it opens), confirmed here. A
+    callback already on record is named instead of booking a second one."""
+    from actions import callbacks
+    from actions.callbacks import open_callbacks
+    from bot.promises import callbacks as cb
+
+    on_record = await open_callbacks(ctx.customer.id)
+    if on_record:
+        ticket = on_record[-1]
+        ctx.say(ticket_response(ticket, ctx.now), ticket=ticket.id, deadline=ctx.when(aware(ticket.promised_by)))
+        return []
+    phone = ctx.slot("callback_phone") or ctx.customer.phone
+    chosen = ctx.slot("callback_slot")
+    config = cb.config()
+    levels = callbacks.levels()
+    if chosen and chosen != "none" and not await callbacks.still_free(chosen, ctx.now):
+        ctx.dispatcher.utter_message(text=messages.text("callback_slot_taken", ctx.lang))
+        return [SlotSet("callback_slot", None), SlotSet("topic", "request_callback"), FollowupAction("topic_form")]
+    if chosen and chosen != "none":
+        start = datetime.fromisoformat(chosen)
+        end = start + config.window
+        window = cb.window_text(start, end, ctx.lang, ctx.now, levels.tz)
+        text = messages.text("callback_booked", ctx.lang, window=window, phone=phone, ticket="{ticket}")
+    else:  # every window full: within the service level for callbacks
+        start, end = None, service_levels().deadline("callback", ctx.now)
+        text = messages.text("callback_no_windows", ctx.lang, deadline=ctx.when(end))
+    ticket = await ctx.repo.create_ticket(
+        ctx.customer.id, "callback", channel=ctx.channel, promised_by=end, conversation=ctx.tracker.sender_id,
+        language=ctx.lang, queue=config.queue, answer_channel=ctx.channel, promise_text=text, now=ctx.now,
+        window_start=start, details=f"callback on {phone}",
+        data={"phone": phone, "window_start": start.isoformat() if start else None, "window_end": end.isoformat(),
+              "attempts": 0, "language": ctx.lang})
+    ctx.dispatcher.utter_message(text=text.replace("{ticket}", str(ticket.id)))
+    await ctx.repo.contact(ctx.customer.id, ctx.channel, "callback", f"ticket {ticket.id}")
+    return []
+
+
 HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
     "order_status": order_status,
     "delivery_problem": delivery_problem,
@@ -482,6 +521,7 @@ HANDLERS: dict[str, Callable[[Context], Awaitable[list[EventType]]]] = {
     "complaint": complaint,
     "cancel_order": cancel_order,
     "ask_response_time": response_time,
+    "request_callback": book_callback,
 }
 
 

@@ -66,6 +66,8 @@ TOPIC_SLOTS: dict[str, list[str]] = {
     "cancel_order": ["customer_id", "order_number"],
     # "how long still?" from someone not known yet: who it is first (actions/dialogue.py)
     "ask_response_time": ["customer_id"],
+    # "bel me terug": the number and a free window (actions/callbacks.py), then it is booked
+    "request_callback": ["customer_id", "callback_phone", "callback_slot"],
 }
 # the questions about an order that, for a customer with one order under way, are about that one
 ONE_ORDER_TOPICS = ("order_status", "delivery_problem", "cancel_order")
@@ -161,7 +163,7 @@ def is_follow_up(text: str) -> bool:
 
 
 PER_TOPIC = ["details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
-             "claimed_id", "id_code"]
+             "claimed_id", "id_code", "callback_phone", "callback_slot", "callback_offer", "callback_phone_asked"]
 
 
 def carries_value(slot: str, text: str, intent: str | None) -> bool:
@@ -181,6 +183,14 @@ def carries_value(slot: str, text: str, intent: str | None) -> bool:
         return intent in ("affirm", "deny", "cancel_contract")
     if slot == "preference":
         return bool(EMAIL.search(text) or CONSENT_OFF.search(text) or CONSENT_ON.search(text))
+    if slot == "callback_phone":
+        from actions.callbacks import OTHER_NUMBER, PHONE
+
+        return bool(PHONE.search(text) or OTHER_NUMBER.search(text)) or intent in ("affirm", "deny")
+    if slot == "callback_slot":
+        from actions.callbacks import SLOT_WORDS
+
+        return bool(SLOT_WORDS.search(text))
     return False
 
 
@@ -353,7 +363,7 @@ class KeepSideSlots:
 
     SIDE_SLOTS = ("customer_name", "id_order_number", "id_attempts", "verified_until", "postcode", "order_number",
                   "claimed_id", "claim_order", "customer_id", "given_claim", "details", "amount", "instalments",
-                  "retention_offer")
+                  "retention_offer", "callback_phone_asked")
 
     async def get_validation_events(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
         events = await super().get_validation_events(dispatcher, tracker, domain)
@@ -362,6 +372,20 @@ class KeepSideSlots:
             if name in self.SIDE_SLOTS and name not in handled:
                 events.append(SlotSet(name, value))
         return events
+
+
+async def _callback_slots(slots: list[str], tracker: Tracker) -> list[str]:
+    """A callback on record already: nothing to ask (action_topic names it). Every window full: no
+    window to ask (action_topic books it within the service level)."""
+    from actions import callbacks
+    from actions.deps import clock
+    from actions.callbacks import open_callbacks
+
+    if await open_callbacks(tracker.get_slot("customer_id")):
+        return ["customer_id"]
+    if not tracker.get_slot("callback_slot") and not await callbacks.windows(clock().now(), count=1):
+        return [s for s in slots if s != "callback_slot"]
+    return slots
 
 
 class ValidateTopicForm(KeepSideSlots, FormValidationAction):
@@ -428,6 +452,8 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
                 slots.insert(0, "postcode")  # an order number was given: its postcode identifies
         if topic == "payment_arrangement" and tracker.get_slot("instalments") and tracker.get_slot("amount") is None:
             slots.remove("amount")  # "kan het in 3 termijnen?": for what is open now (action_topic)
+        if topic == "request_callback" and tracker.get_slot("customer_id"):
+            slots = await _callback_slots(slots, tracker)
         if "otp_code" in slots:
             needs_code = topic != "update_preferences" or str(tracker.get_slot("preference") or "").startswith(("email=", "phone="))
             if is_verified(tracker) or not needs_code:
@@ -683,6 +709,26 @@ class ValidateTopicForm(KeepSideSlots, FormValidationAction):
 
     async def validate_retention_accepted(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
         return {"retention_accepted": value}
+
+    # -- a callback (actions/callbacks.py) -------------------------------------------------------
+    async def extract_callback_phone(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        from actions import callbacks
+
+        if tracker.get_slot("callback_phone"):
+            return {}
+        return await callbacks.extract_phone(dispatcher, tracker)
+
+    async def validate_callback_phone(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"callback_phone": value}
+
+    async def extract_callback_slot(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
+        from actions import callbacks
+        from actions.deps import clock
+
+        return await callbacks.extract_window(dispatcher, tracker, clock())
+
+    async def validate_callback_slot(self, value, dispatcher, tracker, domain) -> dict[str, Any]:
+        return {"callback_slot": value}
 
     async def extract_preference(self, dispatcher, tracker: Tracker, domain) -> dict[str, Any]:
         if tracker.get_slot("preference"):

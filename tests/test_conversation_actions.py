@@ -6,6 +6,8 @@ conversations through the running stack are tests/test_conversations.py."""
 
 from __future__ import annotations
 
+import json
+
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -325,8 +327,12 @@ async def test_a_callback_on_record_is_named_when_the_customer_asks_for_one(shop
     messages, _ = await run(ActionRequestCallback(clock=two_days_later),
                             tracker("bel me terug", "request_callback", slots={"customer_id": str(harry)}))
     assert [m["response"] for m in messages] == ["utter_response_time_callback_late"]
-    messages, _ = await run(ActionRequestCallback(clock=clock), tracker("bel me terug", "request_callback"))
-    assert [m["response"] for m in messages] == ["utter_request_callback"]  # nobody known: how callbacks work
+    messages, events = await run(ActionRequestCallback(clock=clock), tracker("bel me terug", "request_callback"))
+    # nobody known: a callback is booked (who it is first, then the number and a window)
+    assert messages == [] and events == [SlotSet("topic", "request_callback"), FollowupAction("topic_form")]
+    messages, events = await run(ActionRequestCallback(clock=clock), tracker("wanneer bellen jullie me terug?",
+                                                                             "request_callback"))
+    assert events == [SlotSet("topic", "ask_response_time"), FollowupAction("topic_form")]  # a time on record
 
 
 @pytest.mark.parametrize("text,wanted", [
@@ -692,3 +698,71 @@ async def test_a_question_about_the_callback_not_understood_gets_its_time(shop, 
     messages, _ = await run(ActionRephraseOrHandoff(), tracker("hi, when are you ringing me back?", "nlu_fallback",
                                                                slots={"language": "en"}))
     assert [m["response"] for m in messages] == ["utter_ask_rephrase"]  # nobody known: nothing on record to tell
+
+
+# == booking a callback ===========================================================================
+
+@at_monday
+async def test_a_callback_is_booked_in_a_free_window_and_a_full_window_is_refused(shop, clock):
+    from actions.callbacks import ActionAskCallbackPhone, ActionAskCallbackSlot
+    from bot.records.models import Promise
+    from bot.records.repository import aware
+    from tests.support.clock import local
+
+    emma = await cid(shop, "K10003")  # English, +447700900123, no callback on record
+    slots = {"customer_id": str(emma), "language": "en", "topic": "request_callback"}
+    # the known number, masked, offered first (the customer is verified: customer_id is set)
+    messages, _ = await run(ActionAskCallbackPhone(), tracker(slots=slots))
+    assert [(m["text"], [b["payload"] for b in m["buttons"]]) for m in messages] == [
+        ("We're happy to call you back. Shall we call you on your number ending in 01 23?", ["/affirm", "/deny"])]
+    # the first free windows: 10:30 at the earliest, on the hour, within 09:00-17:00
+    messages, events = await run(ActionAskCallbackSlot(clock=clock), tracker(slots=slots))
+    day = MONDAY.date()
+    starts = [local(day, 11), local(day, 12), local(day, 13)]
+    assert [b["title"] for b in messages[0]["buttons"]] == ["today 11:00–12:00", "today 12:00–13:00", "today 13:00–14:00"]
+    assert [b["payload"] for b in messages[0]["buttons"]] == [s.isoformat() for s in starts]
+    assert events == [SlotSet("callback_offer", json.dumps([s.isoformat() for s in starts]))]
+
+    messages, events = await answer("request_callback", emma, "en", channel="telegram", clock=clock,
+                                    callback_phone="+447700900123", callback_slot=starts[0].isoformat())
+    [ticket] = await rows(shop, Ticket, Ticket.customer_id == emma, Ticket.kind == "callback")
+    assert [m["text"] for m in messages] == [
+        f"Booked: we'll call you today between 11:00 and 12:00 on +447700900123 (#{ticket['id']}). Shortly before, "
+        "you'll get a reminder here."]
+    [promise] = await rows(shop, Promise, Promise.ticket_id == ticket["id"])
+    assert (promise["kind"], promise["status"], promise["queue"], promise["channel"]) == (
+        "callback", "open", "general", "telegram")
+    assert aware(promise["deadline"]) == local(day, 12) and aware(promise["window_start"]) == local(day, 11)
+    assert ticket["data"]["phone"] == "+447700900123" and ticket["data"]["window_start"] == starts[0].isoformat()
+    # asking again: the one on record is named, not a second booked
+    messages, _ = await answer("request_callback", emma, "en", channel="telegram", clock=clock,
+                               callback_phone="+447700900123", callback_slot=starts[1].isoformat())
+    assert [(m["response"], m["deadline"]) for m in messages] == [("utter_response_time_callback", "today before 12:00")]
+
+    # capacity 2 per window: two more customers take 11:00, the third is told it filled up
+    for number in ("K10005", "K10006"):
+        other = await cid(shop, number)
+        await answer("request_callback", other, "nl", clock=clock, callback_phone="+31612345699",
+                     callback_slot=starts[0].isoformat())
+    late = await cid(shop, "K10007")
+    messages, events = await answer("request_callback", late, "nl", clock=clock, callback_phone="+31612345698",
+                                    callback_slot=starts[0].isoformat())
+    assert [m["text"] for m in messages] == ["Dat tijdvak is net vol geraakt, sorry. Kies een ander."]
+    assert FollowupAction("topic_form") in events and SlotSet("callback_slot", None) in events
+    assert await rows(shop, Ticket, Ticket.customer_id == late, Ticket.kind == "callback") == []
+
+
+@pytest.mark.parametrize("text,index", [
+    ("2", 1), ("de tweede", 1), ("the first one", 0), ("om 13:00", 2), ("13 uur", 2), ("at 1pm", 2),
+    ("today at 12", 1), ("weet ik nog niet", None), ("morgen", None),
+])
+def test_the_customer_picks_a_window_by_button_number_or_time(text, index):
+    from bot.policy.hours import ServiceLevels
+    from bot.promises import callbacks as cb
+    from tests.support.clock import local
+
+    levels = ServiceLevels.load()
+    day = MONDAY.date()
+    offered = [(local(day, h), local(day, h + 1)) for h in (11, 12, 13)]
+    assert cb.pick(offered[1][0].isoformat(), offered, levels.tz, MONDAY) == offered[1]  # the button
+    assert cb.pick(text, offered, levels.tz, MONDAY) == (offered[index] if index is not None else None)

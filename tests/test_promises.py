@@ -391,3 +391,82 @@ def test_the_promise_report_counts_per_kind_queue_and_week_with_the_delays_of_th
     assert as_csv(report).splitlines()[0] == ("kind,queue,week,open,kept,renewed,broken,total,kept_or_renewed_share,"
                                               "broken_delay_median_minutes,broken_delay_p90_minutes")
     assert [percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), percentile([5], 0.5), percentile([], 0.5)] == [9, 5, None]
+
+
+# -- callbacks that happen -----------------------------------------------------------------------------
+async def book(world, conv, customer, start, end, lang="en"):
+    return await world.records.create_ticket(
+        customer.id, "callback", channel="whatsapp", promised_by=end, conversation=conv, language=lang,
+        queue="general", answer_channel="whatsapp", promise_text="booked", now=world.clock.now(), window_start=start,
+        data={"phone": customer.phone, "window_start": start.isoformat(), "window_end": end.isoformat(),
+              "attempts": 0, "language": lang})
+
+
+async def test_a_callback_is_reminded_listed_not_reached_tried_again_and_done(world, fake):
+    from bot.promises.callbacks import CallbackDesk
+
+    conv, james = await world.whatsapp_customer(JAMES)
+    desk = CallbackDesk(world.watch)
+    day = MONDAY.date()
+    start, end = (await desk.windows(1))[0]
+    assert (start, end) == (local(day, 11), local(day, 12))  # 10:00 now: 10:30 at the earliest, on the hour
+    ticket = await book(world, conv, james, start, end)
+    listing = await desk.listing("en")
+    [row] = [r for r in listing["later"] if r["ticket"] == ticket.id]
+    assert (row["window"], row["phone"], row["attempts"]) == ("today between 11:00 and 12:00", james.phone, 0)
+
+    # 10:45: the reminder, once, on WhatsApp; the callback is now due
+    world.clock.set(local(day, 10, 45))
+    swept = await world.watch.sweep()
+    [promise] = await world.records.promises_of_ticket(ticket.id)
+    assert swept.remind_due == [(promise.id, promise.created_at.timestamp())]
+    assert await world.watch.remind(promise.id) == "reminded"
+    assert await world.watch.remind(promise.id) == watching.TAKEN
+    assert (await world.watch.sweep()).remind_due == []
+    assert bodies(fake, james.phone) == [f"Reminder: we'll call you today between 11:00 and 12:00 on {james.phone}."]
+    assert [r["ticket"] for r in (await desk.listing("en"))["due"]] == [ticket.id]
+
+    # 11:20 not reached: kept (we called in time), tried again after two hours, the customer told
+    world.clock.set(local(day, 11, 20))
+    result = await desk.not_reached(ticket.id, "anna")
+    assert (result["attempts"], result["window_start"]) == (1, local(day, 14).isoformat())
+    assert bodies(fake, james.phone)[-1] == "We just called you but couldn't reach you. We'll try again today between 14:00 and 15:00."
+    first, retry = await world.records.promises_of_ticket(ticket.id)
+    assert (first.status, retry.status, retry.deadline, retry.window_start) == ("kept", "open", local(day, 15), local(day, 14))
+
+    # 14:10 done: the retry is kept, the ticket closed, off the list
+    world.clock.set(local(day, 14, 10))
+    assert (await desk.done(ticket.id, "anna"))["status"] == "closed"
+    assert [p.status for p in await world.records.promises_of_ticket(ticket.id)] == ["kept", "kept"]
+    assert all(r["ticket"] != ticket.id for rows in (await desk.listing("en")).values() for r in rows)
+
+
+async def test_a_callback_moved_by_an_agent_tells_the_customer_and_renews_the_promise(world, fake):
+    from bot.promises.callbacks import CallbackDesk, CallbackError
+
+    conv, james = await world.whatsapp_customer(JAMES)
+    desk = CallbackDesk(world.watch)
+    day = MONDAY.date()
+    ticket = await book(world, conv, james, local(day, 11), local(day, 12))
+    with pytest.raises(CallbackError):
+        await desk.moved(ticket.id, "anna", local(day, 20))  # no window at 20:00
+    await desk.moved(ticket.id, "anna", local(day, 15))
+    assert bodies(fake, james.phone) == [
+        f"Unfortunately we have to move your callback: we'll now call you today between 15:00 and 16:00 on {james.phone}."]
+    old, new = await world.records.promises_of_ticket(ticket.id)
+    assert (old.status, old.reason, new.status, new.deadline) == ("renewed", "moved by anna", "open", local(day, 16))
+    assert aware((await world.records.ticket(ticket.id)).promised_by) == local(day, 16)
+
+
+async def test_a_callback_not_made_in_its_window_is_moved_before_it_breaks(world, fake):
+    conv, james = await world.whatsapp_customer(JAMES)
+    day = MONDAY.date()
+    ticket = await book(world, conv, james, local(day, 11), local(day, 12))
+    world.clock.set(local(day, 11, 56))  # nobody called: five minutes before the window closes
+    [promise] = await world.records.promises_of_ticket(ticket.id)
+    assert await world.watch.renew(promise.id) == watching.RENEWED
+    assert bodies(fake, james.phone) == [
+        "Sorry, we can't call you back at the time we agreed. We'll call you today between 13:00 and 14:00."]
+    _, new = await world.records.promises_of_ticket(ticket.id)
+    assert (new.window_start, new.deadline) == (local(day, 13), local(day, 14))
+    assert (await world.records.ticket(ticket.id)).data["window_start"] == local(day, 13).isoformat()

@@ -50,7 +50,7 @@ DOMAIN = {"slots": {}, "forms": {FORM: {"required_slots": ["customer_id"]}}}
 # the slots action_topic clears after every answered question
 RESET = [SlotSet(slot, None) for slot in
          ("details", "amount", "instalments", "retention_accepted", "preference", "otp_code", "id_attempts",
-          "claimed_id", "id_code")]
+          "claimed_id", "id_code", "callback_phone", "callback_slot", "callback_offer", "callback_phone_asked")]
 
 
 # -- trackers and running actions -------------------------------------------------------------

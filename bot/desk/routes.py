@@ -618,6 +618,85 @@ async def escalate(request: web.Request, desk: Desk) -> web.Response:
 
 # ----------------------------------------------------------------------------- promises
 
+CALLBACK_STATUS = {"unknown_callback": 404, "callback_closed": 409, "window_not_free": 409, "callback_busy": 409,
+                   "no_free_window": 409, "customer_unreachable": 502}
+
+
+def _callbacks(desk: Desk):
+    from bot.gateway.keys import PROMISES
+    from bot.promises.callbacks import CallbackDesk
+
+    return CallbackDesk(desk.app[PROMISES].watch)
+
+
+def _may_call_back(desk: Desk) -> None:
+    """Callbacks are the calling queue's (config/promises.yml callbacks.queue) and the supervisors'."""
+    from bot.promises.callbacks import config as callback_config
+
+    roles = person_roles(desk.mandates)
+    queue = desk.handoffs.config.queues.get(callback_config().queue)
+    if desk.agent.role != (roles[-1] if roles else None) and queue is not None and queue.skill not in desk.info.skills:
+        raise DeskError(403, "not_eligible")
+
+
+def _ticket_id(request: web.Request) -> int:
+    raw = request.match_info.get("ticket", "")
+    if not raw.isdigit() or len(raw) > 12:
+        raise DeskError(404, "unknown_callback")
+    return int(raw)
+
+
+async def _callback_call(coro):
+    from bot.promises.callbacks import CallbackError
+
+    try:
+        return await coro
+    except CallbackError as exc:
+        raise DeskError(CALLBACK_STATUS.get(exc.code, 409), exc.code) from None
+
+
+@api
+async def callback_list(request: web.Request, desk: Desk) -> web.Response:
+    """GET /desk/api/callbacks: {"due": [...], "later": [...], "overdue": [...], "windows": [...]}."""
+    _may_call_back(desk)
+    service = _callbacks(desk)
+    listing = await service.listing(desk.lang)
+    now, tz = desk.clock.now(), service.levels.tz
+    from bot.promises.callbacks import button_title
+
+    listing["windows"] = [{"start": s.isoformat(), "end": e.isoformat(), "title": button_title(s, e, desk.lang, now, tz)}
+                          for s, e in await service.windows()]
+    return _json(listing)
+
+
+@api
+async def callback_action(request: web.Request, desk: Desk) -> web.Response:
+    """POST /desk/api/callbacks/{ticket}/done | not_reached | moved {"start": ISO of a free window}."""
+    _may_call_back(desk)
+    ticket, action = _ticket_id(request), request.match_info.get("action")
+    service = _callbacks(desk)
+    if action == "done":
+        await _body(request, ())
+        result = await _callback_call(service.done(ticket, desk.agent.username))
+    elif action == "not_reached":
+        await _body(request, ())
+        result = await _callback_call(service.not_reached(ticket, desk.agent.username))
+    elif action == "moved":
+        data = await _body(request, ("start",))
+        try:
+            start = datetime.fromisoformat(str(data.get("start") or ""))
+        except ValueError:
+            raise _bad("start", "time") from None
+        if start.tzinfo is None:
+            raise _bad("start", "time")
+        result = await _callback_call(service.moved(ticket, desk.agent.username, start))
+    else:
+        raise DeskError(404, "not_found")
+    log.info("desk: %s marked callback %s %s", desk.agent.username, ticket, action)
+    await desk.handoffs.publish({"type": "callbacks"})
+    return _json(result)
+
+
 REPORT_ROLE = "supervisor"  # who sees the team's figures
 MAX_PROMISE_DAYS = 30
 
@@ -994,6 +1073,8 @@ def setup(app: web.Application) -> None:
         r.add_post(f"/desk/api/conversations/{{conv}}/{action}", handler)
     r.add_post("/desk/api/conversations/{conv}/promise", make_promise)
     r.add_get("/desk/api/promises", promises_at_risk)
+    r.add_get("/desk/api/callbacks", callback_list)
+    r.add_post("/desk/api/callbacks/{ticket}/{action}", callback_action)
     r.add_get("/desk/api/reports/promises", promise_report)
     r.add_post("/desk/api/customers/{customer}/erase", erase)
     if STATIC_DIR.is_dir():

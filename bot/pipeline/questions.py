@@ -22,7 +22,7 @@ SIDE_INTENTS = frozenset({"faq", "opening_hours", "ask_response_time", "bot_chal
 # a question about the customer's own case (actions/topics.py TOPIC_SLOTS; tests keep them equal)
 CASE_INTENTS = frozenset({"order_status", "delivery_problem", "return_item", "request_refund", "invoice_question",
                           "payment_arrangement", "loyalty_points", "update_preferences", "cancel_contract",
-                          "complaint", "cancel_order"})
+                          "complaint", "cancel_order", "request_callback"})
 # who the customer says they are ("ik ben K10001", "my email is ..."): never a question of its own
 # (the same shapes as actions/topics.py CUSTOMER_NUMBER and EMAIL)
 _CLAIM = re.compile(r"\b[kK]\s?-?\d{5}\b|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

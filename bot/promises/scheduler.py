@@ -12,7 +12,8 @@ processes. arq is small (one module and redis-py), maintained by the author of p
 Every gateway runs a worker inside its own event loop (no extra process to deploy):
 - `sweep` (cron, every `watch.every_seconds`): bot/promises/watch.py `PromiseWatch.sweep`;
 - `renew` (one job per promise, job id `<prefix>:promise:<id>:<created>:renew`): `PromiseWatch.renew`, retried
-  after `watch.retry_seconds` while the new time could not be delivered.
+  after `watch.retry_seconds` while the new time could not be delivered;
+- `remind` (a callback's reminder, one per promise): `PromiseWatch.remind`, retried the same way.
 The database stays the source of truth: a state changes only with a conditional UPDATE, so even
 a job that ran twice could not tell a customer twice.
 """
@@ -38,10 +39,10 @@ def queue_name(prefix: str) -> str:
     return f"{prefix}:promises"
 
 
-def renew_job_id(prefix: str, promise_id: int, created: float) -> str:
+def job_id(prefix: str, what: str, promise_id: int, created: float) -> str:
     """arq's job keys are global in Redis: the project's prefix, and the promise's creation time
     (a database started again from scratch counts its ids from 1 again)."""
-    return f"{prefix}:promise:{promise_id}:{int(created)}:renew"
+    return f"{prefix}:promise:{promise_id}:{int(created)}:{what}"
 
 
 async def sweep(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +50,17 @@ async def sweep(ctx: dict[str, Any]) -> dict[str, Any]:
     result = await scheduler.watch.sweep()
     for promise_id, created in result.renew_due or []:
         await scheduler.enqueue_renewal(promise_id, created)
+    for promise_id, created in result.remind_due or []:
+        await scheduler.enqueue("remind", promise_id, created)
     return result.as_dict()
+
+
+async def remind(ctx: dict[str, Any], promise_id: int) -> str:
+    scheduler: PromiseScheduler = ctx["scheduler"]
+    outcome = await scheduler.watch.remind(promise_id)
+    if outcome == watching.RETRY:
+        raise Retry(defer=scheduler.watch.config.retry_seconds)
+    return outcome
 
 
 async def renew(ctx: dict[str, Any], promise_id: int) -> str:
@@ -73,7 +84,8 @@ class PromiseScheduler:
         every = max(1, int(watch.config.every_seconds))
         seconds = set(range(0, 60, every)) if every < 60 else {0}
         self.worker = Worker(
-            functions=[func(renew, name="renew", max_tries=1000, timeout=60)],
+            functions=[func(renew, name="renew", max_tries=1000, timeout=60),
+                       func(remind, name="remind", max_tries=1000, timeout=60)],
             cron_jobs=[cron(sweep, name=f"{prefix}:sweep", second=seconds, microsecond=0, keep_result=60, timeout=120,
                             run_at_startup=True)],
             redis_pool=self.pool, queue_name=queue_name(prefix), ctx={"scheduler": self},
@@ -82,11 +94,14 @@ class PromiseScheduler:
         )
         self._task: asyncio.Task | None = None
 
-    async def enqueue_renewal(self, promise_id: int, created: float) -> bool:
-        """Once per promise: False when that job is already queued, running or done."""
-        job = await self.pool.enqueue_job("renew", promise_id, _job_id=renew_job_id(self.prefix, promise_id, created),
+    async def enqueue(self, what: str, promise_id: int, created: float) -> bool:
+        """`renew` or `remind`, once per promise: False when that job is already queued, running or done."""
+        job = await self.pool.enqueue_job(what, promise_id, _job_id=job_id(self.prefix, what, promise_id, created),
                                           _queue_name=queue_name(self.prefix))
         return job is not None
+
+    async def enqueue_renewal(self, promise_id: int, created: float) -> bool:
+        return await self.enqueue("renew", promise_id, created)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="promise-scheduler")

@@ -27,6 +27,7 @@ from bot.people.estimate import ceil_quarter
 from bot.pipeline.types import BotMessage
 from bot.policy.clock import Clock
 from bot.policy.hours import ServiceLevels, describe
+from bot.promises import callbacks as cb
 from bot.promises import state
 from bot.promises.state import PromiseConfig
 from bot.texts import fmt, messages
@@ -49,26 +50,29 @@ class SweepResult:
     broken: int = 0
     flagged: int = 0
     renew_due: list[tuple[int, float]] | None = None  # (promise id, created: for its job id)
+    remind_due: list[tuple[int, float]] | None = None  # callbacks whose reminder is due
 
     def as_dict(self) -> dict[str, Any]:
         return {"looked_at": self.looked_at, "broken": self.broken, "flagged": self.flagged,
-                "renew_due": [p for p, _ in self.renew_due or []]}
+                "renew_due": [p for p, _ in self.renew_due or []], "remind_due": [p for p, _ in self.remind_due or []]}
 
 
 class PromiseWatch:
     def __init__(self, records: "Records", outbound: "Outbound", handoffs: "Handoffs", clock: Clock,
-                 config: PromiseConfig | None = None, levels: ServiceLevels | None = None) -> None:
+                 config: PromiseConfig | None = None, levels: ServiceLevels | None = None,
+                 callbacks_config: "cb.CallbackConfig | None" = None) -> None:
         self.records = records
         self.outbound = outbound
         self.handoffs = handoffs
         self.clock = clock
         self.config = config or state.config()
         self.levels = levels or ServiceLevels.load()
+        self.callbacks = callbacks_config or cb.config()
 
     # -- the sweep -----------------------------------------------------------------------------
     async def sweep(self) -> SweepResult:
         now = self.clock.now()
-        result = SweepResult(renew_due=[])
+        result = SweepResult(renew_due=[], remind_due=[])
         for promise in await self.records.unsettled_promises(now + timedelta(days=60)):
             result.looked_at += 1
             if now >= promise.deadline:
@@ -83,6 +87,9 @@ class PromiseWatch:
                 if await self.records.flag_promise(promise.id, now):
                     result.flagged += 1
                     await self._flag(promise)
+            if (promise.kind == "callback" and promise.window_start is not None and promise.reminded_at is None
+                    and now >= promise.window_start - self.callbacks.reminder):
+                result.remind_due.append((promise.id, promise.created_at.timestamp()))
             if (promise.status == state.OPEN and self.config.rules(promise.kind).renew
                     and now >= self.config.renew_at(promise.created_at, promise.deadline)):
                 result.renew_due.append((promise.id, promise.created_at.timestamp()))
@@ -99,6 +106,30 @@ class PromiseWatch:
             "ticket": promise.ticket_id, "deadline": promise.deadline.isoformat(), "owed_by": promise.owed_by,
             "queue": promise.queue,
         })
+
+    # -- a callback's reminder -------------------------------------------------------------------
+    def _callback_levels(self) -> ServiceLevels:
+        queue = self.handoffs.config.queues.get(self.callbacks.queue) or self.handoffs.config.queues["general"]
+        return queue.levels
+
+    async def remind(self, promise_id: int) -> str:
+        """"Reminder: we'll call you today between 10:00 and 11:00": once, shortly before the window."""
+        promise = await self.records.promise(promise_id)
+        if promise is None or promise.status not in state.UNSETTLED or promise.window_start is None:
+            return SETTLED
+        now = self.clock.now()
+        if now >= promise.deadline or not await self.records.mark_reminded(promise.id, now):
+            return TAKEN
+        ticket = await self.records.ticket(promise.ticket_id) if promise.ticket_id else None
+        phone = ((ticket.data or {}).get("phone") if ticket else None) or ""
+        lang = promise.language or "nl"
+        tz = self._callback_levels().tz
+        text = messages.text("callback_reminder", lang, window=cb.window_text(promise.window_start, promise.deadline,
+                                                                              lang, now, tz), phone=phone)
+        if not await self.tell(promise, text):
+            await self.records.unmark_reminded(promise.id)
+            return RETRY
+        return "reminded"
 
     # -- a renewal -----------------------------------------------------------------------------
     async def renew(self, promise_id: int) -> str:
@@ -119,21 +150,21 @@ class PromiseWatch:
             if found is None:
                 await self.records.release_renewal(promise.id)
                 return WAITING
-            deadline, text, reason = found
-            if not await self._tell(promise, text):
+            deadline, text, reason, window_start = found
+            if not await self.tell(promise, text):
                 await self.records.release_renewal(promise.id)
                 return RETRY
         except BaseException:
             await self.records.release_renewal(promise.id)
             raise
-        renewed = await self.records.renew_promise(promise.id, now, deadline, text, reason)
+        renewed = await self.records.renew_promise(promise.id, now, deadline, text, reason, window_start)
         if renewed is not None and promise.conversation and promise.kind == "handoff_wait":
             await self.handoffs.promised(promise.conversation, deadline)
         log.info("promise %s (%s) renewed as %s", promise.id, promise.kind, renewed.id if renewed else None)
         await self._desk_event("promise_renewed", promise)
         return RENEWED
 
-    async def _new_time(self, promise: "Promise", now: datetime) -> tuple[datetime, str, str] | None:
+    async def _new_time(self, promise: "Promise", now: datetime) -> tuple[datetime, str, str, datetime | None] | None:
         lang = promise.language or "nl"
         channel = registry.label(promise.channel or WEBCHAT, lang)
         if promise.kind == "handoff_wait":
@@ -145,20 +176,29 @@ class PromiseWatch:
             deadline = max(estimate.deadline, promise.deadline + step)  # later than the time that is failing
             text = messages.text("promise_renewed_wait", lang, deadline=describe(deadline, lang, now, self.levels.tz),
                                  channel=channel)
-            return deadline, text, "no colleague free in time"
+            return deadline, text, "no colleague free in time", None
         hours = self.config.rules(promise.kind).renew_hours
         deadline = ceil_quarter(self.levels.add_business_hours(max(now, promise.deadline), hours))
         when = describe(deadline, lang, now, self.levels.tz)
-        if promise.kind == "callback":
+        if promise.kind == "callback" and promise.window_start is not None:
+            levels = self._callback_levels()
+            free = cb.free_windows(levels, await self.records.callback_windows(now), now, self.callbacks, count=1)
+            if free:
+                start, end = free[0]
+                text = messages.text("promise_renewed_callback", lang,
+                                     deadline=cb.window_text(start, end, lang, now, levels.tz))
+                return end, text, "not called in the window", start
+            text = messages.text("promise_renewed_callback", lang, deadline=when)
+        elif promise.kind == "callback":
             text = messages.text("promise_renewed_callback", lang, deadline=when)
         elif promise.kind == "agent":
             text = messages.text("promise_renewed_agent", lang, deadline=when, channel=channel)
         else:
             text = messages.text("promise_renewed_ticket", lang, deadline=when, channel=channel,
                                  kind=fmt.label(fmt.TICKET_KINDS, promise.kind, lang), ticket=promise.ticket_id or "")
-        return deadline, text, f"not answered in time; {hours:g} business hours more"
+        return deadline, text, f"not answered in time; {hours:g} business hours more", None
 
-    async def _tell(self, promise: "Promise", text: str) -> bool:
+    async def tell(self, promise: "Promise", text: str) -> bool:
         """On the promised channel: where the customer is when that is where they wrote (the
         conversation's own routing, web chat to their preferred channel when away), else at
         their address on that channel. False when it could not be delivered."""

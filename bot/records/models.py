@@ -290,6 +290,8 @@ class Promise(Base):
     reason = Column(Text)                              # renewed/broken: why
     flagged_at = Column(DateTime(timezone=True))       # the desk was warned it is at risk
     answered_at = Column(DateTime(timezone=True))      # kept/broken by an answer: when it came
+    window_start = Column(DateTime(timezone=True))     # a callback: the window opens (the deadline closes it)
+    reminded_at = Column(DateTime(timezone=True))      # a callback: the reminder went out
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     settled_at = Column(DateTime(timezone=True))
 

@@ -39,7 +39,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _aware_promise(promise: Promise) -> Promise:
-    for column in ("deadline", "settled_at", "flagged_at", "answered_at", "created_at"):
+    for column in ("deadline", "settled_at", "flagged_at", "answered_at", "created_at", "window_start", "reminded_at"):
         setattr(promise, column, aware(getattr(promise, column)))
     return promise
 
@@ -249,6 +249,7 @@ class Records:
         order_id: int | None = None, channel: str | None = None, promised_by: datetime | None = None,
         conversation: str | None = None, language: str | None = None, queue: str | None = None,
         answer_channel: str | None = None, promise_text: str = "", now: datetime | None = None,
+        window_start: datetime | None = None,
     ) -> Ticket:
         """A ticket for a person. With `promised_by` it is also a promise to the customer (one
         transaction): `promise_text` (what they were told; "{ticket}" is filled in) with the
@@ -267,7 +268,7 @@ class Records:
                 s.add(Promise(conversation=conversation, customer_id=customer_id, ticket_id=ticket.id, kind=kind,
                               text=text[:2000], deadline=promised_by, channel=answer_channel or channel,
                               language=language, queue=queue, owed_by=f"queue:{queue}" if queue else None,
-                              created_at=_utc(now or utcnow())))
+                              window_start=_utc(window_start), created_at=_utc(now or utcnow())))
         return ticket
 
     async def tickets(self, customer_id: int, kind: str | None = None, status: str | None = None) -> list[Ticket]:
@@ -278,6 +279,37 @@ class Records:
             if status:
                 query = query.where(Ticket.status == status)
             return list((await s.execute(query.order_by(Ticket.created_at))).scalars())
+
+    async def callback_windows(self, after: datetime) -> list[datetime]:
+        """The starts of the windows booked by open callbacks (all customers) ending after `after`:
+        what a window's capacity counts (bot/promises/callbacks.py)."""
+        async with self.session() as s:
+            rows = (await s.execute(select(Ticket.data).where(Ticket.kind == "callback", Ticket.status == "open"))).scalars()
+            starts = []
+            for data in rows:
+                try:
+                    start = datetime.fromisoformat((data or {}).get("window_start") or "")
+                except (TypeError, ValueError):
+                    continue
+                if start.tzinfo is not None and start >= after - timedelta(hours=24):
+                    starts.append(start)
+            return starts
+
+    async def callbacks(self, status: str = "open") -> list[Ticket]:
+        """Callback tickets (the desk's list), soonest window first."""
+        async with self.session() as s:
+            rows = list((await s.execute(select(Ticket).where(Ticket.kind == "callback", Ticket.status == status)
+                                         .order_by(Ticket.promised_by))).scalars())
+        for ticket in rows:
+            ticket.promised_by = aware(ticket.promised_by)
+        return rows
+
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        async with self.session() as s:
+            ticket = await s.get(Ticket, ticket_id)
+        if ticket is not None:
+            ticket.promised_by = aware(ticket.promised_by)
+        return ticket
 
     async def refunded_cents(self, order_id: int) -> int:
         """What was already refunded on an order (by the bot or a person)."""
@@ -309,7 +341,8 @@ class Records:
     async def add_promise(self, conversation: str | None, customer_id: int | None, kind: str, text: str,
                           deadline: datetime, *, channel: str | None = None, language: str | None = None,
                           queue: str | None = None, owed_by: str | None = None, ticket_id: int | None = None,
-                          now: datetime | None = None, reason: str = "a new estimate") -> Promise:
+                          now: datetime | None = None, reason: str = "a new estimate",
+                          window_start: datetime | None = None) -> Promise:
         """Store what the customer was told. A new time for the same thing (the wait told again,
         the same ticket) renews the open promise before it (or finds it already broken); the
         same time again leaves it as it is."""
@@ -339,7 +372,7 @@ class Records:
             promise = Promise(conversation=conversation, customer_id=customer_id, kind=kind, text=text[:2000],
                               deadline=deadline, channel=channel, language=language, queue=queue,
                               owed_by=owed_by, ticket_id=ticket_id, renewed_from=renewed_from, renewals=renewals,
-                              created_at=_utc(now))
+                              created_at=_utc(now), window_start=_utc(window_start))
             s.add(promise)
         return promise
 
@@ -362,6 +395,11 @@ class Records:
             if customer_id is not None:
                 query = query.where(Promise.customer_id == customer_id)
             return [_aware_promise(p) for p in (await s.execute(query.order_by(Promise.id))).scalars()]
+
+    async def promises_of_ticket(self, ticket_id: int) -> list[Promise]:
+        async with self.session() as s:
+            row = await s.execute(select(Promise).where(Promise.ticket_id == ticket_id).order_by(Promise.id))
+            return [_aware_promise(p) for p in row.scalars()]
 
     async def unsettled_promises(self, due_before: datetime, limit: int = 500) -> list[Promise]:
         """Open (or being renewed) promises with a deadline before `due_before`, soonest first:
@@ -418,6 +456,18 @@ class Records:
                                      .values(flagged_at=_utc(now)))
         return result.rowcount == 1
 
+    async def mark_reminded(self, promise_id: int, now: datetime) -> bool:
+        """The callback's reminder goes out (once)."""
+        async with self.session() as s, s.begin():
+            result = await s.execute(update(Promise).where(Promise.id == promise_id, Promise.reminded_at.is_(None),
+                                                           Promise.status.in_(state.UNSETTLED))
+                                     .values(reminded_at=_utc(now)))
+        return result.rowcount == 1
+
+    async def unmark_reminded(self, promise_id: int) -> None:
+        async with self.session() as s, s.begin():
+            await s.execute(update(Promise).where(Promise.id == promise_id).values(reminded_at=None))
+
     async def claim_renewal(self, promise_id: int) -> bool:
         """This process tells the customer the new time (no other process does, and nobody
         settles it meanwhile)."""
@@ -433,7 +483,7 @@ class Records:
                             .values(status=state.OPEN))
 
     async def renew_promise(self, promise_id: int, now: datetime, deadline: datetime, text: str,
-                            reason: str) -> Promise | None:
+                            reason: str, window_start: datetime | None = None) -> Promise | None:
         """The customer was told `text` (the new time `deadline`, with `reason`) at `now`: the
         claimed promise is renewed (or was already broken) and the new time is a promise of its own."""
         async with self.session() as s, s.begin():
@@ -445,12 +495,16 @@ class Records:
             promise = Promise(conversation=old.conversation, customer_id=old.customer_id, kind=old.kind,
                               text=text[:2000], deadline=deadline.astimezone(timezone.utc), channel=old.channel,
                               language=old.language, queue=old.queue, owed_by=old.owed_by, ticket_id=old.ticket_id,
-                              renewed_from=old.id, renewals=old.renewals + 1, created_at=_utc(now))
+                              renewed_from=old.id, renewals=old.renewals + 1, created_at=_utc(now),
+                              window_start=_utc(window_start))
             s.add(promise)
             if old.ticket_id is not None:  # the ticket shows the time the customer was last told
                 ticket = await s.get(Ticket, old.ticket_id)
                 if ticket is not None:
                     ticket.promised_by = promise.deadline
+                    if window_start is not None:  # a callback: its new window
+                        ticket.data = {**(ticket.data or {}), "window_start": window_start.isoformat(),
+                                       "window_end": deadline.isoformat()}
         return _aware_promise(promise)
 
     async def promises_between(self, start: datetime, end: datetime) -> list[Promise]:
@@ -460,6 +514,14 @@ class Records:
                                                         Promise.deadline < end.astimezone(timezone.utc))
                                   .order_by(Promise.deadline))
             return [_aware_promise(p) for p in row.scalars()]
+
+    async def reschedule_ticket(self, ticket_id: int, promised_by: datetime, **notes: Any) -> None:
+        """A new time on an open ticket (a callback tried again), with notes in its data."""
+        async with self.session() as s, s.begin():
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is not None:
+                ticket.promised_by = _utc(promised_by)
+                ticket.data = {**(ticket.data or {}), **notes}
 
     async def note_on_ticket(self, ticket_id: int, **notes: Any) -> None:
         """Add what the customer said about an open ticket ("rather in the afternoon") to its data."""

@@ -142,6 +142,61 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "Sorry, het terugbellen lukt niet op de afgesproken tijd. We bellen je {deadline}.",
         "en": "Sorry, we can't call you back at the time we agreed. We'll call you {deadline}.",
     },
+    # callbacks (actions/callbacks.py, bot/promises/callbacks.py)
+    "callback_ask_known_phone": {
+        "nl": "We bellen je graag terug. Zullen we je bellen op je nummer dat eindigt op {masked}?",
+        "en": "We're happy to call you back. Shall we call you on your number ending in {masked}?",
+    },
+    "callback_phone_yes": {"nl": "Ja, dat nummer", "en": "Yes, that number"},
+    "callback_phone_no": {"nl": "Een ander nummer", "en": "Another number"},
+    "callback_ask_phone": {
+        "nl": "We bellen je graag terug. Op welk nummer kunnen we je bellen?",
+        "en": "We're happy to call you back. Which number can we call you on?",
+    },
+    "callback_phone_other": {
+        "nl": "Op welk nummer kunnen we je dan bellen?",
+        "en": "Which number shall we call you on then?",
+    },
+    "callback_phone_format": {
+        "nl": "Dat lijkt geen telefoonnummer. Typ het zo: 0612345678 of +31612345678.",
+        "en": "That doesn't look like a phone number. Type it like this: 0612345678 or +447700900123.",
+    },
+    "callback_ask_slot": {
+        "nl": "Wanneer komt het je uit? Kies een tijdvak (of typ bijvoorbeeld 'morgenmiddag').",
+        "en": "When suits you? Choose a time slot (or type, for example, 'tomorrow afternoon').",
+    },
+    "callback_slot_unknown": {
+        "nl": "Dat tijdvak heb ik niet vrij. Kies er een hieronder, of noem een dag of tijd.",
+        "en": "I don't have that time slot free. Choose one below, or name a day or time.",
+    },
+    "callback_slot_taken": {
+        "nl": "Dat tijdvak is net vol geraakt, sorry. Kies een ander.",
+        "en": "That time slot has just filled up, sorry. Please choose another one.",
+    },
+    "callback_no_windows": {
+        "nl": "Alle tijdvakken van de komende dagen zijn vol. Een collega belt je {deadline}.",
+        "en": "All time slots for the coming days are full. A colleague will call you {deadline}.",
+    },
+    "callback_booked": {
+        "nl": "Afgesproken: we bellen je {window} op {phone} (#{ticket}). Kort van tevoren krijg je hier nog een herinnering.",
+        "en": "Booked: we'll call you {window} on {phone} (#{ticket}). Shortly before, you'll get a reminder here.",
+    },
+    "callback_reminder": {
+        "nl": "Herinnering: we bellen je {window} op {phone}.",
+        "en": "Reminder: we'll call you {window} on {phone}.",
+    },
+    "callback_not_reached": {
+        "nl": "We hebben je net gebeld, maar konden je niet bereiken. We proberen het opnieuw {window}.",
+        "en": "We just called you but couldn't reach you. We'll try again {window}.",
+    },
+    "callback_given_up": {
+        "nl": "We hebben je {attempts} keer geprobeerd te bellen, maar konden je niet bereiken. Wil je nog teruggebeld worden? Laat het ons hier weten.",
+        "en": "We tried to call you {attempts} times but couldn't reach you. Would you still like a call back? Just let us know here.",
+    },
+    "callback_moved": {
+        "nl": "We moeten het terugbellen helaas verzetten: we bellen je nu {window} op {phone}.",
+        "en": "Unfortunately we have to move your callback: we'll now call you {window} on {phone}.",
+    },
     "opening_hours": {
         "nl": "Ik ben er altijd. Onze collega's zijn er {week}, niet op feestdagen. {now}",
         "en": "I'm always here. Our colleagues are available {week}, except on public holidays. {now}",

@@ -31,6 +31,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('reason', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('flagged_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('window_start', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key('fk_promises_ticket', 'tickets', ['ticket_id'], ['id'], ondelete='SET NULL')
         batch_op.create_foreign_key('fk_promises_renewed_from', 'promises', ['renewed_from'], ['id'],
                                     ondelete='SET NULL')
@@ -47,7 +49,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_promises_status_deadline')
         batch_op.drop_constraint('fk_promises_renewed_from', type_='foreignkey')
         batch_op.drop_constraint('fk_promises_ticket', type_='foreignkey')
-        for column in ('answered_at', 'flagged_at', 'reason', 'renewals', 'renewed_from', 'owed_by', 'queue',
+        for column in ('reminded_at', 'window_start', 'answered_at', 'flagged_at', 'reason', 'renewals', 'renewed_from', 'owed_by', 'queue',
                        'language', 'channel', 'ticket_id'):
             batch_op.drop_column(column)
         batch_op.alter_column('conversation', existing_type=sa.String(length=40), nullable=False)
