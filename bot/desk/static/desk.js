@@ -64,8 +64,24 @@
       erase_cancelled: "Niet gewist: het klantnummer klopte niet.",
       erased: "Klantgegevens gewist (wis-id {id}).",
       erased_partly: "Database gewist (wis-id {id}), maar Redis niet: vraag een beheerder het wissen af te maken.",
+      callbacks: "Terugbellen", callbacks_empty: "Geen terugbelverzoeken.",
+      cb_due: "nu", cb_later: "later", cb_overdue: "te laat", cb_done: "Gebeld", cb_not_reached: "Niet bereikt",
+      cb_move: "Verzetten", cb_move_to: "Verzetten naar…", cb_attempts: "poging {n}",
+      cb_marked: "Terugbelverzoek bijgewerkt.",
+      promise: "Tijd beloven", promise_when: "Ik kom bij de klant terug:", promise_1h: "binnen een uur",
+      promise_today: "vandaag", promise_tomorrow: "morgenochtend", promised: "Beloofd en aan de klant verteld: {text}",
+      risk_title: "Beloftes die dreigen te verlopen", risk_at_risk: "dreigt te verlopen", risk_broken: "verlopen",
+      risk_line: "{kind} · {state} · {deadline}",
     },
     en: {
+      callbacks: "Callbacks", callbacks_empty: "No callbacks.",
+      cb_due: "now", cb_later: "later", cb_overdue: "overdue", cb_done: "Called", cb_not_reached: "Not reached",
+      cb_move: "Move", cb_move_to: "Move to…", cb_attempts: "attempt {n}",
+      cb_marked: "Callback updated.",
+      promise: "Promise a time", promise_when: "I'll get back to the customer:", promise_1h: "within an hour",
+      promise_today: "today", promise_tomorrow: "tomorrow morning", promised: "Promised and told the customer: {text}",
+      risk_title: "Promises about to break", risk_at_risk: "about to break", risk_broken: "broken",
+      risk_line: "{kind} · {state} · {deadline}",
       title: "Customer contact desk", language: "Language", logout: "Log out",
       queue: "Queue", queue_empty: "Nobody is waiting.", mine: "My conversations",
       mine_empty: "You have no open conversations.", pick_conversation: "Pick a conversation from the queue.",
@@ -565,8 +581,10 @@
     list.dataset.conversation = state.open;
 
     const mine = isMine();
-    for (const id of ["reply-input", "reply-send", "handback", "transfer-toggle", "close", "transfer"]) $(id).disabled = !mine;
-    if (!mine) show($("transfer-form"), false);
+    for (const id of ["reply-input", "reply-send", "handback", "transfer-toggle", "close", "transfer", "promise-toggle"]) {
+      $(id).disabled = !mine;
+    }
+    if (!mine) { show($("transfer-form"), false); show($("promise-form"), false); }
     renderRecord(customer);
     renderDecide(customer, item, mine);
   }
@@ -991,6 +1009,10 @@
       if (state.open) refreshConversation();
     });
     es.addEventListener("queue", () => refreshQueue());
+    for (const name of ["promise_at_risk", "promise_broken", "promise_renewed"]) {
+      es.addEventListener(name, () => { refreshPromises(); refreshCallbacks(); });
+    }
+    es.addEventListener("callbacks", () => refreshCallbacks());
     es.addEventListener("message", (event) => {
       const data = parseData(event);
       if (!data.conversation) return;
@@ -1020,6 +1042,95 @@
     });
   }
 
+
+  // ------------------------------------------------------------------ callbacks and promises
+
+  const fmtTime = (iso) => {
+    try {
+      return new Date(iso).toLocaleString(state.lang === "en" ? "en-GB" : "nl-NL",
+        { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    } catch (e) { return iso; }
+  };
+
+  const refreshCallbacks = coalesce(async () => {
+    let data;
+    try {
+      data = await api("GET", "/desk/api/callbacks");
+    } catch (err) {
+      if (err.status === 403) { show($("callbacks"), false); return; }  // not this agent's queue
+      if (err.status !== 401) showError(err);
+      return;
+    }
+    show($("callbacks"), true);
+    const list = $("callbacks-list");
+    list.replaceChildren();
+    const rows = [...(data.overdue || []), ...(data.due || []), ...(data.later || [])];
+    $("callbacks-count").textContent = String(rows.length);
+    show($("callbacks-empty"), rows.length === 0);
+    for (const row of rows) {
+      const move = el("select", { testid: "callback-move", "aria-label": t("cb_move_to") },
+        el("option", { value: "", text: t("cb_move_to") }),
+        ...(data.windows || []).map((w) => el("option", { value: w.start, text: w.title })));
+      const item = el("li", { class: `callback ${row.state}`, testid: "callback-item", "data-ticket": row.ticket,
+                              "data-state": row.state },
+        el("div", { class: "line" }, el("strong", { text: row.customer || row.customer_number }),
+           " ", el("span", { class: "badge", testid: "callback-state", text: t(`cb_${row.state}`) })),
+        el("div", { class: "meta", testid: "callback-window", text: row.window || fmtTime(row.window_end) }),
+        el("div", { class: "meta", text: [row.phone, row.preferred_time, row.attempts ? t("cb_attempts", { n: row.attempts + 1 }) : ""]
+          .filter(Boolean).join(" · ") }),
+        el("div", { class: "buttons" },
+          el("button", { type: "button", class: "secondary", testid: "callback-done", text: t("cb_done") }),
+          el("button", { type: "button", class: "secondary", testid: "callback-not-reached", text: t("cb_not_reached") }),
+          move));
+      item.querySelector('[data-testid="callback-done"]').addEventListener("click", () => callbackAction(row.ticket, "done"));
+      item.querySelector('[data-testid="callback-not-reached"]').addEventListener("click", () => callbackAction(row.ticket, "not_reached"));
+      move.addEventListener("change", () => { if (move.value) callbackAction(row.ticket, "moved", { start: move.value }); });
+      list.append(item);
+    }
+  });
+
+  async function callbackAction(ticket, action, body) {
+    try {
+      await api("POST", `/desk/api/callbacks/${encodeURIComponent(ticket)}/${action}`, body || {});
+      setStatus(t("cb_marked"), "ok");
+    } catch (err) {
+      showError(err);
+    }
+    refreshCallbacks();
+  }
+
+  const refreshPromises = coalesce(async () => {
+    let data;
+    try { data = await api("GET", "/desk/api/promises"); } catch (err) { return; }
+    const rows = data.promises || [];
+    const list = $("promise-banner-list");
+    list.replaceChildren();
+    $("promise-banner-title").textContent = t("risk_title");
+    for (const row of rows.slice(0, 8)) {
+      const item = el("li", { testid: "promise-risk", "data-state": row.state, "data-promise": row.promise,
+                              text: t("risk_line", { kind: label("kind", row.kind) || row.kind,
+                                                      state: t(`risk_${row.state}`), deadline: fmtTime(row.deadline) }) });
+      if (row.conversation) {
+        item.classList.add("link");
+        item.addEventListener("click", () => openConversation(row.conversation));
+      }
+      list.append(item);
+    }
+    show($("promise-banner"), rows.length > 0);
+  });
+
+  async function makePromise(preset) {
+    if (!state.open) return;
+    try {
+      const made = await api("POST", convPath(state.open, "promise"), { preset });
+      setStatus(t("promised", { text: made.text }), "ok");
+      show($("promise-form"), false);
+      refreshConversation();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
   // ------------------------------------------------------------------ start
 
   function wire() {
@@ -1046,6 +1157,11 @@
     $("decide-form").addEventListener("submit", submitDecision);
     $("escalate").addEventListener("click", escalate);
     $("erase-customer").addEventListener("click", eraseCustomer);
+    $("promise-toggle").addEventListener("click", () => show($("promise-form"), $("promise-form").hidden));
+    for (const button of document.querySelectorAll("[data-preset]")) {
+      button.addEventListener("click", () => makePromise(button.dataset.preset));
+    }
+    setInterval(() => { refreshCallbacks(); refreshPromises(); }, 60000);
     setInterval(tickWaits, 5000);
     setInterval(() => { if (!state.es || state.es.readyState !== EventSource.OPEN) refreshQueue(); }, 30000);
   }
@@ -1063,7 +1179,7 @@
     state.lang = I18N[saved] ? saved : (I18N[state.me.ui_language] ? state.me.ui_language : "nl");
     applyI18n();
     renderDecideFields();
-    await refreshQueue();
+    await Promise.all([refreshQueue(), refreshCallbacks(), refreshPromises()]);
     const wanted = new URLSearchParams(window.location.hash.slice(1)).get("c");
     if (wanted) openConversation(wanted);
     connectEvents();
