@@ -41,7 +41,8 @@ from tests.support.wait import until
 REDIS_URL = os.environ.get("TEST_TWILIO_REDIS_URL", "redis://127.0.0.1:6379/12")
 MONDAY = business_monday(10)
 ANNA = AgentInfo("anna", "Anna de Boer", "agent", ("general", "finance"), ("nl", "en"))
-JAMES = "K10015"  # English, prefers WhatsApp, +353861234515
+JAMES = "K10015"  # English, prefers WhatsApp, +353861234515; order under way with DHL, 3 days late in the demo
+TEMPLATE = "HXproactive0000000000000000000000"  # the approved WhatsApp template outside the 24-hour window
 
 
 # -- the one place that decides -------------------------------------------------------------------
@@ -90,11 +91,11 @@ class World:
     """One gateway's parts around the records: conversation store, people's queue, the one
     outbound path (real Twilio sender to the fake), the agent workflow and the promise watch."""
 
-    def __init__(self, redis, prefix, records, http, fake, clock, config=None) -> None:
+    def __init__(self, redis, prefix, records, http, fake, clock, config=None, template: str = "") -> None:
         settings = Settings(redis_url=REDIS_URL, key_prefix=prefix, public_base_url="https://bot.example.com",
                             twilio_account_sid=fake.account_sid, twilio_auth_token=fake.auth_token,
                             twilio_sms_number="+3197010000001", twilio_whatsapp_number="+14155238886",
-                            twilio_api_url=fake.base_url)
+                            twilio_api_url=fake.base_url, twilio_whatsapp_template_sid=template)
         self.window = WhatsAppWindow(redis, prefix)
         sender = TwilioSender(http, settings, self.window.last_inbound, backoff=(0.01,),
                               timeout=aiohttp.ClientTimeout(total=2))
@@ -125,7 +126,7 @@ async def world(fake, shop_url):
     prefix = "pr" + secrets.token_hex(4)
     engine = create_engine(shop_url)
     http = aiohttp.ClientSession()
-    made = World(redis, prefix, Records(engine), http, fake, FixedClock(MONDAY))
+    made = World(redis, prefix, Records(engine), http, fake, FixedClock(MONDAY), template=TEMPLATE)
     made.redis, made.prefix = redis, prefix
     yield made
     await http.close()
@@ -470,3 +471,95 @@ async def test_a_callback_not_made_in_its_window_is_moved_before_it_breaks(world
     _, new = await world.records.promises_of_ticket(ticket.id)
     assert (new.window_start, new.deadline) == (local(day, 13), local(day, 14))
     assert (await world.records.ticket(ticket.id)).data["window_start"] == local(day, 13).isoformat()
+
+
+# -- proactive care ----------------------------------------------------------------------------------
+def template_bodies(fake, phone: str) -> list[str]:
+    import json
+
+    return [json.loads(m["ContentVariables"])["1"] for m in fake.messages
+            if m["To"] == f"whatsapp:{phone}" and m.get("ContentSid") == TEMPLATE]
+
+
+async def test_a_late_order_is_told_first_through_the_template_once_and_never_without_consent(world, fake):
+    from bot.promises.proactive import ProactiveCare, ProactiveConfig
+    from bot.records.models import Order, ProactiveMessage
+    from sqlalchemy import select
+
+    james = await world.records.by_customer_number(JAMES)
+    async with world.records.session() as s:
+        order = (await s.execute(select(Order).where(Order.customer_id == james.id, Order.status == "shipped"))).scalar()
+    care = ProactiveCare(world.records, world.outbound, world.clock,
+                         ProactiveConfig.from_dict({"invoice_reminder": {"enabled": False}, "reach_out": {"enabled": False}}))
+    await world.records.update_preferences(james.id, consent_proactive=False)
+    await care.run()
+    assert bodies(fake, james.phone) == [] and template_bodies(fake, james.phone) == []  # nothing without consent
+    await world.records.update_preferences(james.id, consent_proactive=True)
+
+    world.clock.set(local(MONDAY.date(), 22, 0))  # quiet hours: nothing
+    await care.run()
+    assert template_bodies(fake, james.phone) == []
+    world.clock.set(MONDAY)
+    await care.run()
+    # James never wrote: outside the 24-hour window, so the approved template carries the text
+    expected = (f"Hi James, your order {order.order_number} should have been delivered "
+                f"{fmt_day(order.promised_date)} but hasn't arrived yet. We're sorry. We're looking into it with DHL "
+                f"(tracking {order.tracking_code}); if it doesn't arrive soon we'll send it again or refund you. "
+                "Questions? Just reply to this message.")
+    assert template_bodies(fake, james.phone) == [expected]
+    await care.run()  # once
+    assert len(template_bodies(fake, james.phone)) == 1
+    async with world.records.session() as s:
+        row = (await s.execute(select(ProactiveMessage).where(ProactiveMessage.ref == f"order:{order.order_number}"))).scalar()
+    assert (row.kind, row.channel, row.status) == ("late_delivery", "whatsapp", "sent")
+    conv = await world.store.customer_conversation(james.id)
+    assert [e["text"] for e in await world.records.transcript(conv)][-1] == expected  # in the transcript too
+
+
+def fmt_day(day) -> str:
+    from bot.texts import fmt
+
+    return fmt.day(day, "en")
+
+
+async def test_stop_switches_proactive_messages_off_on_every_channel(world, fake):
+    from bot.pipeline.service import ConversationService
+    from bot.pipeline.types import Inbound
+
+    service = ConversationService(world.store, None, world.records, world.handoffs, world.outbound, clock=world.clock)
+    james = await world.records.by_customer_number(JAMES)
+    await world.records.update_preferences(james.id, consent_proactive=True)
+    outcome = await service.handle(Inbound("whatsapp", james.phone, "STOP", message_id="m-" + secrets.token_hex(4)))
+    assert [m.text for m in outcome.replies] == [
+        "Understood: you won't get any messages from us that you didn't ask for, on any channel. We'll still answer "
+        "your questions."]
+    assert (await world.records.customer(james.id)).consent_proactive is False  # one setting: every channel
+    await world.records.update_preferences(james.id, consent_proactive=True)
+    outcome = await service.handle(Inbound("sms", james.phone, "geen berichten meer", message_id="m-" + secrets.token_hex(4)))
+    assert (await world.records.customer(james.id)).consent_proactive is False
+    # "stop" alone in the web chat is not an opt-out (it may end a question there)
+    from bot.promises.proactive import is_stop
+    assert [is_stop("stop", "webchat"), is_stop("Stop!", "sms"), is_stop("stop met berichten", "webchat"),
+            is_stop("stop de bestelling", "whatsapp")] == [False, True, True, False]
+
+
+async def test_a_customer_at_risk_becomes_a_task_for_a_person_not_a_message(world, fake):
+    from bot.promises.proactive import ProactiveCare, ProactiveConfig
+    from bot.records.models import ChurnScore
+
+    care = ProactiveCare(world.records, world.outbound, world.clock,
+                         ProactiveConfig.from_dict({"late_delivery": {"enabled": False},
+                                                    "invoice_reminder": {"enabled": False},
+                                                    "reach_out": {"churn_threshold": 60}}))
+    james = await world.records.by_customer_number(JAMES)
+    async with world.records.session() as s, s.begin():
+        score = await s.get(ChurnScore, james.id)
+        score.score, score.reasons = 72, [{"reason": "late delivery"}, {"reason": "complaint last month"}]
+    before = len(fake.messages)
+    counts = await care.run()
+    assert counts["reach_out"] >= 1
+    [task] = await world.records.tickets(james.id, kind="reach_out", status="open")
+    assert task.details.startswith("churn score 72: late delivery, complaint last month")
+    assert len(fake.messages) == before  # a task, never a message from the bot
+    await care.run()
+    assert len(await world.records.tickets(james.id, kind="reach_out", status="open")) == 1  # one open at a time

@@ -30,6 +30,7 @@ from bot.gateway.keys import (
     SETTINGS,
 )
 from bot.promises.scheduler import PromiseScheduler
+from bot.promises.proactive import ProactiveCare
 from bot.promises.watch import PromiseWatch
 from bot.delivery.outbound import Outbound
 from bot.people import HandoffConfig, Handoffs
@@ -217,7 +218,8 @@ def create_app(settings: Settings) -> web.Application:
     async def promises(app: web.Application) -> AsyncIterator[None]:
         # the promises' scheduler (bot/promises/scheduler.py): in every gateway, one job runs once
         watch = PromiseWatch(app[RECORDS], app[OUTBOUND], app[HANDOFFS], app[CLOCK])
-        app[PROMISES] = PromiseScheduler(settings.redis_url, settings.key_prefix, watch)
+        care = ProactiveCare(app[RECORDS], app[OUTBOUND], app[CLOCK])
+        app[PROMISES] = PromiseScheduler(settings.redis_url, settings.key_prefix, watch, care=care)
         app[PROMISES].start()
         yield
         await app[PROMISES].stop(max(0.5, shutdown.left()))

@@ -30,6 +30,7 @@ from bot.people.workflow import AgentWorkflow
 from bot.pipeline.conversations import ConversationStore
 from bot.pipeline.identity import Identities
 from bot.pipeline import questions
+from bot.promises.proactive import is_stop
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
 from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
@@ -160,6 +161,8 @@ class ConversationService:
         await self._log(key, "customer", shown or text, inbound.channel, media=inbound.media,
                         message_id=inbound.message_id, payload=text if shown else None)
         await self.store.update(key, language=lang, last_channel=inbound.channel, last_address=inbound.address)
+        if is_stop(text, inbound.channel):
+            return await self._stop(key, inbound, lang)
         with_people = await self._with_people(key, inbound, text, lang)
         if with_people is not None:
             return with_people
@@ -174,6 +177,23 @@ class ConversationService:
         if to_rasa == text:
             return await self._ask_in_parts(key, inbound, text, lang)
         return await self._after(await self._ask_rasa(key, inbound, to_rasa, lang), inbound)
+
+    async def _stop(self, key: str, inbound: Inbound, lang: str) -> Outcome:
+        """"STOP" / "geen berichten meer": proactive messages off for the customer on every channel
+        (their consent is one setting of their record); their questions are still answered."""
+        customer_id = await self.store.customer_id(key)
+        if customer_id is None:  # not identified in this conversation: the address may be on record
+            known = await self.records.by_identity(inbound.channel, inbound.address)
+            customer_id = known.id if known else None
+        if customer_id is not None:
+            customer = await self.records.update_preferences(int(customer_id), consent_proactive=False)
+            if language.detect(inbound.text or "") is None and customer.language in language.SUPPORTED:
+                lang = customer.language  # "STOP" says nothing about a language: the one on record
+            await self.records.contact(int(customer_id), inbound.channel, "consent", "STOP: no proactive messages")
+            log.info("customer %s opted out of proactive messages on %s", customer_id, inbound.channel)
+        reply = BotMessage(messages.text("stop_confirmed", lang))
+        await self._log(key, "bot", reply.text, inbound.channel)
+        return Outcome(key, lang, [reply])
 
     async def _ask_in_parts(self, key: str, inbound: Inbound, text: str, lang: str) -> Outcome:
         """Two questions in one message are both answered (bot/pipeline/questions.py)."""

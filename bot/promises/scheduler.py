@@ -13,7 +13,8 @@ Every gateway runs a worker inside its own event loop (no extra process to deplo
 - `sweep` (cron, every `watch.every_seconds`): bot/promises/watch.py `PromiseWatch.sweep`;
 - `renew` (one job per promise, job id `<prefix>:promise:<id>:<created>:renew`): `PromiseWatch.renew`, retried
   after `watch.retry_seconds` while the new time could not be delivered;
-- `remind` (a callback's reminder, one per promise): `PromiseWatch.remind`, retried the same way.
+- `remind` (a callback's reminder, one per promise): `PromiseWatch.remind`, retried the same way;
+- `care` (cron, every `every_minutes` of config/proactive.yml): bot/promises/proactive.py.
 The database stays the source of truth: a state changes only with a conditional UPDATE, so even
 a job that ran twice could not tell a customer twice.
 """
@@ -55,6 +56,11 @@ async def sweep(ctx: dict[str, Any]) -> dict[str, Any]:
     return result.as_dict()
 
 
+async def run_care(ctx: dict[str, Any]) -> dict[str, int]:
+    scheduler: PromiseScheduler = ctx["scheduler"]
+    return await scheduler.care.run() if scheduler.care is not None else {}
+
+
 async def remind(ctx: dict[str, Any], promise_id: int) -> str:
     scheduler: PromiseScheduler = ctx["scheduler"]
     outcome = await scheduler.watch.remind(promise_id)
@@ -75,19 +81,23 @@ class PromiseScheduler:
     """An arq worker for one gateway process, plus the pool it enqueues with."""
 
     def __init__(self, redis_url: str, prefix: str, watch: PromiseWatch, *, burst: bool = False,
-                 poll_delay: float = 0.5) -> None:
+                 poll_delay: float = 0.5, care: Any = None) -> None:
         self.watch = watch
+        self.care = care  # bot/promises/proactive.py ProactiveCare, or None
         self.prefix = prefix
         # arq pickles its jobs: its own connections, without decode_responses
         self.pool = ArqRedis(connection_pool=ConnectionPool.from_url(
             redis_url, socket_timeout=5, socket_connect_timeout=5, client_name=f"{prefix}:promises"))
         every = max(1, int(watch.config.every_seconds))
+        care_minutes = int(getattr(getattr(care, "config", None), "every_minutes", 15))
         seconds = set(range(0, 60, every)) if every < 60 else {0}
         self.worker = Worker(
             functions=[func(renew, name="renew", max_tries=1000, timeout=60),
                        func(remind, name="remind", max_tries=1000, timeout=60)],
             cron_jobs=[cron(sweep, name=f"{prefix}:sweep", second=seconds, microsecond=0, keep_result=60, timeout=120,
-                            run_at_startup=True)],
+                            run_at_startup=True),
+                       cron(run_care, name=f"{prefix}:care", minute=set(range(0, 60, max(1, min(59, care_minutes)))),
+                            second=7, microsecond=0, keep_result=120, timeout=600)],
             redis_pool=self.pool, queue_name=queue_name(prefix), ctx={"scheduler": self},
             handle_signals=False, burst=burst, poll_delay=poll_delay, max_jobs=4, keep_result=24 * 3600,
             log_results=False,

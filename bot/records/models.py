@@ -296,6 +296,23 @@ class Promise(Base):
     settled_at = Column(DateTime(timezone=True))
 
 
+class ProactiveMessage(Base):
+    """Something we told or did before the customer asked (bot/promises/proactive.py): a late
+    delivery, an invoice reminder, a reach-out task. One per (kind, ref): the row is written first,
+    so two processes never send it twice."""
+
+    __tablename__ = "proactive_messages"
+    __table_args__ = (UniqueConstraint("kind", "ref", name="uq_proactive_kind_ref"),)
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(24), nullable=False)     # late_delivery, invoice_reminder, reach_out
+    ref = Column(String(40), nullable=False)      # what it is about: "order:104233", "invoice:F2026-00102"
+    channel = Column(String(16))
+    status = Column(String(12), nullable=False)   # sending, sent, failed, skipped, task
+    detail = Column(Text)                         # why skipped or failed, the reasons of a task
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
 class Feedback(Base):
     """What a customer said about a conversation afterwards (score 1-5 and a comment)."""
 

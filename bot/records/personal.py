@@ -71,6 +71,7 @@ POLICY: dict[str, str] = {
     "churn_scores": "delete",
     "transcript": "delete",
     "promises": "delete",
+    "proactive_messages": "delete",
     "feedback": "delete",
     "inbox": "delete",            # by sender address or identifiers in the message (BY_SENDER), pending too
 }

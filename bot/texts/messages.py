@@ -197,6 +197,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "nl": "We moeten het terugbellen helaas verzetten: we bellen je nu {window} op {phone}.",
         "en": "Unfortunately we have to move your callback: we'll now call you {window} on {phone}.",
     },
+    # proactive care (bot/promises/proactive.py)
+    "proactive_late": {
+        "nl": "Hoi {name}, je bestelling {order} had {expected} bezorgd moeten zijn, maar is er nog niet. Dat spijt ons. We zoeken het met {carrier} uit (track & trace {tracking}); komt hij niet snel, dan sturen we hem opnieuw of krijg je je geld terug. Vragen? Antwoord gewoon op dit bericht.",
+        "en": "Hi {name}, your order {order} should have been delivered {expected} but hasn't arrived yet. We're sorry. We're looking into it with {carrier} (tracking {tracking}); if it doesn't arrive soon we'll send it again or refund you. Questions? Just reply to this message.",
+    },
+    "proactive_late_plain": {
+        "nl": "Hoi {name}, je bestelling {order} had {expected} bezorgd moeten zijn, maar is er nog niet. Dat spijt ons. We zoeken uit waar hij blijft; komt hij niet snel, dan sturen we hem opnieuw of krijg je je geld terug. Vragen? Antwoord gewoon op dit bericht.",
+        "en": "Hi {name}, your order {order} should have been delivered {expected} but hasn't arrived yet. We're sorry. We're finding out where it is; if it doesn't arrive soon we'll send it again or refund you. Questions? Just reply to this message.",
+    },
+    "proactive_invoice_due": {
+        "nl": "Hoi {name}, een vriendelijke herinnering: factuur {invoice} ({amount}) vervalt {due}. Lukt het niet om in één keer te betalen? Antwoord 'betalingsregeling', dan kijken we samen wat kan.",
+        "en": "Hi {name}, a friendly reminder: invoice {invoice} ({amount}) is due {due}. Can't pay it all at once? Reply 'payment plan' and we'll see together what's possible.",
+    },
+    "proactive_invoice_overdue": {
+        "nl": "Hoi {name}, factuur {invoice} ({amount}) stond open tot {due} en is nog niet (helemaal) betaald. Misschien is het je ontschoten. Lukt het niet in één keer? Antwoord 'betalingsregeling', dan kijken we samen wat kan.",
+        "en": "Hi {name}, invoice {invoice} ({amount}) was due {due} and hasn't been paid (in full) yet. Perhaps it slipped your mind. Can't pay it all at once? Reply 'payment plan' and we'll see together what's possible.",
+    },
+    "stop_confirmed": {
+        "nl": "Begrepen: je krijgt van ons geen berichten meer die je niet zelf vraagt, op geen enkel kanaal. Je vragen blijven we gewoon beantwoorden.",
+        "en": "Understood: you won't get any messages from us that you didn't ask for, on any channel. We'll still answer your questions.",
+    },
     "opening_hours": {
         "nl": "Ik ben er altijd. Onze collega's zijn er {week}, niet op feestdagen. {now}",
         "en": "I'm always here. Our colleagues are available {week}, except on public holidays. {now}",

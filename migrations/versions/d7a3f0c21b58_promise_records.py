@@ -38,11 +38,27 @@ def upgrade() -> None:
                                     ondelete='SET NULL')
         batch_op.create_index('ix_promises_status_deadline', ['status', 'deadline'], unique=False)
         batch_op.create_index('ix_promises_ticket_id', ['ticket_id'], unique=False)
+    op.create_table('proactive_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('ref', sa.String(length=40), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('kind', 'ref', name='uq_proactive_kind_ref')
+    )
+    with op.batch_alter_table('proactive_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_proactive_messages_customer_id', ['customer_id'], unique=False)
     # a replaced wait was told to the customer before its deadline: renewed, in the new vocabulary
     op.execute("UPDATE promises SET status = 'renewed' WHERE status = 'superseded'")
 
 
 def downgrade() -> None:
+    op.drop_table('proactive_messages')
     op.execute("UPDATE promises SET status = 'superseded' WHERE status = 'renewed'")
     with op.batch_alter_table('promises', schema=None) as batch_op:
         batch_op.drop_index('ix_promises_ticket_id')
