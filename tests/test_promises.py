@@ -65,9 +65,11 @@ def test_the_desk_is_warned_a_share_of_the_window_before_and_the_customer_told_b
     day = MONDAY + timedelta(hours=8)  # an eight-hour window: warned 20% (1:36) before
     assert config.warn_at(MONDAY, day) == day - timedelta(hours=1, minutes=36)
     assert config.renew_at(MONDAY, day) == day - timedelta(minutes=5)
-    short = MONDAY + timedelta(minutes=5)  # a five-minute wait: warned at once, renewed halfway
+    short = MONDAY + timedelta(minutes=5)  # a five-minute wait: warned at once, renewed a minute before
     assert config.warn_at(MONDAY, short) == MONDAY
-    assert config.renew_at(MONDAY, short) == MONDAY + timedelta(minutes=2, seconds=30)
+    assert config.renew_at(MONDAY, short) == MONDAY + timedelta(minutes=4)
+    ten = MONDAY + timedelta(minutes=10)  # 20% of ten minutes: two minutes before
+    assert config.renew_at(MONDAY, ten) == MONDAY + timedelta(minutes=8)
     assert config.rules("handoff_wait").renew and config.rules("complaint").renew_hours == 4
     with pytest.raises(ValueError):
         PromiseConfig.from_dict({"watch": {"lead_fraction": 1.5}})
@@ -161,8 +163,11 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
     assert (await world.handoffs.get(conv))["at_risk"] == wait.deadline.isoformat()
     assert (await world.watch.sweep()).flagged == 0  # once
 
-    # 10:03, nobody claimed it: the customer hears the new time first, on WhatsApp
+    # 10:03: not yet (a minute before the deadline is when the new time is told)
     world.clock.advance(minutes=3)
+    assert (await world.watch.sweep()).renew_due == []
+    # 10:04, nobody claimed it: the customer hears the new time first, on WhatsApp
+    world.clock.advance(minutes=1)
     await world.handoffs.heartbeat(ANNA)  # still online (the desk's heartbeat), still free
     swept = await world.watch.sweep()
     assert swept.renew_due == [(wait.id, wait.created_at.timestamp())]
@@ -171,7 +176,7 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
         "Sorry, this is taking longer than I told you: no colleague is free yet. New estimate: today before "
         "10:10. The answer will come via WhatsApp."]
     old, new = await world.records.promises(conv)
-    assert (old.status, old.settled_at, old.reason) == ("renewed", MONDAY + timedelta(minutes=3),
+    assert (old.status, old.settled_at, old.reason) == ("renewed", MONDAY + timedelta(minutes=4),
                                                         "no colleague free in time")
     assert old.settled_at < old.deadline  # told before the old time passed
     assert (new.status, new.deadline, new.renewed_from, new.renewals) == (
@@ -182,7 +187,7 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
     assert len(bodies(fake, james.phone)) == 1
 
     # 10:07 Anna takes it: the new time is kept
-    world.clock.advance(minutes=4)
+    world.clock.advance(minutes=3)
     await world.handoffs.heartbeat(ANNA)
     await world.workflow.claim(conv, ANNA)
     assert await statuses(world.records, conv) == [("handoff_wait", "renewed"), ("handoff_wait", "kept")]
@@ -248,7 +253,12 @@ async def test_a_ticket_answered_late_is_broken_and_one_in_time_kept(world):
 
 
 async def test_a_renewal_that_cannot_be_delivered_is_retried_then_the_promise_breaks(world, fake):
-    conv, james = await world.whatsapp_customer(JAMES, wrote=False)  # outside the window, no template
+    async with aiohttp.ClientSession() as http:
+        await _not_delivered(World(world.redis, world.prefix, world.records, http, fake, world.clock), fake)
+
+
+async def _not_delivered(world, fake):
+    conv, james = await world.whatsapp_customer(JAMES, wrote=False)  # outside the window, and no template here
     await world.records.add_promise(conv, james.id, "agent", "Anna gets back to you at 11:00",
                                     MONDAY + timedelta(hours=1), channel="whatsapp", language="en", now=MONDAY)
     [promise] = await world.records.promises(conv)
