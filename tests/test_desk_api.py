@@ -743,3 +743,21 @@ async def test_an_agent_promises_a_time_and_supervisors_see_the_figures(env):
     async with boss.http.get(f"/desk/api/reports/promises?from={day}&to={day}&format=csv") as r:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
         assert (await r.text()).startswith("kind,queue,week,open,kept,renewed,broken,total")
+
+
+async def test_customers_to_reach_out_to_are_listed_with_their_reasons_and_closed_with_what_was_done(env):
+    c = await env.records.by_customer_number("K10004")
+    task = await env.records.create_ticket(c.id, "reach_out", details="churn score 72: late delivery",
+                                           data={"reasons": ["churn score 72: late delivery, open complaint"]})
+    b = await env.logged_in("agent")
+    status, body = await b.get("/desk/api/reach-out")
+    [row] = [r for r in body["reach_out"] if r["ticket"] == task.id]
+    assert status == 200 and (row["customer_number"], row["reasons"]) == (
+        "K10004", ["churn score 72: late delivery, open complaint"])
+    assert (await b.post(f"/desk/api/reach-out/{task.id}/done", {"note": "Gebeld, bon van €10 aangeboden"}))[0] == 200
+    assert (await b.post(f"/desk/api/reach-out/{task.id}/done", {"note": "nog eens"}))[0] == 409
+    assert (await b.post("/desk/api/reach-out/abc/done", {}))[0] == 404
+    [closed] = await env.rows(Ticket, Ticket.id == task.id)
+    assert (closed.status, closed.data["note"], closed.data["done_by"]) == ("closed", "Gebeld, bon van €10 aangeboden",
+                                                                            b.username)
+    assert all(r["ticket"] != task.id for r in (await b.get("/desk/api/reach-out"))[1]["reach_out"])

@@ -573,3 +573,15 @@ async def test_a_customer_at_risk_becomes_a_task_for_a_person_not_a_message(worl
     assert len(fake.messages) == before  # a task, never a message from the bot
     await care.run()
     assert len(await world.records.tickets(james.id, kind="reach_out", status="open")) == 1  # one open at a time
+
+
+def test_a_business_words_its_proactive_messages_itself_and_a_broken_placeholder_falls_back():
+    from bot.promises.proactive import ProactiveConfig
+
+    config = ProactiveConfig.from_dict({"texts": {
+        "proactive_invoice_due": {"nl": "Hoi {name}, {invoice} ({amount}) vervalt {due}.", "en": "Hi {nickname}"},
+        "stop_confirmed": {"nl": "not a text a business may change"}}})
+    values = dict(name="Sanne", invoice="F2026-00102", amount="€ 49,90", due="morgen")
+    assert config.text("proactive_invoice_due", "nl", **values) == "Hoi Sanne, F2026-00102 (€ 49,90) vervalt morgen."
+    assert config.text("proactive_invoice_due", "en", **values).startswith("Hi Sanne, a friendly reminder: invoice F2026")
+    assert [key for key, _ in config.texts] == ["proactive_invoice_due"]

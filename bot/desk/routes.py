@@ -697,6 +697,42 @@ async def callback_action(request: web.Request, desk: Desk) -> web.Response:
     return _json(result)
 
 
+@api
+async def reach_out_list(request: web.Request, desk: Desk) -> web.Response:
+    """GET /desk/api/reach-out: customers to contact (bot/promises/proactive.py made the tasks),
+    with the reasons, highest churn first."""
+    rows = []
+    for ticket in await desk.records.tickets_of_kind("reach_out", "open"):
+        customer = await desk.records.customer(ticket.customer_id)
+        scored = await desk.records.churn(ticket.customer_id)
+        rows.append({"ticket": ticket.id, "customer_id": ticket.customer_id,
+                     "customer": customer.name if customer else "", "customer_number": customer.customer_number if customer else "",
+                     "phone": customer.phone if customer else None, "churn": scored.score if scored else None,
+                     "reasons": (ticket.data or {}).get("reasons") or [ticket.details]})
+    rows.sort(key=lambda r: -(r["churn"] or 0))
+    return _json({"reach_out": rows})
+
+
+@api
+async def reach_out_done(request: web.Request, desk: Desk) -> web.Response:
+    """POST /desk/api/reach-out/{ticket}/done {"note": "what was done"}: the task is closed with it."""
+    raw = request.match_info.get("ticket", "")
+    if not raw.isdigit() or len(raw) > 12:
+        raise DeskError(404, "not_found")
+    data = await _body(request, ("note",))
+    note = _text(data, "note", 500) or ""
+    ticket = await desk.records.ticket(int(raw))
+    if ticket is None or ticket.kind != "reach_out":
+        raise DeskError(404, "not_found")
+    if ticket.status != "open":
+        raise DeskError(409, "callback_closed")
+    await desk.records.note_on_ticket(ticket.id, done_by=desk.agent.username, note=note)
+    await desk.records.close_ticket(ticket.id, now=desk.clock.now())
+    await desk.records.contact(ticket.customer_id, "desk", "reach_out", f"reached out by {desk.agent.username}: {note}"[:300])
+    log.info("desk: %s closed reach-out task %s", desk.agent.username, ticket.id)
+    return _json({"ticket": ticket.id, "status": "closed"})
+
+
 REPORT_ROLE = "supervisor"  # who sees the team's figures
 MAX_PROMISE_DAYS = 30
 
@@ -1074,6 +1110,8 @@ def setup(app: web.Application) -> None:
     r.add_post("/desk/api/conversations/{conv}/promise", make_promise)
     r.add_get("/desk/api/promises", promises_at_risk)
     r.add_get("/desk/api/callbacks", callback_list)
+    r.add_get("/desk/api/reach-out", reach_out_list)
+    r.add_post("/desk/api/reach-out/{ticket}/done", reach_out_done)
     r.add_post("/desk/api/callbacks/{ticket}/{action}", callback_action)
     r.add_get("/desk/api/reports/promises", promise_report)
     r.add_post("/desk/api/customers/{customer}/erase", erase)

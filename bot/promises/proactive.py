@@ -40,6 +40,8 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "proactive.yml"
 CONFIG_ENV = "PROACTIVE_FILE"
 
 # "STOP" on a messaging channel, or asking for no more messages anywhere: off on every channel at once
+# the texts a business may word itself in config/proactive.yml (`texts: {key: {nl: ..., en: ...}}`)
+OWN_TEXTS = ("proactive_late", "proactive_late_plain", "proactive_invoice_due", "proactive_invoice_overdue")
 STOP_ALONE = re.compile(r"^\s*(stop|stopp|stoppen|unsubscribe|afmelden)\s*[.!]*\s*$", re.I)
 STOP_ANYWHERE = re.compile(r"^\s*(?:stuur me |send me )?(geen berichten meer|no more messages|stop (?:met )?(?:berichten|sturen|"
                            r"messages|messaging)|stop sending (?:me )?messages)\s*[.!]*\s*$", re.I)
@@ -62,6 +64,7 @@ class ProactiveConfig:
     reach_out: bool = True
     churn_threshold: int = 60
     silent_after_complaint_days: int = 7
+    texts: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # overrides of bot/texts/messages.py keys
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ProactiveConfig":
@@ -74,12 +77,25 @@ class ProactiveConfig:
             invoice_reminder=bool(invoice.get("enabled", True)), days_before_due=int(invoice.get("days_before_due", 2)),
             reach_out=bool(reach.get("enabled", True)), churn_threshold=int(reach.get("churn_threshold", 60)),
             silent_after_complaint_days=int(reach.get("silent_after_complaint_days", 7)),
+            texts=tuple((key, tuple((lang, str(text)) for lang, text in (variants or {}).items()))
+                        for key, variants in (raw.get("texts") or {}).items() if key in OWN_TEXTS),
         )
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ProactiveConfig":
         path = Path(path or os.environ.get(CONFIG_ENV) or CONFIG)
         return cls.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+
+    def text(self, key: str, lang: str, **values: Any) -> str:
+        """The business's own wording (config/proactive.yml `texts`) when it has one, else ours."""
+        own = dict(dict(self.texts).get(key, ()))
+        template = own.get(lang) or own.get("nl")
+        if template:
+            try:
+                return template.format(**values)
+            except (KeyError, IndexError, ValueError):
+                log.warning("config/proactive.yml texts.%s.%s has an unknown {placeholder}: ours is used", key, lang)
+        return messages.text(key, lang, **values)
 
     def quiet(self, local: datetime) -> bool:
         now = local.time()
@@ -122,7 +138,7 @@ class ProactiveCare:
                           tracking=order.tracking_code or "")
             key = "proactive_late" if order.carrier and order.tracking_code else "proactive_late_plain"
             sent += await self._send(customer, "late_delivery", f"order:{order.order_number}",
-                                     messages.text(key, lang, **values), now)
+                                     self.config.text(key, lang, **values), now)
         return sent
 
     async def invoice_reminders(self, now: datetime) -> int:
@@ -138,7 +154,7 @@ class ProactiveCare:
                 if status == "paid" or invoice.due_date > today + timedelta(days=self.config.days_before_due):
                     continue
                 overdue = status == "overdue"
-                text = messages.text("proactive_invoice_overdue" if overdue else "proactive_invoice_due", lang,
+                text = self.config.text("proactive_invoice_overdue" if overdue else "proactive_invoice_due", lang,
                                      name=customer.greeting_name, invoice=invoice.invoice_number,
                                      amount=fmt.money(invoice.open_cents, lang), due=fmt.day(invoice.due_date, lang))
                 ref = f"invoice:{invoice.invoice_number}:{'overdue' if overdue else 'due'}"

@@ -295,6 +295,12 @@ class Records:
                     starts.append(start)
             return starts
 
+    async def tickets_of_kind(self, kind: str, status: str = "open", limit: int = 200) -> list[Ticket]:
+        """Tickets of one kind for all customers (the desk's task lists), oldest first."""
+        async with self.session() as s:
+            return list((await s.execute(select(Ticket).where(Ticket.kind == kind, Ticket.status == status)
+                                         .order_by(Ticket.created_at).limit(limit))).scalars())
+
     async def callbacks(self, status: str = "open") -> list[Ticket]:
         """Callback tickets (the desk's list), soonest window first."""
         async with self.session() as s:

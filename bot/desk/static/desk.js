@@ -72,6 +72,7 @@
       promise_today: "vandaag", promise_tomorrow: "morgenochtend", promised: "Beloofd en aan de klant verteld: {text}",
       risk_title: "Beloftes die dreigen te verlopen", risk_at_risk: "dreigt te verlopen", risk_broken: "verlopen",
       risk_line: "{kind} · {state} · {deadline}",
+      reach_out: "Klanten benaderen", reach_done: "Gedaan", reach_note: "Wat heb je gedaan?", reach_closed: "Taak afgesloten.",
     },
     en: {
       callbacks: "Callbacks", callbacks_empty: "No callbacks.",
@@ -82,6 +83,7 @@
       promise_today: "today", promise_tomorrow: "tomorrow morning", promised: "Promised and told the customer: {text}",
       risk_title: "Promises about to break", risk_at_risk: "about to break", risk_broken: "broken",
       risk_line: "{kind} · {state} · {deadline}",
+      reach_out: "Customers to reach out to", reach_done: "Done", reach_note: "What did you do?", reach_closed: "Task closed.",
       title: "Customer contact desk", language: "Language", logout: "Log out",
       queue: "Queue", queue_empty: "Nobody is waiting.", mine: "My conversations",
       mine_empty: "You have no open conversations.", pick_conversation: "Pick a conversation from the queue.",
@@ -1099,6 +1101,34 @@
     refreshCallbacks();
   }
 
+  const refreshReachOut = coalesce(async () => {
+    let data;
+    try { data = await api("GET", "/desk/api/reach-out"); } catch (err) { return; }
+    const rows = data.reach_out || [];
+    const list = $("reach-out-list");
+    list.replaceChildren();
+    $("reach-out-count").textContent = String(rows.length);
+    show($("reach-out"), rows.length > 0);
+    for (const row of rows) {
+      const done = el("button", { type: "button", class: "secondary", testid: "reach-out-done", text: t("reach_done") });
+      const item = el("li", { class: "callback", testid: "reach-out-item", "data-ticket": row.ticket },
+        el("div", { class: "line" }, el("strong", { text: row.customer || row.customer_number }),
+           row.churn !== null && row.churn !== undefined ? ` · churn ${row.churn}` : ""),
+        el("div", { class: "meta", testid: "reach-out-reasons", text: (row.reasons || []).join("; ") }),
+        el("div", { class: "buttons" }, done));
+      done.addEventListener("click", async () => {
+        const note = window.prompt(t("reach_note"), "");
+        if (note === null) return;
+        try {
+          await api("POST", `/desk/api/reach-out/${encodeURIComponent(row.ticket)}/done`, { note });
+          setStatus(t("reach_closed"), "ok");
+        } catch (err) { showError(err); }
+        refreshReachOut();
+      });
+      list.append(item);
+    }
+  });
+
   const refreshPromises = coalesce(async () => {
     let data;
     try { data = await api("GET", "/desk/api/promises"); } catch (err) { return; }
@@ -1161,7 +1191,7 @@
     for (const button of document.querySelectorAll("[data-preset]")) {
       button.addEventListener("click", () => makePromise(button.dataset.preset));
     }
-    setInterval(() => { refreshCallbacks(); refreshPromises(); }, 60000);
+    setInterval(() => { refreshCallbacks(); refreshPromises(); refreshReachOut(); }, 60000);
     setInterval(tickWaits, 5000);
     setInterval(() => { if (!state.es || state.es.readyState !== EventSource.OPEN) refreshQueue(); }, 30000);
   }
@@ -1179,7 +1209,7 @@
     state.lang = I18N[saved] ? saved : (I18N[state.me.ui_language] ? state.me.ui_language : "nl");
     applyI18n();
     renderDecideFields();
-    await Promise.all([refreshQueue(), refreshCallbacks(), refreshPromises()]);
+    await Promise.all([refreshQueue(), refreshCallbacks(), refreshPromises(), refreshReachOut()]);
     const wanted = new URLSearchParams(window.location.hash.slice(1)).get("c");
     if (wanted) openConversation(wanted);
     connectEvents();
