@@ -80,8 +80,7 @@ async def extract_phone(dispatcher: CollectingDispatcher, tracker: Tracker) -> d
     if known and intent == "affirm" and not OTHER_NUMBER.search(text):
         return {"callback_phone": known}
     if intent == "deny" or OTHER_NUMBER.search(text):
-        dispatcher.utter_message(text=messages.text("callback_phone_other", lang))
-        return {"callback_phone": None, "callback_phone_asked": True}
+        return {"callback_phone": None, "callback_phone_asked": True}  # the question asks for the other one
     dispatcher.utter_message(text=messages.text("callback_phone_format", lang))
     return {"callback_phone": None}
 
@@ -115,7 +114,9 @@ class ActionAskCallbackPhone(Action):
     async def run(self, dispatcher, tracker: Tracker, domain) -> list[EventType]:
         lang = tracker.get_slot("language") or "nl"
         known = await known_phone(tracker)
-        if known and not tracker.get_slot("callback_phone_asked"):
+        if tracker.get_slot("callback_phone_asked"):  # "een ander nummer"
+            dispatcher.utter_message(text=messages.text("callback_phone_other", lang))
+        elif known:
             yes, other = messages.text("callback_phone_yes", lang), messages.text("callback_phone_no", lang)
             dispatcher.utter_message(text=messages.text("callback_ask_known_phone", lang, masked=cb.masked(known)),
                                      buttons=[{"title": yes, "payload": "/affirm"}, {"title": other, "payload": "/deny"}])

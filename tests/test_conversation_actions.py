@@ -766,3 +766,22 @@ def test_the_customer_picks_a_window_by_button_number_or_time(text, index):
     offered = [(local(day, h), local(day, h + 1)) for h in (11, 12, 13)]
     assert cb.pick(offered[1][0].isoformat(), offered, levels.tz, MONDAY) == offered[1]  # the button
     assert cb.pick(text, offered, levels.tz, MONDAY) == (offered[index] if index is not None else None)
+
+
+@at_monday
+async def test_another_number_for_the_callback_is_asked_once(shop, clock):
+    from actions.callbacks import ActionAskCallbackPhone
+
+    emma = await cid(shop, "K10003")
+    slots = {"customer_id": str(emma), "language": "en", "topic": "request_callback", "requested_slot": "callback_phone"}
+    form = ValidateTopicForm()
+    dispatcher = CollectingDispatcher()
+    events = await form.extract_callback_phone(dispatcher, tracker("no, another number", "deny", slots=slots,
+                                                                   active_loop="topic_form"), DOMAIN)
+    assert (events, dispatcher.messages) == ({"callback_phone": None, "callback_phone_asked": True}, [])
+    messages, _ = await run(ActionAskCallbackPhone(), tracker(slots={**slots, "callback_phone_asked": True}))
+    assert [m["text"] for m in messages] == ["Which number shall we call you on then?"]
+    dispatcher = CollectingDispatcher()
+    events = await form.extract_callback_phone(dispatcher, tracker("06 1234 5678", "inform", slots=slots,
+                                                                   active_loop="topic_form"), DOMAIN)
+    assert events == {"callback_phone": "+31612345678"}
