@@ -67,7 +67,12 @@ async def test_whatsapp_refund_of_200_decided_by_a_senior_agent_in_the_desk(stac
         assert item["request"] == {"decision": "refund", "amount_cents": 20000, "order_number": "180213"}
         with db(stack) as conn:
             [(promised, deadline)] = conn.execute(
-                "select text, deadline from promises where conversation = ? and status = 'open'", (conv,)).fetchall()
+                "select text, deadline from promises where conversation = ? and status = 'open' and kind = 'handoff_wait'",
+                (conv,)).fetchall()
+            # the escalated request is a promise of its own, with its ticket (bot/promises)
+            [(ticket_kind,)] = conn.execute("select kind from promises where conversation = ? and ticket_id is not null",
+                                            (conv,)).fetchall()
+        assert ticket_kind == "waiting_request"
         five_past = local(MONDAY.date(), 10, 5)
         assert (promised, datetime.fromisoformat(deadline).replace(tzinfo=timezone.utc)) == (NEXT_IN_LINE, five_past)
         # agents see the promise in the queue
@@ -121,7 +126,8 @@ async def test_whatsapp_refund_of_200_decided_by_a_senior_agent_in_the_desk(stac
                                     (decided["decision_id"],)).fetchone()
             audit = conn.execute("select actor_role, allowed from audit_log where decision = 'refund' "
                                  "order by id desc limit 1").fetchone()
-            promise_status = conn.execute("select status from promises where conversation = ? order by id desc limit 1",
+            promise_status = conn.execute("select status from promises where conversation = ? and kind = 'handoff_wait' "
+                                          "order by id desc limit 1",
                                           (conv,)).fetchone()[0]
             agent_lines = conn.execute("select count(*) from transcript where conversation = ? and sender = 'agent'",
                                        (conv,)).fetchone()[0]
