@@ -639,10 +639,10 @@ def _may_call_back(desk: Desk) -> None:
         raise DeskError(403, "not_eligible")
 
 
-def _ticket_id(request: web.Request) -> int:
+def _ticket_id(request: web.Request, unknown: str = "unknown_callback") -> int:
     raw = request.match_info.get("ticket", "")
     if not raw.isdigit() or len(raw) > 12:
-        raise DeskError(404, "unknown_callback")
+        raise DeskError(404, unknown)
     return int(raw)
 
 
@@ -716,12 +716,10 @@ async def reach_out_list(request: web.Request, desk: Desk) -> web.Response:
 @api
 async def reach_out_done(request: web.Request, desk: Desk) -> web.Response:
     """POST /desk/api/reach-out/{ticket}/done {"note": "what was done"}: the task is closed with it."""
-    raw = request.match_info.get("ticket", "")
-    if not raw.isdigit() or len(raw) > 12:
-        raise DeskError(404, "not_found")
+    ticket_id = _ticket_id(request, "not_found")
     data = await _body(request, ("note",))
     note = _text(data, "note", 500) or ""
-    ticket = await desk.records.ticket(int(raw))
+    ticket = await desk.records.ticket(ticket_id)
     if ticket is None or ticket.kind != "reach_out":
         raise DeskError(404, "not_found")
     if ticket.status != "open":

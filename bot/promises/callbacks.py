@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from bot.policy.hours import DAY_NAMES, MONTHS, ServiceLevels
+from bot.policy.hours import DAY_NAMES, ServiceLevels, _day_words
 from bot.promises.state import CONFIG, CONFIG_ENV
 
 
@@ -86,16 +86,6 @@ def free_windows(levels: ServiceLevels, booked: Iterable[datetime], now: datetim
                 start += config.window
         day += timedelta(days=1)
     return found
-
-
-def _day_words(moment: datetime, lang: str, now: datetime, tz) -> str:
-    local, today = moment.astimezone(tz), now.astimezone(tz).date()
-    lang = lang if lang in DAY_NAMES else "nl"
-    if local.date() == today:
-        return "vandaag" if lang == "nl" else "today"
-    if local.date() == today + timedelta(days=1):
-        return "morgen" if lang == "nl" else "tomorrow"
-    return f"{DAY_NAMES[lang][local.weekday()]} {local.day} {MONTHS[lang][local.month - 1]}"
 
 
 def window_text(start: datetime, end: datetime, lang: str, now: datetime, tz) -> str:

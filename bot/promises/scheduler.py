@@ -61,20 +61,19 @@ async def run_care(ctx: dict[str, Any]) -> dict[str, int]:
     return await scheduler.care.run() if scheduler.care is not None else {}
 
 
-async def remind(ctx: dict[str, Any], promise_id: int) -> str:
-    scheduler: PromiseScheduler = ctx["scheduler"]
-    outcome = await scheduler.watch.remind(promise_id)
+async def _retried(outcome: str, scheduler: "PromiseScheduler") -> str:
+    """Not delivered while there is time left: arq tries the job again after `retry_seconds`."""
     if outcome == watching.RETRY:
         raise Retry(defer=scheduler.watch.config.retry_seconds)
     return outcome
+
+
+async def remind(ctx: dict[str, Any], promise_id: int) -> str:
+    return await _retried(await ctx["scheduler"].watch.remind(promise_id), ctx["scheduler"])
 
 
 async def renew(ctx: dict[str, Any], promise_id: int) -> str:
-    scheduler: PromiseScheduler = ctx["scheduler"]
-    outcome = await scheduler.watch.renew(promise_id)
-    if outcome == watching.RETRY:
-        raise Retry(defer=scheduler.watch.config.retry_seconds)
-    return outcome
+    return await _retried(await ctx["scheduler"].watch.renew(promise_id), ctx["scheduler"])
 
 
 class PromiseScheduler:
