@@ -17,6 +17,7 @@ Writes docs/promises.md (the table per scenario) and docs/promises.png (the char
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import math
 import random
@@ -30,10 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.people.config import HandoffConfig  # noqa: E402
-from bot.people.estimate import QueueView, wait_estimate  # noqa: E402
+from bot.people.estimate import Estimate, QueueView, wait_estimate  # noqa: E402
 from bot.promises.state import PromiseConfig  # noqa: E402
 
 DOCS = ROOT / "docs"
+FRONTIER = (0.8, 0.85, 0.9, 0.95, 0.97)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def simulate(scenario: Scenario, rng: random.Random, config: HandoffConfig, prom
     def eligible(agent: Agent, c: Customer) -> bool:
         return c.language in agent.languages
 
-    def estimate(c: Customer, now: float) -> float:
+    def estimate(c: Customer, now: float) -> Estimate:
         agents = [a for a in sorted(online, key=lambda a: a.name) if eligible(a, c)]
         ahead = 0
         for other in waiting:
@@ -136,18 +138,31 @@ def simulate(scenario: Scenario, rng: random.Random, config: HandoffConfig, prom
                 break
             if any(eligible(a, other) for a in agents):
                 ahead += 1
+        sample = handled[-config.measured_sample:]
         view = QueueView("general", ahead + 1, len(agents), len([a for a in agents if a not in busy]),
-                         statistics.median(handled[-config.measured_sample:]) if handled else config.default_handling_minutes)
-        moment = monday + timedelta(minutes=now)
-        found = wait_estimate(view, levels, config, moment)
-        return (found.deadline - monday).total_seconds() / 60
+                         statistics.median(sample) if sample else config.default_handling_minutes,
+                         busy_minutes=tuple(now - (busy[a].taken or now) for a in agents if a in busy),
+                         handled=tuple(sample))
+        return wait_estimate(view, levels, config, monday + timedelta(minutes=now))
 
-    def promise(c: Customer, now: float) -> None:
-        c.deadline = estimate(c, now)
+    def minutes(moment: datetime) -> float:
+        return (moment - monday).total_seconds() / 60
+
+    def lost(c: Customer, now: float) -> bool:
+        """bot/promises/watch.py `_lost`: even an early future comes after the deadline."""
+        found = estimate(c, now)
+        return found.kind != "live" or found.soonest_minutes is None or now + found.soonest_minutes > c.deadline
+
+    def promise(c: Customer, now: float, after: float | None = None) -> None:
+        deadline = estimate(c, now).deadline
+        if after is not None:  # a new time: later than the one that is failing (bot/promises/watch.py)
+            deadline = max(deadline, monday + timedelta(minutes=after + config.round_to_minutes))
+        c.deadline = minutes(deadline)
         created = monday + timedelta(minutes=now)
-        deadline = monday + timedelta(minutes=c.deadline)
-        renew_at = (promises.renew_at(created, deadline) - monday).total_seconds() / 60
-        push(math.ceil(renew_at / sweep) * sweep, "renew", (c, len(c.promises)))
+        # the sweep looks from the desk's warning on (every `every_seconds`); the last moment is exact (a deferred job)
+        warn = minutes(promises.warn_at(created, deadline))
+        push(math.ceil(max(warn, now) / sweep) * sweep, "check", (c, len(c.promises)))
+        push(minutes(promises.renew_at(created, deadline, "handoff_wait")), "renew", (c, len(c.promises)))
         c.promises.append("open")
 
     def next_for(agent: Agent, now: float) -> None:
@@ -173,16 +188,16 @@ def simulate(scenario: Scenario, rng: random.Random, config: HandoffConfig, prom
             else:
                 promise(c, now)
                 c.first_deadline = c.deadline
-        elif kind == "renew":
+        elif kind in ("check", "renew"):
             c, index = data
             if c.taken is None and c.left is None and index == len(c.promises) - 1 and c.promises[-1] == "open":
-                if now < c.deadline:
-                    c.promises[-1] = "renewed"
-                    old = c.deadline
-                    promise(c, now)
-                    c.deadline = max(c.deadline, old + config.round_to_minutes)
-                else:
+                if now >= c.deadline:
                     c.promises[-1] = "broken"
+                elif kind == "renew" or lost(c, now):
+                    c.promises[-1] = "renewed"
+                    promise(c, now, after=c.deadline)
+                else:
+                    push(now + sweep, "check", data)  # still possible by the live queue: looked at again
         elif kind == "abandon":
             c = data
             if c.taken is None and c in waiting:
@@ -255,14 +270,21 @@ def main() -> int:
         for start in mondays:
             customers.extend(simulate(scenario, rng, config, promises, start))
         results[scenario.name] = summarise(customers)
-    write(results, args)
+    frontier = []  # the same normal days with other quantiles: how sure a promise is vs how long it is
+    for quantile in FRONTIER:
+        customers = []
+        rng = random.Random(args.seed)
+        for start in mondays:
+            customers.extend(simulate(SCENARIOS[1], rng, dataclasses.replace(config, quantile=quantile), promises, start))
+        frontier.append((quantile, summarise(customers)))
+    write(results, frontier, config, args)
     for name, r in results.items():
         print(f"{name:20} kept {r['kept']:.1%} renewed {r['renewed']:.1%} broken {r['broken']:.1%} "
               f"kept-or-renewed {r['kept_or_renewed']:.1%} promise/wait {r['ratio']:.2f}")
     return 0
 
 
-def write(results: dict, args) -> None:
+def write(results: dict, frontier: list, config: HandoffConfig, args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,6 +329,25 @@ def write(results: dict, args) -> None:
     }
     lines += ["", "Against the goal:", ""]
     lines += [f"- {goal}: {'met' if ok else 'NOT met'}" for goal, ok in met.items()]
+    lines += [
+        "", f"## How sure a promise is, against how long it is (normal load, `estimate.quantile`; configured: {config.quantile})", "",
+        "The estimator promises the time that this share of the likely futures stays within (futures resampled",
+        "from the measured handling times and what each busy colleague has already spent). A higher share keeps",
+        "more promises outright and makes them longer:", "",
+        "| quantile | kept | renewed in time | broken | median wait | median promise | promise / wait |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for quantile, r in frontier:
+        lines.append(f"| {quantile} | {r['kept']:.1%} | {r['renewed']:.1%} | {r['broken']:.1%} | {r['median_wait']:.1f} min | "
+                     f"{r['median_promise']:.1f} min | {r['ratio']:.2f} |")
+    lines += [
+        "", "No share meets both \">= 90% kept outright\" and \"median promise <= 2x the wait\" here: the time until one",
+        "of the busy colleagues finishes varies too much (handling lognormal with sigma 0.5) for a promise that",
+        "is both kept 9 times in 10 and at most twice the typical wait. The configured share keeps the promise",
+        "first; the customer whose wait runs longer hears a new time before the old one passes (none broken).",
+        "The estimator before this one (rounds of the median handling time, in steps of 5 minutes) kept 93.0%",
+        "under normal load at a promise of 2.96x the wait, 4.14x when quiet.",
+    ]
     lines += ["", "![Wait promises per scenario](promises.png)", ""]
     (DOCS / "promises.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 

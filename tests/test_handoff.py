@@ -88,6 +88,7 @@ def test_config_loads_and_refuses_mistakes(tmp_path: Path):
         ({**raw, "triggers": {**raw["triggers"], "misunderstood": "maybe"}}, "misunderstood"),
         ({**raw, "queues": {"finance": {"skill": "finance"}}}, "general"),
         ({**raw, "estimate": {"default_handling_minutes": -1}}, "default_handling_minutes"),
+        ({**raw, "estimate": {"quantile": 1.5}}, "estimate.quantile: expected a share between 0.5 and 1"),
     ):
         path = tmp_path / "h.yml"
         path.write_text(yaml.safe_dump(broken))
@@ -195,26 +196,29 @@ async def test_estimate_from_a_scripted_queue(handoffs, clock):
     assert handoffs.wait_text(estimate, "en", "WhatsApp") == (
         "You're next in line: a colleague will respond in about 5 minutes (by today before 10:05 at the latest).")
 
-    # three more wait; Anna is busy with one; measured handling time 12 minutes
-    for seconds in (600, 720, 900):
+    # two more wait; Anna is busy with another one (for a minute now); every measured handling time 12 minutes
+    for seconds in (720, 720, 720):
         await handoffs._redis.lpush(handoffs._k("handoff", "handled", "general"), seconds)
-    clock.set(MONDAY_10 - timedelta(minutes=1))
     busy = await enqueue(handoffs)
+    clock.set(MONDAY_10 - timedelta(minutes=1))
     await handoffs.claim(busy, ANNA)
     second, third = await enqueue(handoffs), await enqueue(handoffs)
     clock.set(MONDAY_10)
     estimate = await handoffs.estimate(third)
     assert estimate.handling_minutes == 12
     assert (estimate.position, estimate.agents) == (3, 1)
-    assert estimate.minutes == 40  # 3 rounds of 12 minutes, rounded up to 5
+    assert estimate.minutes == 35  # Anna: 11 more minutes for hers, then 12 for each before: 35 (above 20: steps of 5)
     assert handoffs.wait_text(estimate, "nl", "WhatsApp") == (
         "Je bent nummer 3 in de rij; er zijn nu 1 collega('s) online die dit mogen afhandelen. De verwachte "
-        "wachttijd is ongeveer 40 minuten (uiterlijk vandaag voor 10:40).")
+        "wachttijd is ongeveer 35 minuten (uiterlijk vandaag voor 10:35).")
+    assert (await handoffs.estimate(second)).minutes == 25  # 11 + 12 = 23: in steps of 5
+    assert (await handoffs.estimate(first)).minutes == 11   # hers ends in 11: up to 20 in whole minutes
 
     # Bram comes online too: two agents share the queue
     await handoffs.heartbeat(BRAM)
     estimate = await handoffs.estimate(third)
-    assert (estimate.agents, estimate.minutes) == (2, 15)  # Bram takes the first; then 1 round of 12
+    # Bram takes the first at once; Anna's ends in 11 (she takes the second); Bram's in 12: the third's turn
+    assert (estimate.agents, estimate.minutes) == (2, 12)
 
     # an English customer: only Anna may, so Bram does not count
     english = await enqueue(handoffs, language="en")
@@ -253,10 +257,16 @@ def test_the_estimate_is_a_pure_function_of_the_queue_the_hours_and_now():
     levels = config.queues["general"].levels
     view = QueueView(queue="general", position=4, agents=2, free=1, handling_minutes=9)
     estimate = wait_estimate(view, levels, config, MONDAY_10)
-    assert (estimate.kind, estimate.minutes, estimate.deadline) == ("live", 20, MONDAY_10 + timedelta(minutes=20))
+    # nothing measured: 9 minutes each; the free one takes the first at once, at 9 minutes both take
+    # the second and third, at 18 the fourth's turn (in whole minutes up to 20)
+    assert (estimate.kind, estimate.minutes, estimate.deadline) == ("live", 18, MONDAY_10 + timedelta(minutes=18))
     assert wait_text(estimate, "nl", AMS, "WhatsApp") == (
         "Je bent nummer 4 in de rij; er zijn nu 2 collega('s) online die dit mogen afhandelen. De verwachte "
-        "wachttijd is ongeveer 20 minuten (uiterlijk vandaag voor 10:20).")
+        "wachttijd is ongeveer 18 minuten (uiterlijk vandaag voor 10:18).")
+    # what a busy colleague has already spent counts: 7 of 9 minutes gone, the fourth's turn at 11
+    spent = QueueView(queue="general", position=4, agents=2, free=1, handling_minutes=9, busy_minutes=(7.0,),
+                      handled=(9.0,))
+    assert wait_estimate(spent, levels, config, MONDAY_10).minutes == 11
     assert wait_estimate(view, levels, config, MONDAY_10) == estimate  # same input, same answer
     nobody = QueueView(queue="general", position=1, agents=0, free=0, handling_minutes=8)
     odd = datetime(2026, 11, 23, 10, 7, tzinfo=AMS)

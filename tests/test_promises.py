@@ -163,20 +163,23 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
     assert (await world.handoffs.get(conv))["at_risk"] == wait.deadline.isoformat()
     assert (await world.watch.sweep()).flagged == 0  # once
 
-    # 10:03: not yet (a minute before the deadline is when the new time is told)
+    # 10:03, Anna still online and free (the desk's heartbeat): it can still be kept, not renewed yet
     world.clock.advance(minutes=3)
+    await world.handoffs.heartbeat(ANNA)
     assert (await world.watch.sweep()).renew_due == []
-    # 10:04, nobody claimed it: the customer hears the new time first, on WhatsApp
-    world.clock.advance(minutes=1)
-    await world.handoffs.heartbeat(ANNA)  # still online (the desk's heartbeat), still free
+    # 10:04:30: the last moment (20 seconds before the deadline) comes before the next sweep: a job for then
+    world.clock.advance(seconds=90)
+    await world.handoffs.heartbeat(ANNA)
     swept = await world.watch.sweep()
-    assert swept.renew_due == [(wait.id, wait.created_at.timestamp())]
+    assert swept.renew_due == [(wait.id, wait.created_at.timestamp(), 10.0)]
+    # 10:04:40, nobody claimed it: the customer hears the new time first, on WhatsApp
+    world.clock.advance(seconds=10)
     assert await world.watch.renew(wait.id) == watching.RENEWED
     assert bodies(fake, james.phone) == [
         "Sorry, this is taking longer than I told you: no colleague is free yet. New estimate: today before "
         "10:10. The answer will come via WhatsApp."]
     old, new = await world.records.promises(conv)
-    assert (old.status, old.settled_at, old.reason) == ("renewed", MONDAY + timedelta(minutes=4),
+    assert (old.status, old.settled_at, old.reason) == ("renewed", MONDAY + timedelta(minutes=4, seconds=40),
                                                         "no colleague free in time")
     assert old.settled_at < old.deadline  # told before the old time passed
     assert (new.status, new.deadline, new.renewed_from, new.renewals) == (
@@ -187,10 +190,29 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
     assert len(bodies(fake, james.phone)) == 1
 
     # 10:07 Anna takes it: the new time is kept
-    world.clock.advance(minutes=3)
+    world.clock.advance(minutes=2, seconds=20)
     await world.handoffs.heartbeat(ANNA)
     await world.workflow.claim(conv, ANNA)
     assert await statuses(world.records, conv) == [("handoff_wait", "renewed"), ("handoff_wait", "kept")]
+
+
+async def test_a_wait_the_live_queue_cannot_keep_is_renewed_at_once_not_in_its_last_seconds(world, fake):
+    conv, james = await world.whatsapp_customer(JAMES)
+    await world.handoffs.heartbeat(ANNA)
+    await world.workflow.start(conv, "whatsapp", {"reason": "asked"}, "en")
+    [wait] = await world.records.promises(conv)
+    assert wait.deadline == MONDAY + timedelta(minutes=5)
+    assert (await world.watch.sweep()).flagged == 1
+    # 10:02 Anna has left the desk (no heartbeat for two minutes): nobody online may take it, so the
+    # five minutes cannot be kept; the customer is told now, three minutes before the deadline
+    world.clock.advance(minutes=2)
+    assert (await world.watch.sweep()).renew_due == [(wait.id, wait.created_at.timestamp(), 0.0)]
+    assert await world.watch.renew(wait.id) == watching.RENEWED
+    [told] = bodies(fake, james.phone)
+    assert told.startswith("Sorry, this is taking longer than I told you")
+    old, new = await world.records.promises(conv)
+    assert (old.status, old.settled_at) == ("renewed", MONDAY + timedelta(minutes=2))
+    assert new.deadline == MONDAY + timedelta(hours=2, minutes=15)  # open, nobody online: within 2 business hours
 
 
 async def test_a_complaint_not_answered_in_time_is_renewed_within_business_hours(world, fake):
@@ -204,7 +226,7 @@ async def test_a_complaint_not_answered_in_time_is_renewed_within_business_hours
     assert (promise.ticket_id, promise.text, promise.owed_by) == (ticket.id, f"complaint #{ticket.id}: today before 16:45",
                                                                   "queue:complaints")
     world.clock.set(local(MONDAY.date(), 16, 41))
-    assert (await world.watch.sweep()).renew_due == [(promise.id, promise.created_at.timestamp())]
+    assert (await world.watch.sweep()).renew_due == [(promise.id, promise.created_at.timestamp(), 0.0)]
     assert await world.watch.renew(promise.id) == watching.RENEWED
     # four business hours from 16:45 on Monday (closing at 17:00): Tuesday 12:45, on the quarter
     assert bodies(fake, james.phone) == [

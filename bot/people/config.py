@@ -62,6 +62,9 @@ class HandoffConfig:
     measured_sample: int
     minimum_minutes: int
     round_to_minutes: int
+    exact_minutes: int
+    free_minutes: int
+    quantile: float
     no_agent_response_hours: float
     after_hours_minutes: int
 
@@ -130,6 +133,12 @@ class HandoffConfig:
                 raise HandoffConfigError(f"{where}.{name}: expected a number of at least 0")
             return value
 
+        def fraction(section: dict, name: str, default: float, where: str) -> float:
+            value = number(section, name, default, where)
+            if not 0.5 <= value < 1:
+                raise HandoffConfigError(f"{where}.{name}: expected a share between 0.5 and 1 (0.95: 19 of 20 in time)")
+            return value
+
         return cls(
             default_role=default_role, roles=roles,
             asked=bool(triggers.get("asked", True)), mandate=bool(triggers.get("mandate", True)),
@@ -144,6 +153,9 @@ class HandoffConfig:
             measured_sample=int(max(1, number(estimate, "measured_sample", 50, "estimate"))),
             minimum_minutes=int(number(estimate, "minimum_minutes", 2, "estimate")),
             round_to_minutes=int(max(1, number(estimate, "round_to_minutes", 5, "estimate"))),
+            exact_minutes=int(number(estimate, "exact_minutes", 20, "estimate")),
+            free_minutes=int(number(estimate, "free_minutes", 5, "estimate")),
+            quantile=fraction(estimate, "quantile", 0.96, "estimate"),
             no_agent_response_hours=number(estimate, "no_agent_response_hours", 2, "estimate"),
             after_hours_minutes=int(number(estimate, "after_hours_minutes", 60, "estimate")),
         )

@@ -7,7 +7,10 @@ live data and calls these)."""
 
 from __future__ import annotations
 
+import heapq
 import math
+import random
+import statistics
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
@@ -29,6 +32,7 @@ class Estimate:
     handling_minutes: float   # the median handling time used
     at: datetime              # the moment this was estimated (the `now` it was given)
     queue: str                # the queue the conversation waits in
+    soonest_minutes: float | None = None  # live: an early future (SOONEST), unrounded: can it still be kept?
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,6 +48,8 @@ class QueueView:
     agents: int               # online agents who may take it
     free: int                 # of those, the ones without a conversation
     handling_minutes: float   # median measured handling time of its queue
+    busy_minutes: tuple[float, ...] = ()  # per busy agent who may take it: minutes into their current conversation
+    handled: tuple[float, ...] = ()       # the measured handling times (minutes) of its queue, the recent sample
 
 
 def position_in(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any]], agents: list[AgentInfo],
@@ -63,30 +69,32 @@ def position_in(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any
 
 def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig, now: datetime) -> Estimate:
     """Outside opening hours: after the next opening. Open but nobody online who may: within the
-    configured response time. Otherwise rounds of the handling time, unless that runs past closing
-    time (then: after the next opening, not a promise for today that cannot be kept)."""
+    configured response time. Otherwise the `quantile` (config/handoff.yml) of the likely futures
+    of the live queue (`turn_minutes`), in whole minutes up to `exact_minutes` and in steps of
+    `round_to_minutes` above, unless that runs past closing time (then: after the next opening,
+    not a promise for today that cannot be kept)."""
     position, agents, handling = view.position, view.agents, view.handling_minutes
 
-    def estimate(kind: str, deadline: datetime, minutes: int | None = None) -> Estimate:
-        return Estimate(kind, deadline, minutes, position, agents, handling, now, view.queue)
+    def estimate(kind: str, deadline: datetime, minutes: int | None = None, soonest: float | None = None) -> Estimate:
+        return Estimate(kind, deadline, minutes, position, agents, handling, now, view.queue, soonest)
 
     if not levels.is_open(now):
         opening = levels.next_opening(now)
         return estimate("closed", opening + timedelta(minutes=config.after_hours_minutes))
     if not agents:
         return estimate("no_agents", ceil_quarter(levels.add_business_hours(now, config.no_agent_response_hours)))
-    if position <= view.free:
-        minutes = float(config.minimum_minutes)
+    if position <= view.free:  # a colleague is free, but has yet to see it
+        minutes, soonest = float(max(config.minimum_minutes, config.free_minutes)), 0.0
     else:
-        rounds = math.ceil((position - view.free) / agents)
-        minutes = max(float(config.minimum_minutes), rounds * handling)
-    rounded = round_up(minutes, config.round_to_minutes)
-    deadline = now + timedelta(minutes=rounded)
+        minutes = max(float(config.minimum_minutes), turn_minutes(view, config.quantile))
+        soonest = turn_minutes(view, SOONEST)
+    rounded = round_up(minutes, config.round_to_minutes if minutes > config.exact_minutes else 1)
+    deadline = ceil_minute(now + timedelta(minutes=rounded))  # "by 10:42": never a time the text rounds down
     closes = levels.opening(now.astimezone(levels.tz).date())[1]
     if deadline > closes:  # not before closing time: be honest about tomorrow
         opening = levels.next_opening(closes)
         return estimate("closed", opening + timedelta(minutes=config.after_hours_minutes))
-    return estimate("live", deadline, rounded)
+    return estimate("live", deadline, rounded, soonest)
 
 
 def wait_text(estimate: Estimate, language: str, tz: ZoneInfo, channel: str) -> str:
@@ -99,8 +107,42 @@ def wait_text(estimate: Estimate, language: str, tz: ZoneInfo, channel: str) -> 
     return messages.text("wait_no_agents" if estimate.kind == "no_agents" else "wait_closed", language, **values)
 
 
+DRAWS = 400     # resampled futures per estimate
+SOONEST = 0.1   # "it could still be this soon": one future in ten is earlier (renew now, or wait?)
+
+
+def turn_minutes(view: QueueView, quantile: float) -> float:
+    """Minutes until an agent who may take it is free for it, at the `quantile` of the likely
+    futures: the free agents take the first in line at once; then it is the (position - free)-th
+    moment one of the agents finishes. The futures are
+    resampled from the measured handling times (a bootstrap): a busy agent finishes after what is
+    left of a measured time longer than the time they already spent (a conversation 6 minutes in
+    is closer to its end than one just taken), and takes the next one in line for another measured
+    time. A fixed seed: the same queue gives the same answer."""
+    sample = sorted(view.handled) or [view.handling_minutes]
+    busy = view.agents - view.free
+    spent = list(view.busy_minutes[:busy]) + [0.0] * max(0, busy - len(view.busy_minutes))
+    left = [[h - s for h in sample if h > s] or [statistics.median(sample) / 2] for s in spent]
+    rng = random.Random(0)
+    turns = []
+    for _ in range(DRAWS):
+        # the busy ones finish what they have; the free ones take the first in line now
+        finishes = [rng.choice(options) for options in left] + [rng.choice(sample) for _ in range(view.free)]
+        heapq.heapify(finishes)
+        for _ in range(view.position - view.free - 1):
+            heapq.heapreplace(finishes, finishes[0] + rng.choice(sample))
+        turns.append(finishes[0])
+    turns.sort()
+    return turns[min(len(turns) - 1, max(0, math.ceil(quantile * len(turns)) - 1))]
+
+
 def round_up(minutes: float, step: int) -> int:
     return int(math.ceil(minutes / step) * step) if minutes > 0 else step
+
+
+def ceil_minute(moment: datetime) -> datetime:
+    rounded = moment.replace(second=0, microsecond=0)
+    return rounded if rounded == moment else rounded + timedelta(minutes=1)
 
 
 def ceil_quarter(moment: datetime) -> datetime:

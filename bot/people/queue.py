@@ -268,9 +268,13 @@ class Handoffs:
         raws = await self._redis.mget([self._k("desk", "agent", n) for n in names])
         return [AgentInfo.from_dict(json.loads(raw)) for raw in raws if raw]
 
-    async def handling_minutes(self, queue: str) -> float:
+    async def handled_minutes(self, queue: str) -> list[float]:
+        """The measured handling times of a queue, in minutes (the most recent `measured_sample`)."""
         raw = await self._redis.lrange(self._k("handoff", "handled", queue), 0, self.config.measured_sample - 1)
-        values = [float(v) / 60 for v in raw]
+        return [float(v) / 60 for v in raw]
+
+    async def handling_minutes(self, queue: str) -> float:
+        values = await self.handled_minutes(queue)
         return statistics.median(values) if values else self.config.default_handling_minutes
 
     async def estimate(self, conv: str, now: datetime | None = None) -> Estimate:
@@ -282,13 +286,17 @@ class Handoffs:
             raise HandoffError("unknown_conversation")
         queue = self.config.queue_of(item)
         agents = [a for a in await self.online() if self.eligible(item, a)]
-        busy = 0
+        spent = []  # per busy agent: minutes into the conversation they took first (the likeliest to end first)
         for agent in agents:
-            busy += 1 if await self._redis.scard(self._k("handoff", "agent", agent.username)) else 0
+            claimed = [float(i["claimed_at"]) for i in await self.assigned(agent.username) if i.get("claimed_at")]
+            if claimed:
+                spent.append(max(0.0, (now.timestamp() - min(claimed)) / 60))
+        handled = await self.handled_minutes(queue.name)
         view = QueueView(queue=queue.name,
                          position=position_in(conv, item, await self.waiting(), agents, self.eligible),
-                         agents=len(agents), free=len(agents) - busy,
-                         handling_minutes=await self.handling_minutes(queue.name))
+                         agents=len(agents), free=len(agents) - len(spent),
+                         handling_minutes=statistics.median(handled) if handled else self.config.default_handling_minutes,
+                         busy_minutes=tuple(sorted(spent, reverse=True)), handled=tuple(handled))
         return wait_estimate(view, queue.levels, self.config, now)
 
     def wait_text(self, estimate: Estimate, language: str, channel: str) -> str:

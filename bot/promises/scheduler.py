@@ -12,7 +12,8 @@ processes. arq is small (one module and redis-py), maintained by the author of p
 Every gateway runs a worker inside its own event loop (no extra process to deploy):
 - `sweep` (cron, every `watch.every_seconds`): bot/promises/watch.py `PromiseWatch.sweep`;
 - `renew` (one job per promise, job id `<prefix>:promise:<id>:<created>:renew`): `PromiseWatch.renew`, retried
-  after `watch.retry_seconds` while the new time could not be delivered;
+  after `watch.retry_seconds` while the new time could not be delivered; a renewal due before the
+  next sweep is deferred to its exact moment (arq `_defer_by`);
 - `remind` (a callback's reminder, one per promise): `PromiseWatch.remind`, retried the same way;
 - `care` (cron, every `every_minutes` of config/proactive.yml): bot/promises/proactive.py.
 The database stays the source of truth: a state changes only with a conditional UPDATE, so even
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from arq import Retry, cron
@@ -49,8 +51,8 @@ def job_id(prefix: str, what: str, promise_id: int, created: float) -> str:
 async def sweep(ctx: dict[str, Any]) -> dict[str, Any]:
     scheduler: PromiseScheduler = ctx["scheduler"]
     result = await scheduler.watch.sweep()
-    for promise_id, created in result.renew_due or []:
-        await scheduler.enqueue_renewal(promise_id, created)
+    for promise_id, created, after in result.renew_due or []:
+        await scheduler.enqueue_renewal(promise_id, created, after)
     for promise_id, created in result.remind_due or []:
         await scheduler.enqueue("remind", promise_id, created)
     return result.as_dict()
@@ -103,14 +105,16 @@ class PromiseScheduler:
         )
         self._task: asyncio.Task | None = None
 
-    async def enqueue(self, what: str, promise_id: int, created: float) -> bool:
-        """`renew` or `remind`, once per promise: False when that job is already queued, running or done."""
+    async def enqueue(self, what: str, promise_id: int, created: float, after: float = 0.0) -> bool:
+        """`renew` or `remind`, once per promise (`after` seconds from now; relative, since the
+        watch's clock may be a test's): False when that job is already queued, running or done."""
         job = await self.pool.enqueue_job(what, promise_id, _job_id=job_id(self.prefix, what, promise_id, created),
-                                          _queue_name=queue_name(self.prefix))
+                                          _queue_name=queue_name(self.prefix),
+                                          _defer_by=timedelta(seconds=after) if after > 0 else None)
         return job is not None
 
-    async def enqueue_renewal(self, promise_id: int, created: float) -> bool:
-        return await self.enqueue("renew", promise_id, created)
+    async def enqueue_renewal(self, promise_id: int, created: float, after: float = 0.0) -> bool:
+        return await self.enqueue("renew", promise_id, created, after)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="promise-scheduler")

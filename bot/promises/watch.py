@@ -4,7 +4,9 @@
 - the deadline passed: broken (nobody answered and nobody told the customer a new time);
 - `lead` before the deadline: the desk is warned once (the queue item rises, a banner for the
   owner and for supervisors: a `promise_at_risk` desk event);
-- `renew_before` the deadline, for kinds that renew: a `renew` job (one per promise, by its id).
+- `renew_before` the deadline, for kinds that renew: a `renew` job (one per promise, by its id),
+  waiting for the exact moment when that comes before the next sweep; the wait for a person
+  (`handoff_wait`) in its last seconds, or as soon as the live queue says it cannot be kept.
 
 `renew` tells the customer first, on the promised channel, in their language, with an apology and
 a new honest time: for the wait for a person from the live queue, for everything else within
@@ -49,12 +51,12 @@ class SweepResult:
     looked_at: int = 0
     broken: int = 0
     flagged: int = 0
-    renew_due: list[tuple[int, float]] | None = None  # (promise id, created: for its job id)
+    renew_due: list[tuple[int, float, float]] | None = None  # (promise id, created: for its job id, in seconds)
     remind_due: list[tuple[int, float]] | None = None  # callbacks whose reminder is due
 
     def as_dict(self) -> dict[str, Any]:
         return {"looked_at": self.looked_at, "broken": self.broken, "flagged": self.flagged,
-                "renew_due": [p for p, _ in self.renew_due or []], "remind_due": [p for p, _ in self.remind_due or []]}
+                "renew_due": [p for p, *_ in self.renew_due or []], "remind_due": [p for p, _ in self.remind_due or []]}
 
 
 class PromiseWatch:
@@ -90,10 +92,28 @@ class PromiseWatch:
             if (promise.kind == "callback" and promise.window_start is not None and promise.reminded_at is None
                     and now >= promise.window_start - self.callbacks.reminder):
                 result.remind_due.append((promise.id, promise.created_at.timestamp()))
-            if (promise.status == state.OPEN and self.config.rules(promise.kind).renew
-                    and now >= self.config.renew_at(promise.created_at, promise.deadline)):
-                result.renew_due.append((promise.id, promise.created_at.timestamp()))
+            if promise.status == state.OPEN and self.config.rules(promise.kind).renew:
+                at = self.config.renew_at(promise.created_at, promise.deadline, promise.kind)
+                if now >= at or (promise.kind == "handoff_wait" and promise.flagged_at is not None
+                                 and await self._lost(promise, now)):
+                    result.renew_due.append((promise.id, promise.created_at.timestamp(), 0.0))
+                elif at <= now + timedelta(seconds=self.config.every_seconds):
+                    # due before the next sweep: a job that waits for the exact moment
+                    result.renew_due.append((promise.id, promise.created_at.timestamp(), (at - now).total_seconds()))
         return result
+
+    async def _lost(self, promise: "Promise", now: datetime) -> bool:
+        """A wait for a person that the live queue says cannot be kept any more: even an early
+        future (bot/people/estimate.py SOONEST) comes after the deadline, or nobody who may take it
+        is online, or it is closing time. Then the customer hears the new time now, not in the last
+        seconds."""
+        item = await self.handoffs.get(promise.conversation) if promise.conversation else None
+        if item is None or item.get("state") != "waiting":
+            return False
+        estimate = await self.handoffs.estimate(promise.conversation, now)
+        if estimate.kind != "live" or estimate.soonest_minutes is None:
+            return True
+        return now + timedelta(minutes=estimate.soonest_minutes) > promise.deadline
 
     async def _flag(self, promise: "Promise") -> None:
         if promise.conversation and promise.kind == "handoff_wait":
