@@ -155,7 +155,7 @@ class HandoffConfig:
             round_to_minutes=int(max(1, number(estimate, "round_to_minutes", 5, "estimate"))),
             exact_minutes=int(number(estimate, "exact_minutes", 20, "estimate")),
             free_minutes=int(number(estimate, "free_minutes", 5, "estimate")),
-            quantile=fraction(estimate, "quantile", 0.96, "estimate"),
+            quantile=fraction(estimate, "quantile", 0.95, "estimate"),
             no_agent_response_hours=number(estimate, "no_agent_response_hours", 2, "estimate"),
             after_hours_minutes=int(number(estimate, "after_hours_minutes", 60, "estimate")),
         )

@@ -69,8 +69,8 @@ def position_in(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any
 
 def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig, now: datetime) -> Estimate:
     """Outside opening hours: after the next opening. Open but nobody online who may: within the
-    configured response time. Otherwise the `quantile` (config/handoff.yml) of the likely futures
-    of the live queue (`turn_minutes`), in whole minutes up to `exact_minutes` and in steps of
+    configured response time. Otherwise the time the `quantile` (config/handoff.yml) of the
+    likely futures of the live queue stays within (`turn_minutes`), in whole minutes up to `exact_minutes` and in steps of
     `round_to_minutes` above, unless that runs past closing time (then: after the next opening,
     not a promise for today that cannot be kept)."""
     position, agents, handling = view.position, view.agents, view.handling_minutes
@@ -86,8 +86,8 @@ def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig,
     if position <= view.free:  # a colleague is free, but has yet to see it
         minutes, soonest = float(max(config.minimum_minutes, config.free_minutes)), 0.0
     else:
-        minutes = max(float(config.minimum_minutes), turn_minutes(view, config.quantile))
-        soonest = turn_minutes(view, SOONEST)
+        turns = turn_minutes(view)
+        minutes, soonest = max(float(config.minimum_minutes), share(turns, config.quantile)), share(turns, SOONEST)
     rounded = round_up(minutes, config.round_to_minutes if minutes > config.exact_minutes else 1)
     deadline = ceil_minute(now + timedelta(minutes=rounded))  # "by 10:42": never a time the text rounds down
     closes = levels.opening(now.astimezone(levels.tz).date())[1]
@@ -111,9 +111,9 @@ DRAWS = 400     # resampled futures per estimate
 SOONEST = 0.1   # "it could still be this soon": one future in ten is earlier (renew now, or wait?)
 
 
-def turn_minutes(view: QueueView, quantile: float) -> float:
-    """Minutes until an agent who may take it is free for it, at the `quantile` of the likely
-    futures: the free agents take the first in line at once; then it is the (position - free)-th
+def turn_minutes(view: QueueView) -> list[float]:
+    """Minutes until an agent who may take it is free for it, in each of the likely futures
+    (sorted): the free agents take the first in line at once; then it is the (position - free)-th
     moment one of the agents finishes. The futures are
     resampled from the measured handling times (a bootstrap): a busy agent finishes after what is
     left of a measured time longer than the time they already spent (a conversation 6 minutes in
@@ -132,7 +132,11 @@ def turn_minutes(view: QueueView, quantile: float) -> float:
         for _ in range(view.position - view.free - 1):
             heapq.heapreplace(finishes, finishes[0] + rng.choice(sample))
         turns.append(finishes[0])
-    turns.sort()
+    return sorted(turns)
+
+
+def share(turns: list[float], quantile: float) -> float:
+    """The time `quantile` of the (sorted) futures stay within."""
     return turns[min(len(turns) - 1, max(0, math.ceil(quantile * len(turns)) - 1))]
 
 
