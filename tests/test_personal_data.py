@@ -155,7 +155,7 @@ async def _give_everything(w: World, number: str, *, telegram: str | None, web: 
     await records.add_promise(conv, cid, "handoff_wait", f"{c.name.split()[0]}, een collega reageert voor 15:00",
                               datetime.now(timezone.utc) + timedelta(hours=2))
     async with records.session() as s, s.begin():
-        s.add(Feedback(customer_id=cid, conversation=conv, score=4, comment=f"{c.name}: prima geholpen"))
+        s.add(Feedback(customer_id=cid, conversation=conv, csat=4, comment=f"{c.name}: prima geholpen"))
         s.add(ProactiveMessage(customer_id=cid, kind="late_delivery", ref=f"order:{first_order.order_number}",
                                channel="whatsapp", status="sent"))
     await records.issue_code(c, "whatsapp", c.phone, "Je code is {code}")

@@ -59,7 +59,7 @@ async def customer_record(records: Records, customer_id: int, ui_language: str =
             select(Decision, Order.order_number).outerjoin(Order, Order.id == Decision.order_id)
             .where(Decision.customer_id == customer_id).order_by(Decision.id.desc()).limit(DECISIONS))).all()
         feedback = list((await s.execute(
-            select(Feedback).where(Feedback.customer_id == customer_id)
+            select(Feedback).where(Feedback.customer_id == customer_id, Feedback.anonymous.is_(False))
             .order_by(Feedback.id.desc()).limit(FEEDBACK))).scalars())
         ticket_orders = {}
         order_ids = {t.order_id for t in tickets if t.order_id}
@@ -139,7 +139,7 @@ async def customer_record(records: Records, customer_id: int, ui_language: str =
             "at": _iso(d.created_at),
         } for d, number in decisions],
         "feedback": [{
-            "score": f.score, "comment": f.comment, "conversation": f.conversation, "at": _iso(f.created_at),
+            "ces": f.ces, "nps": f.nps, "csat": f.csat, "comment": f.comment, "conversation": f.conversation, "at": _iso(f.created_at),
         } for f in feedback],
     }
 

@@ -313,15 +313,51 @@ class ProactiveMessage(Base):
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 
+class Survey(Base):
+    """A survey sent after a conversation ended (bot/feedback/survey.py): who was asked, when, why
+    and how it ended. Kept for the fatigue rules and the response rate; its answers are in
+    `feedback` (an anonymous answer is not linked back: `feedback.survey_id` stays empty)."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (Index("ix_surveys_customer_sent", "customer_id", "sent_at"),)
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    conversation = Column(String(40), index=True)
+    channel = Column(String(16), nullable=False)
+    language = Column(String(5), nullable=False)
+    queue = Column(String(32))
+    topic = Column(String(40))
+    served_by = Column(String(8), nullable=False)      # bot, agent
+    agent = Column(String(64))                         # the agent's username when a person served
+    trigger = Column(String(12), nullable=False)       # close, handback, resolved, quiet
+    status = Column(String(12), nullable=False, default="sent")  # sent, answered, stopped, left, expired, failed
+    asked_nps = Column(Boolean, nullable=False, default=False)
+    sent_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    reminded_at = Column(DateTime(timezone=True))
+    ended_at = Column(DateTime(timezone=True))
+
+
 class Feedback(Base):
-    """What a customer said about a conversation afterwards (score 1-5 and a comment)."""
+    """What a customer said about a conversation afterwards: CES (1-7), NPS (0-10), CSAT (1-5), each
+    optional, and a comment. Anonymous: no customer, conversation, agent or survey, only channel,
+    queue, topic, who served (bot/agent) and the ISO week."""
 
     __tablename__ = "feedback"
     id = Column(Integer, primary_key=True)
-    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     conversation = Column(String(40))
-    score = Column(Integer)
+    survey_id = Column(Integer, ForeignKey("surveys.id", ondelete="SET NULL"), index=True)
+    ces = Column(Integer)
+    nps = Column(Integer)
+    csat = Column(Integer)
     comment = Column(Text, nullable=False, default="")
+    channel = Column(String(16))
+    queue = Column(String(32))
+    topic = Column(String(40))
+    served_by = Column(String(8))
+    agent = Column(String(64))
+    anonymous = Column(Boolean, nullable=False, default=False)
+    week = Column(String(8), index=True)                # ISO week, "2026-W49"
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
 

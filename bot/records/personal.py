@@ -72,6 +72,7 @@ POLICY: dict[str, str] = {
     "transcript": "delete",
     "promises": "delete",
     "proactive_messages": "delete",
+    "surveys": "delete",
     "feedback": "delete",
     "inbox": "delete",            # by sender address or identifiers in the message (BY_SENDER), pending too
 }

@@ -699,7 +699,9 @@
       d.instalments ? `${d.instalments} × ${t("instalments").toLowerCase()}` : "",
       d.percent !== undefined && d.percent !== null ? `${d.percent}%` : "", roleLabel(d.role), d.actor, d.reason));
     fillList("record-feedback", customer.feedback, (f) => line("record-feedback-row", day(f.created_at || f.at),
-      f.score !== undefined && f.score !== null ? `★ ${f.score}/5` : "", f.comment));
+      f.ces !== undefined && f.ces !== null ? `CES ${f.ces}/7` : "",
+      f.nps !== undefined && f.nps !== null ? `NPS ${f.nps}/10` : "",
+      f.csat !== undefined && f.csat !== null ? `★ ${f.csat}/5` : "", f.comment));
   }
 
   // ------------------------------------------------------------------ decide
