@@ -104,6 +104,9 @@ _CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 MAX_NESTING = 32                  # a real update nests about 8 deep
 MAX_ID = 2**63 - 1                # Telegram's ids fit in a signed 64-bit integer
 
+SCALE_ROW = 7  # score buttons per keyboard row at most: 1-7 in one row, 0-10 in two of 6 and 5
+
+
 def text(key: str, lang: str) -> str:
     """What the Telegram adapter itself says (bot/texts/messages.py, keys telegram_*)."""
     return messages.text(f"telegram_{key}", lang)
@@ -264,10 +267,23 @@ class TelegramSender:
     async def keyboard(self, buttons: list[Button]) -> InlineKeyboardMarkup | None:
         if not buttons:
             return None
-        rows = [
-            [InlineKeyboardButton(b.title or b.payload, callback_data=await self.callback_data(b.payload))]
-            for b in buttons
-        ]
+        rows: list[list[InlineKeyboardButton]] = []
+        scale: list[InlineKeyboardButton] = []  # a score scale (buttons titled 0-10) shares rows
+
+        def flush() -> None:
+            if scale:
+                per_row = -(-len(scale) // -(-len(scale) // SCALE_ROW))  # even rows of at most SCALE_ROW
+                rows.extend(scale[i:i + per_row] for i in range(0, len(scale), per_row))
+                scale.clear()
+
+        for b in buttons:
+            button = InlineKeyboardButton(b.title or b.payload, callback_data=await self.callback_data(b.payload))
+            if (b.title or b.payload).isdigit() and len(b.title or b.payload) <= 2:
+                scale.append(button)
+                continue
+            flush()
+            rows.append([button])
+        flush()
         return InlineKeyboardMarkup(rows)
 
     # -- sending ------------------------------------------------------------------------------

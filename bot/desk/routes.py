@@ -496,9 +496,12 @@ async def typing(request: web.Request, desk: Desk) -> web.Response:
 @api
 async def handback(request: web.Request, desk: Desk) -> web.Response:
     conv = _conversation(request)
-    await _body(request, ())
+    data = await _body(request, ("resolved",))
+    resolved = data.get("resolved", False)
+    if not isinstance(resolved, bool):
+        raise _bad("resolved", "boolean")
     _own(desk, await _item(desk, conv))
-    await desk.service.hand_back(conv, desk.info)
+    await desk.service.hand_back(conv, desk.info, resolved=resolved)
     log.info("desk: %s handed %s back to the bot", desk.agent.username, conv)
     return _json({"ok": True})
 

@@ -79,6 +79,7 @@ WHY: dict[str, tuple[str, str]] = {
                     "must be a whole number from {min} to {max}"),
     "percent": ("moet een geheel getal van 1 tot en met 100 zijn", "must be a whole number from 1 to 100"),
     "object": ("moet een object zijn", "must be an object"),
+    "boolean": ("moet true of false zijn", "must be true or false"),
     "name": ("alleen letters, cijfers, _ en -", "letters, digits, _ and - only"),
     "too_large": ("te groot", "too large"),
     "choice": ("kies 1h, today of tomorrow", "choose 1h, today or tomorrow"),

@@ -29,6 +29,7 @@ from bot.gateway.keys import (
     CHANNELS, CLOCK, ENGINE, HANDOFFS, HTTP, INBOX, OUTBOUND, PROMISES, RASA, RECORDS, REDIS, RETENTION, SERVICE,
     SETTINGS,
 )
+from bot.feedback.survey import Surveys
 from bot.promises.scheduler import PromiseScheduler
 from bot.promises.proactive import ProactiveCare
 from bot.promises.watch import PromiseWatch
@@ -139,9 +140,10 @@ def create_app(settings: Settings) -> web.Application:
         senders: dict = {}
         delivery = Delivery(senders, app[RECORDS], retry_for=retry_for_from_env(), on_change=changed)
         app[OUTBOUND] = Outbound(store, app[RECORDS], Transcript(store, app[RECORDS]), delivery, senders)
+        surveys = Surveys(app[REDIS], settings.key_prefix, store, app[RECORDS], app[OUTBOUND], handoffs, app[CLOCK])
         app[SERVICE] = ConversationService(store, app[RASA], app[RECORDS], handoffs, app[OUTBOUND],
                                            identity=IdentityPolicy.load(), max_bytes=settings.max_message_bytes,
-                                           clock=app[CLOCK])
+                                           clock=app[CLOCK], surveys=surveys)
         app[HANDOFFS] = handoffs
         await asyncio.to_thread(language.warm_up)
         yield
@@ -219,7 +221,8 @@ def create_app(settings: Settings) -> web.Application:
         # the promises' scheduler (bot/promises/scheduler.py): in every gateway, one job runs once
         watch = PromiseWatch(app[RECORDS], app[OUTBOUND], app[HANDOFFS], app[CLOCK])
         care = ProactiveCare(app[RECORDS], app[OUTBOUND], app[CLOCK])
-        app[PROMISES] = PromiseScheduler(settings.redis_url, settings.key_prefix, watch, care=care)
+        app[PROMISES] = PromiseScheduler(settings.redis_url, settings.key_prefix, watch, care=care,
+                                         surveys=app[SERVICE].surveys)
         app[PROMISES].start()
         yield
         await app[PROMISES].stop(max(0.5, shutdown.left()))

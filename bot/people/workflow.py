@@ -152,16 +152,18 @@ class AgentWorkflow:
             await self.outbound.resend(key, message)
         return item
 
-    async def hand_back(self, key: str, agent: AgentInfo) -> None:
+    async def hand_back(self, key: str, agent: AgentInfo) -> dict[str, Any]:
         """The bot answers again. Rasa was never told about the handoff (the gateway held the
         customer's messages), so its dialogue state is exactly as the bot left it."""
-        await self.handoffs.finish(key, agent, "bot")
+        item = await self.handoffs.finish(key, agent, "bot")
         lang = await self._language(key)
         await self._say(key, messages.text("agent_handed_back", lang, name=agent.name.split()[0]), "agent", agent)
+        return item
 
-    async def close(self, key: str, agent: AgentInfo) -> None:
+    async def close(self, key: str, agent: AgentInfo) -> dict[str, Any]:
         item = await self.handoffs.finish(key, agent, "closed")
         if item.get("ticket_id"):
             await self.records.close_ticket(int(item["ticket_id"]))
         lang = await self._language(key)
         await self._say(key, messages.text("agent_closed", lang, name=agent.name.split()[0]), "agent", agent)
+        return item

@@ -25,12 +25,13 @@ from typing import Any
 
 from bot.delivery.outbound import Outbound
 from bot.delivery.queue import FAILED
+from bot.feedback.survey import Surveys
 from bot.people import Handoffs, mood
 from bot.people.workflow import AgentWorkflow
 from bot.pipeline.conversations import ConversationStore
 from bot.pipeline.identity import Identities
 from bot.pipeline import questions
-from bot.promises.proactive import is_stop
+from bot.promises.proactive import STOP_ANYWHERE, is_stop
 from bot.pipeline.inbox import Deferred, current_turn, interim_after
 from bot.pipeline.rasa_client import RasaClient, RasaUnavailable
 from bot.pipeline.types import BotMessage, Button, Inbound, Outcome
@@ -66,6 +67,17 @@ _WAIT_BYE = re.compile(
     re.IGNORECASE)
 
 
+# thanks or goodbye after the bot answered the topic: the conversation ended (the survey follows)
+_THANKS_BYE = re.compile(
+    r"^\W*(?:(?:ok(?:e|ay)?|oké|prima|top|super|fijn|mooi|goed|great|perfect|cool|nice|ah|oh)\W+)*"
+    r"(?:bedankt|dank(?:jewel| je(?: wel)?| u(?: wel)?)?|dankje|merci|thanks?(?: a lot| so much)?|thank you(?: very much| so much)?|"
+    r"thx|ty|cheers|doei|dag|tot ziens|fijne dag|bye(?: bye)?|goodbye|see you|have a (?:nice|good) day)"
+    r"(?:\W+(?:voor (?:de|je|jullie) hulp|for (?:the|your) help|en doei|and bye|doei|bye|fijne dag|have a (?:nice|good) day|"
+    r"dat was (?:het|alles)|that'?s all|groetjes))*\W*$", re.IGNORECASE)
+_NOT_QUESTIONS = {None, "inform", "affirm", "deny", "thank", "goodbye", "greet", "out_of_scope", "nlu_fallback",
+                  "complaint", "bot_challenge", "chitchat"}
+
+
 def _is_emoji_only(text: str) -> bool:
     return not any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
@@ -73,8 +85,9 @@ def _is_emoji_only(text: str) -> bool:
 class ConversationService:
     def __init__(self, store: ConversationStore, rasa: RasaClient, records: Records, handoffs: Handoffs,
                  outbound: Outbound, *, identity: IdentityPolicy | None = None, max_bytes: int = 4096,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, surveys: Surveys | None = None) -> None:
         self.store = store
+        self.surveys = surveys  # the post-chat survey (bot/feedback/survey.py); None: no surveys
         self.rasa = rasa
         self.records = records
         self.handoffs = handoffs
@@ -153,6 +166,14 @@ class ConversationService:
         # A conversation keeps its language unless the customer clearly switches; the first message
         # decides, then the channel's hint (the page's or the Telegram account's language).
         lang = language.choose(text, known) if known else (language.detect(text) or current)
+        if self.surveys is not None:  # a reply to the survey is never a question for Rasa; a bare
+            # "stop" ends the survey only (its first message says so), "geen berichten meer" also
+            # switches messages off
+            survey_replies = await self.surveys.answer(
+                key, inbound.channel, text, message_id=inbound.message_id,
+                stop_word=bool(STOP_ANYWHERE.match(text)), is_question=self._is_question)
+            if survey_replies is not None:
+                return Outcome(key, current, survey_replies)
         to_rasa = await self._numbered_choice(key, inbound.channel, text) or text
         if _is_emoji_only(text):
             to_rasa = _EMOJI_INTENTS.get(text)
@@ -166,6 +187,18 @@ class ConversationService:
         with_people = await self._with_people(key, inbound, text, lang)
         if with_people is not None:
             return with_people
+        resolution = await self.surveys.take_resolution(key) if self.surveys is not None else None
+        outcome = await self._answer(key, inbound, text, to_rasa, lang)
+        if resolution and _THANKS_BYE.search(text) and not any(m.is_error for m in outcome.replies) \
+                and await self.handoffs.state(outcome.conversation) == "bot":
+            # the bot answered the topic and the customer says thanks or goodbye: the survey
+            started = await self.surveys.offer(outcome.conversation, "resolved", served_by="bot",
+                                               topic=resolution.get("topic"), send=False)
+            if started is not None:
+                outcome = replace(outcome, replies=outcome.replies + started.messages)
+        return outcome
+
+    async def _answer(self, key: str, inbound: Inbound, text: str, to_rasa: str | None, lang: str) -> Outcome:
         feeling = mood(text)
         if feeling and getattr(self.handoffs.config, feeling, False):
             replies = await self.people.start(key, inbound.channel, {"reason": feeling}, lang)
@@ -265,6 +298,7 @@ class ConversationService:
         follow_ups: list[control.ContinueOn] = []
         handoff: control.Handoff | None = None
         topic_done = False
+        done_topic = ""
         for item in raw:
             for message in control.parse(item.get("custom")):
                 if isinstance(message, control.SetLanguage):
@@ -281,6 +315,7 @@ class ConversationService:
                     handoff = message
                 elif isinstance(message, control.TopicDone):
                     topic_done = True
+                    done_topic = message.topic
             reply = BotMessage(
                 text=item.get("text") or "",
                 buttons=[Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in item.get("buttons") or []],
@@ -296,6 +331,8 @@ class ConversationService:
             replies.extend(await self._continue_on(key, follow_up.channel, lang))
         if handoff is not None:
             replies.extend(await self.people.start(key, inbound.channel, handoff.as_dict(), lang))
+        elif topic_done and self.surveys is not None:
+            await self.surveys.resolved(key, done_topic)
         return Outcome(key, lang, replies, topic_done=topic_done and handoff is None)
 
     async def _turn_in_rasa(self, key: str, inbound: Inbound, to_rasa: str, metadata: dict[str, Any],
@@ -345,6 +382,17 @@ class ConversationService:
         await self._log(key, "bot", reply.text, inbound.channel)
         return Outcome(key, lang, [reply])
 
+    async def _is_question(self, text: str) -> bool:
+        """A real question typed where the survey asked for a comment: it leaves the survey."""
+        if "?" not in text:
+            return False
+        try:
+            parsed = await self.rasa.parse(text)
+        except RasaUnavailable:
+            return False
+        intent = parsed.get("intent") or {}
+        return intent.get("name") not in _NOT_QUESTIONS and float(intent.get("confidence") or 0) >= 0.7
+
     async def _asks_response_time(self, text: str) -> bool:
         if _WAIT_HERE.search(text):  # "do I have to stay in this chat or will you text me?"
             return True
@@ -369,11 +417,23 @@ class ConversationService:
                        note: str = "", request: dict | None = None) -> dict[str, Any]:
         return await self.people.transfer(key, agent, role=role, queue=queue, note=note, request=request)
 
-    async def hand_back(self, key: str, agent) -> None:
-        await self.people.hand_back(key, agent)
+    async def hand_back(self, key: str, agent, resolved: bool = False) -> None:
+        item = await self.people.hand_back(key, agent)
+        if resolved:  # the agent resolved the question: the conversation ended, the survey follows
+            await self._survey_after_people(key, "handback", item, agent)
 
     async def close(self, key: str, agent) -> None:
-        await self.people.close(key, agent)
+        item = await self.people.close(key, agent)
+        await self._survey_after_people(key, "close", item, agent)
+
+    async def _survey_after_people(self, key: str, trigger: str, item: dict[str, Any], agent) -> None:
+        if self.surveys is None:
+            return
+        try:
+            await self.surveys.offer(key, trigger, served_by="agent", agent=agent.username,
+                                     queue=item.get("queue"), topic=item.get("topic"), send=True)
+        except Exception:  # noqa: BLE001 - the conversation is closed either way; the survey is a courtesy
+            log.exception("survey after %s of %s failed", trigger, key)
 
     async def _numbered_choice(self, key: str, channel: str, text: str) -> str | None:
         """On SMS and WhatsApp buttons are a numbered list: "2" means the second button."""

@@ -15,7 +15,8 @@ Every gateway runs a worker inside its own event loop (no extra process to deplo
   after `watch.retry_seconds` while the new time could not be delivered; a renewal due before the
   next sweep is deferred to its exact moment (arq `_defer_by`);
 - `remind` (a callback's reminder, one per promise): `PromiseWatch.remind`, retried the same way;
-- `care` (cron, every `every_minutes` of config/proactive.yml): bot/promises/proactive.py.
+- `care` (cron, every `every_minutes` of config/proactive.yml): bot/promises/proactive.py;
+- `surveys` (cron, every minute): bot/feedback/survey.py `Surveys.sweep` (quiet trigger, reminder, expiry).
 The database stays the source of truth: a state changes only with a conditional UPDATE, so even
 a job that ran twice could not tell a customer twice.
 """
@@ -63,6 +64,12 @@ async def run_care(ctx: dict[str, Any]) -> dict[str, int]:
     return await scheduler.care.run() if scheduler.care is not None else {}
 
 
+async def run_surveys(ctx: dict[str, Any]) -> dict[str, int]:
+    """The post-chat surveys' timers (bot/feedback/survey.py): quiet conversations, reminders, expiry."""
+    scheduler: PromiseScheduler = ctx["scheduler"]
+    return await scheduler.surveys.sweep() if scheduler.surveys is not None else {}
+
+
 async def _retried(outcome: str, scheduler: "PromiseScheduler") -> str:
     """Not delivered while there is time left: arq tries the job again after `retry_seconds`."""
     if outcome == watching.RETRY:
@@ -82,9 +89,10 @@ class PromiseScheduler:
     """An arq worker for one gateway process, plus the pool it enqueues with."""
 
     def __init__(self, redis_url: str, prefix: str, watch: PromiseWatch, *, burst: bool = False,
-                 poll_delay: float = 0.5, care: Any = None) -> None:
+                 poll_delay: float = 0.5, care: Any = None, surveys: Any = None) -> None:
         self.watch = watch
         self.care = care  # bot/promises/proactive.py ProactiveCare, or None
+        self.surveys = surveys  # bot/feedback/survey.py Surveys, or None
         self.prefix = prefix
         # arq pickles its jobs: its own connections, without decode_responses
         self.pool = ArqRedis(connection_pool=ConnectionPool.from_url(
@@ -98,7 +106,9 @@ class PromiseScheduler:
             cron_jobs=[cron(sweep, name=f"{prefix}:sweep", second=seconds, microsecond=0, keep_result=60, timeout=120,
                             run_at_startup=True),
                        cron(run_care, name=f"{prefix}:care", minute=set(range(0, 60, max(1, min(59, care_minutes)))),
-                            second=7, microsecond=0, keep_result=120, timeout=600)],
+                            second=7, microsecond=0, keep_result=120, timeout=600),
+                       cron(run_surveys, name=f"{prefix}:surveys", second=23, microsecond=0, keep_result=60,
+                            timeout=300)],
             redis_pool=self.pool, queue_name=queue_name(prefix), ctx={"scheduler": self},
             handle_signals=False, burst=burst, poll_delay=poll_delay, max_jobs=4, keep_result=24 * 3600,
             log_results=False,

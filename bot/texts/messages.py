@@ -305,6 +305,80 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "This message was sent automatically. Replies to this email are not read: you can "
               "reach us in the chat on our website.",
     },
+    # -- the post-chat survey (bot/feedback/survey.py) ------------------------------------------
+    "survey_intro": {
+        "nl": "Mogen we je iets vragen over dit gesprek? Je kunt elke vraag overslaan of met 'stop' ophouden.",
+        "en": "May we ask you about this conversation? You can skip any question or end with 'stop'.",
+    },
+    "survey_ces": {
+        "nl": "Hoe eens ben je het met deze uitspraak: {brand} maakte het me makkelijk om mijn vraag af te handelen. "
+              "1 = helemaal oneens, 7 = helemaal eens.",
+        "en": "How much do you agree: {brand} made it easy for me to handle my question. "
+              "1 = strongly disagree, 7 = strongly agree.",
+    },
+    "survey_nps": {
+        "nl": "Hoe waarschijnlijk is het dat je {brand} aanbeveelt aan vrienden of familie? "
+              "0 = zeer onwaarschijnlijk, 10 = zeer waarschijnlijk.",
+        "en": "How likely are you to recommend {brand} to a friend or family member? "
+              "0 = not at all likely, 10 = extremely likely.",
+    },
+    "survey_csat": {
+        "nl": "Hoe tevreden ben je over dit gesprek? 1 = zeer ontevreden, 5 = zeer tevreden.",
+        "en": "How satisfied are you with this conversation? 1 = very dissatisfied, 5 = very satisfied.",
+    },
+    "survey_comment_low": {
+        "nl": "Wat hadden we beter kunnen doen? Schrijf het in je eigen woorden (of 'overslaan').",
+        "en": "What could we have done better? Tell us in your own words (or 'skip').",
+    },
+    "survey_comment_mid": {
+        "nl": "Wat kunnen we verbeteren? Schrijf het in je eigen woorden (of 'overslaan').",
+        "en": "What could we improve? Tell us in your own words (or 'skip').",
+    },
+    "survey_comment_high": {
+        "nl": "Fijn om te horen. Wat vond je het prettigst? (of 'overslaan')",
+        "en": "Good to hear. What did you like most? (or 'skip')",
+    },
+    "survey_anonymous": {
+        "nl": "Mogen we je antwoorden aan dit gesprek koppelen, zodat een collega erop kan reageren? "
+              "Of antwoord je liever anoniem?",
+        "en": "May we link your answers to this conversation, so a colleague can follow up? "
+              "Or would you rather answer anonymously?",
+    },
+    "survey_named": {"nl": "Koppelen mag", "en": "Link them"},
+    "survey_anonymous_button": {"nl": "Anoniem", "en": "Anonymous"},
+    "survey_skip_button": {"nl": "Overslaan", "en": "Skip"},
+    "survey_scale_sms": {
+        "nl": "Antwoord met een cijfer van {low} tot {high}.",
+        "en": "Reply with a number from {low} to {high}.",
+    },
+    "survey_range": {
+        "nl": "Kies een cijfer van {low} tot {high}, of typ 'overslaan'.",
+        "en": "Please choose a number from {low} to {high}, or type 'skip'.",
+    },
+    "survey_reminder": {
+        "nl": "We horen graag nog hoe het gesprek met {brand} ging. Eén vraag, meer niet:",
+        "en": "We would still like to hear how your conversation with {brand} went. One question, that's all:",
+    },
+    "survey_thanks": {
+        "nl": "Bedankt voor je antwoorden! Daar doen we iets mee.",
+        "en": "Thank you for your answers! We will put them to use.",
+    },
+    "survey_thanks_anonymous": {
+        "nl": "Bedankt! Je antwoorden zijn anoniem bewaard, zonder je naam of dit gesprek.",
+        "en": "Thank you! Your answers are kept anonymously, without your name or this conversation.",
+    },
+    "survey_thanks_follow_up": {
+        "nl": "Bedankt voor je eerlijke antwoord. Dit had beter gemoeten: een collega neemt {when} contact met je op.",
+        "en": "Thank you for your honest answer. This should have gone better: a colleague will contact you {when}.",
+    },
+    "survey_stopped": {
+        "nl": "Prima, we stellen je geen vragen meer. Fijne dag!",
+        "en": "Fine, no more questions. Have a nice day!",
+    },
+    "feedback_followup_done": {
+        "nl": "Over je feedback van {day}: {note}",
+        "en": "About your feedback of {day}: {note}",
+    },
     # -- written by the action server ---------------------------------------------------------
     "one_time_code": {  # {code} is filled in by Records.issue_code
         "nl": "Je code voor {brand} is {{code}}. Deze is {minutes} minuten geldig. Deel hem met niemand.",

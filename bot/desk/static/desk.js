@@ -29,7 +29,7 @@
       request_title: "Voorgesteld besluit:", note_from_colleague: "Notitie:",
       reply_label: "Antwoord", reply_placeholder: "Typ je antwoord aan de klant…",
       reply_hint: "Enter verstuurt, Shift+Enter is een nieuwe regel.", send: "Versturen",
-      handback: "Terug naar de bot", transfer: "Doorverbinden", close: "Afsluiten",
+      handback: "Terug naar de bot", handback_resolved: "Opgelost, terug naar de bot", transfer: "Doorverbinden", close: "Afsluiten",
       transfer_role: "Naar rol", transfer_queue: "Naar wachtrij", transfer_note: "Notitie voor de collega",
       transfer_submit: "Doorverbinden", keep: "— ongewijzigd —",
       customer: "Klant", no_record: "Geen klantgegevens.", unknown_customer: "Klant niet geïdentificeerd.",
@@ -98,7 +98,7 @@
       request_title: "Proposed decision:", note_from_colleague: "Note:",
       reply_label: "Reply", reply_placeholder: "Type your reply to the customer…",
       reply_hint: "Enter sends, Shift+Enter starts a new line.", send: "Send",
-      handback: "Hand back to bot", transfer: "Transfer", close: "Close",
+      handback: "Hand back to bot", handback_resolved: "Resolved, hand back to bot", transfer: "Transfer", close: "Close",
       transfer_role: "To role", transfer_queue: "To queue", transfer_note: "Note for the colleague",
       transfer_submit: "Transfer", keep: "— unchanged —",
       customer: "Customer", no_record: "No customer record.", unknown_customer: "Customer not identified.",
@@ -583,7 +583,7 @@
     list.dataset.conversation = state.open;
 
     const mine = isMine();
-    for (const id of ["reply-input", "reply-send", "handback", "transfer-toggle", "close", "transfer", "promise-toggle"]) {
+    for (const id of ["reply-input", "reply-send", "handback", "handback-resolved", "transfer-toggle", "close", "transfer", "promise-toggle"]) {
       $(id).disabled = !mine;
     }
     if (!mine) { show($("transfer-form"), false); show($("promise-form"), false); }
@@ -905,12 +905,12 @@
   }
 
   /** Hand back or close: the conversation leaves the agent, so the view closes too. */
-  async function finishAction(action, okKey) {
+  async function finishAction(action, okKey, body) {
     const conv = state.open;
     if (!conv) return;
-    for (const id of ["handback", "close"]) $(id).disabled = true;
+    for (const id of ["handback", "handback-resolved", "close"]) $(id).disabled = true;
     try {
-      await api("POST", convPath(conv, action), {});
+      await api("POST", convPath(conv, action), body || {});
       if (state.open === conv) closeView();
       setStatus(t(okKey), "ok");
       await refreshQueue();
@@ -1182,6 +1182,7 @@
       }
     });
     $("handback").addEventListener("click", () => finishAction("handback", "handed_back"));
+    $("handback-resolved").addEventListener("click", () => finishAction("handback", "handed_back", { resolved: true }));
     $("close").addEventListener("click", () => finishAction("close", "closed"));
     $("transfer-toggle").addEventListener("click", () => show($("transfer-form"), $("transfer-form").hidden));
     $("transfer-form").addEventListener("submit", submitTransfer);
