@@ -50,6 +50,20 @@ def test_a_cancellation_request_is_a_signal_for_90_days():
     assert codes(facts(orders=steady, cancellations=[ago(91)], last_contact=ago(3))) == []
 
 
+def test_a_low_survey_score_is_a_signal_for_90_days():
+    steady = orders(10, 40, 70, 100, 130, 160, 190, 220, 250, 280, 310, 340)
+    result = score(facts(orders=steady, feedback=[(ago(4), {"ces": 2, "nps": 5, "csat": None})], last_contact=ago(4)))
+    assert (result.score, result.codes) == (15, ["low_feedback"])
+    assert result.reasons[0]["en"] == "Gave a low score after a conversation 4 days ago (CES 2, NPS 5)."
+    assert result.reasons[0]["nl"] == "Gaf 4 dagen geleden een lage score na een gesprek (CES 2, NPS 5)."
+    # the boundaries: CES 3, NPS 6 and CSAT 2 are low; CES 4, NPS 7 and CSAT 3 are not; 91 days ago no longer counts
+    for low in ({"ces": 3}, {"nps": 6}, {"csat": 2}):
+        assert codes(facts(orders=steady, feedback=[(ago(90), low)], last_contact=ago(3))) == ["low_feedback"]
+    for fine in ({"ces": 4}, {"nps": 7}, {"csat": 3}):
+        assert codes(facts(orders=steady, feedback=[(ago(3), fine)], last_contact=ago(3))) == []
+    assert codes(facts(orders=steady, feedback=[(ago(91), {"ces": 1})], last_contact=ago(3))) == []
+
+
 def test_no_records_at_all_scores_zero():
     assert score(facts()).score == 0
 

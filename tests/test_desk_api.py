@@ -761,3 +761,55 @@ async def test_customers_to_reach_out_to_are_listed_with_their_reasons_and_close
     assert (closed.status, closed.data["note"], closed.data["done_by"]) == ("closed", "Gebeld, bon van €10 aangeboden",
                                                                             b.username)
     assert all(r["ticket"] != task.id for r in (await b.get("/desk/api/reach-out"))[1]["reach_out"])
+
+
+async def test_a_detractors_answer_is_a_follow_up_for_the_right_people_and_the_customer_hears_what_was_done(env):
+    from bot.desk.record import customer_record
+    from bot.records.models import Promise
+    from bot.records.repository import aware
+
+    sanne = await env.records.by_customer_number("K10001")
+    store, surveys = env.service.store, env.service.surveys
+    conv = "c" + secrets.token_hex(8)
+    await store.update(conv, last_channel="webchat", last_address=conv, language="nl", customer_id=str(sanne.id))
+    started = await surveys.offer(conv, "close", served_by="agent", agent="anna", queue="general",
+                                  topic="order_status", send=False)
+    assert started is not None
+    for answer in ("2", "overslaan", "Niemand belde terug", "koppelen mag"):
+        replies = await surveys.answer(conv, "webchat", answer)
+    assert replies[0].text.startswith("Bedankt voor je eerlijke antwoord.")
+    [ticket] = await env.rows(Ticket, Ticket.customer_id == sanne.id, Ticket.kind == "feedback_followup")
+
+    # an agent of the queue who speaks Dutch sees it, with the scores, the comment and the conversation
+    b = await env.logged_in("agent")
+    status, body = await b.get("/desk/api/feedback-followups")
+    [row] = [r for r in body["follow_ups"] if r["ticket"] == ticket.id]
+    assert status == 200 and (row["customer_number"], row["scores"], row["comment"], row["queue"], row["language"],
+                              row["served_by"], row["topic"]) == (
+        "K10001", {"ces": 2}, "Niemand belde terug", "general", "nl", "anna", "order_status")
+    assert [m["text"] for m in row["transcript"] if m["sender"] == "customer"] == [
+        "2", "overslaan", "Niemand belde terug", "koppelen mag"]
+    assert row["promised_by"] == aware(ticket.promised_by).isoformat()
+    # someone who speaks only English does not
+    english = await env.logged_in("agent", languages=("en",))
+    assert all(r["ticket"] != ticket.id for r in (await english.get("/desk/api/feedback-followups"))[1]["follow_ups"])
+    assert (await english.post(f"/desk/api/feedback-followups/{ticket.id}/done",
+                               {"note": "x", "message": "y"}))[0] == 404
+
+    # done: both fields are needed; the customer is told in the conversation; the promise is kept
+    assert (await b.post(f"/desk/api/feedback-followups/{ticket.id}/done", {"note": "Gebeld"}))[0] == 400
+    status, done = await b.post(f"/desk/api/feedback-followups/{ticket.id}/done",
+                                {"note": "Excuses gemaakt, bon van €10", "message": "Sorry! Je krijgt een bon van €10."})
+    assert (status, done["status"], done["channel"]) == (200, "closed", "webchat")
+    history = await env.records.transcript(conv, 5)
+    assert history[-1]["sender"] == "agent" and history[-1]["text"].startswith("Over je feedback van ")
+    assert history[-1]["text"].endswith(": Sorry! Je krijgt een bon van €10.")
+    [closed] = await env.rows(Ticket, Ticket.id == ticket.id)
+    assert (closed.status, closed.data["note"], closed.data["done_by"]) == ("closed", "Excuses gemaakt, bon van €10",
+                                                                            b.username)
+    [promise] = await env.rows(Promise, Promise.ticket_id == ticket.id)
+    assert promise.status == "kept"
+    assert (await b.post(f"/desk/api/feedback-followups/{ticket.id}/done", {"note": "a", "message": "b"}))[0] == 409
+    # the record shows the answer (not anonymous), with its scores
+    record = await customer_record(env.records, sanne.id, "nl")
+    assert {"ces": 2, "nps": None, "csat": None, "comment": "Niemand belde terug"}.items() <= record["feedback"][0].items()

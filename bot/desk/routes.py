@@ -50,6 +50,8 @@ from bot.promises import state
 from bot.records.models import Agent
 from bot.records.personal import TOMBSTONE_PREFIX, NoSuchCustomer, erase_customer
 from bot.shared.safe_input import encodable
+from bot.records.repository import aware
+from bot.texts import fmt, messages
 from bot.texts.fmt import money
 
 log = logging.getLogger(__name__)
@@ -734,6 +736,79 @@ async def reach_out_done(request: web.Request, desk: Desk) -> web.Response:
     return _json({"ticket": ticket.id, "status": "closed"})
 
 
+FOLLOW_UP = "feedback_followup"  # a detractor's answer to the survey (bot/feedback/survey.py)
+TRANSCRIPT_ROWS = 40
+
+
+def _may_follow_up(desk: Desk, ticket: Any) -> bool:
+    """A follow-up is for a person of its queue (the queue's skill) and language; the top role sees all."""
+    roles = person_roles(desk.mandates)
+    if desk.agent.role == (roles[-1] if roles else None):
+        return True
+    data = ticket.data or {}
+    queue = desk.handoffs.config.queues.get(str(data.get("queue") or "general"))
+    skill = queue.skill if queue is not None else None
+    return (not skill or skill in desk.info.skills) and (data.get("language") or "nl") in desk.info.languages
+
+
+@api
+async def follow_up_list(request: web.Request, desk: Desk) -> web.Response:
+    """GET /desk/api/feedback-followups: detractors' answers to follow up, for the agent's queues and
+    languages, soonest promise first: the scores, the comment, the conversation's transcript."""
+    rows = []
+    for ticket in await desk.records.tickets_of_kind(FOLLOW_UP, "open"):
+        if not _may_follow_up(desk, ticket):
+            continue
+        data = ticket.data or {}
+        customer = await desk.records.customer(ticket.customer_id)
+        conv = data.get("conversation")
+        history = await desk.records.transcript(conv, TRANSCRIPT_ROWS) if conv else []
+        rows.append({
+            "ticket": ticket.id, "customer_id": ticket.customer_id,
+            "customer": customer.name if customer else "", "customer_number": customer.customer_number if customer else "",
+            "scores": data.get("scores") or {}, "comment": data.get("comment") or "", "queue": data.get("queue"),
+            "language": data.get("language"), "channel": ticket.channel, "topic": data.get("topic"),
+            "served_by": data.get("agent") or "bot", "conversation": conv,
+            "promised_by": aware(ticket.promised_by).isoformat() if ticket.promised_by else None,
+            "created_at": aware(ticket.created_at).isoformat() if ticket.created_at else None,
+            "transcript": [{"sender": e.get("sender"), "text": e.get("text"), "at": e.get("at") or e.get("created_at")}
+                           for e in history],
+        })
+    rows.sort(key=lambda r: r["promised_by"] or "")
+    return _json({"follow_ups": rows})
+
+
+@api
+async def follow_up_done(request: web.Request, desk: Desk) -> web.Response:
+    """POST /desk/api/feedback-followups/{ticket}/done {"note": "what was done", "message": "to the
+    customer"}: the customer is told (in the conversation, on its channel), the item is closed and
+    its promise kept (or broken when late)."""
+    ticket_id = _ticket_id(request, "not_found")
+    data = await _body(request, ("note", "message"))
+    note = _text(data, "note", 500, required=True) or ""
+    message = _text(data, "message", 1000, required=True) or ""
+    if not note or not message:
+        raise _bad("note" if not note else "message", "required")
+    ticket = await desk.records.ticket(ticket_id)
+    if ticket is None or ticket.kind != FOLLOW_UP or not _may_follow_up(desk, ticket):
+        raise DeskError(404, "not_found")
+    if ticket.status != "open":
+        raise DeskError(409, "callback_closed")
+    conv = (ticket.data or {}).get("conversation")
+    if not conv:
+        raise DeskError(409, "unreachable")
+    when = desk.clock.local(aware(ticket.created_at))
+    texts = {lang: messages.text("feedback_followup_done", lang, day=fmt.day(when.date(), lang), note=message)
+             for lang in ("nl", "en")}
+    channel = await desk.service.tell(conv, texts, "agent", desk.info)  # HandoffError: unreachable, delivery_failed
+    await desk.records.note_on_ticket(ticket.id, done_by=desk.agent.username, note=note)
+    await desk.records.close_ticket(ticket.id, now=desk.clock.now())
+    await desk.records.contact(ticket.customer_id, channel, "feedback",
+                               f"follow-up #{ticket.id} by {desk.agent.username}: {note}"[:300])
+    log.info("desk: %s closed feedback follow-up %s", desk.agent.username, ticket.id)
+    return _json({"ticket": ticket.id, "status": "closed", "channel": channel})
+
+
 REPORT_ROLE = "supervisor"  # who sees the team's figures
 MAX_PROMISE_DAYS = 30
 
@@ -1113,6 +1188,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/desk/api/callbacks", callback_list)
     r.add_get("/desk/api/reach-out", reach_out_list)
     r.add_post("/desk/api/reach-out/{ticket}/done", reach_out_done)
+    r.add_get("/desk/api/feedback-followups", follow_up_list)
+    r.add_post("/desk/api/feedback-followups/{ticket}/done", follow_up_done)
     r.add_post("/desk/api/callbacks/{ticket}/{action}", callback_action)
     r.add_get("/desk/api/reports/promises", promise_report)
     r.add_post("/desk/api/customers/{customer}/erase", erase)

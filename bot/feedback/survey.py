@@ -37,6 +37,7 @@ from sqlalchemy import func, select, update
 from bot.feedback import answers
 from bot.feedback.config import FeedbackConfig
 from bot.pipeline.types import BotMessage, Button
+from bot.policy import churn
 from bot.policy.hours import describe
 from bot.records.models import ContactEvent, Customer, Feedback, Survey, TranscriptEntry
 from bot.texts import messages
@@ -357,9 +358,15 @@ class Surveys:
                 await s.execute(update(TranscriptEntry).where(TranscriptEntry.id.in_(state["rows"]))
                                 .values(text=ANONYMOUS_TEXT.get(state["lang"], ANONYMOUS_TEXT["nl"]), data={}))
         log.info("survey %s %s (%s)", state["id"], survey.status, "anonymous" if anonymous else "named")
-        if anonymous or customer_id is None or not self.config.follow_up:
+        if anonymous or customer_id is None:
             return None
         if not self.config.detractor(given.get("ces"), given.get("nps"), given.get("csat")):
+            return None
+        try:  # a low score is a churn signal (bot/policy/churn.py)
+            await churn.refresh(self.records.engine, int(customer_id), clock=self.clock)
+        except Exception:  # noqa: BLE001 - the score is refreshed again by the next change or the CLI
+            log.exception("churn score of customer %s not refreshed", customer_id)
+        if not self.config.follow_up:
             return None
         return await self._follow_up(key, state, int(customer_id), given, queue, topic, agent, now)
 

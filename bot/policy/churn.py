@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.policy.clock import SYSTEM, Clock
-from bot.records.models import ChurnScore, ContactEvent, Customer, Invoice, Order, Payment, Ticket
+from bot.records.models import ChurnScore, ContactEvent, Customer, Feedback, Invoice, Order, Payment, Ticket
 from bot.texts.fmt import money
 
 WINDOW_DAYS = 180                 # "recent" = the last 180 days, compared with the 180 before
@@ -44,7 +44,11 @@ WEIGHTS = {
     "silent_after_complaint": 25,
     "long_since_last_order": 10,   # 90-179 days; 180 days or more: LONG_SINCE_LAST_ORDER_MAX
     "cancellation_request": 20,    # asked to cancel an order or the relationship lately
+    "low_feedback": 15,            # a low score in a post-chat survey lately (bot/feedback)
 }
+# a low score (the detractor thresholds of config/feedback.yml's defaults) counts this long
+LOW_FEEDBACK = {"ces": 3, "nps": 6, "csat": 2}
+FEEDBACK_DAYS = 90
 CANCELLATION_KINDS = ("cancellation",)  # ticket kinds of a cancellation request (an order or the account)
 CANCELLATION_DAYS = 90                  # counts this long
 LONG_SINCE_LAST_ORDER_MAX = 20
@@ -99,6 +103,7 @@ class CustomerFacts:
     last_contact: date | None = None   # latest contact-history row or ticket of any kind
     customer_id: int | None = None
     cancellations: list[date] = field(default_factory=list)  # days a cancellation was asked for
+    feedback: list[tuple[date, dict]] = field(default_factory=list)  # (day, {"ces": 2, "nps": 5}) of answered surveys
 
 
 @dataclass
@@ -231,6 +236,18 @@ def score(facts: CustomerFacts) -> ChurnResult:
             f" ({_n(len(recent), 'keer', 'keer')} in de laatste {CANCELLATION_DAYS} dagen).",
             f"Asked to cancel {days} days ago ({_n(len(recent), 'time', 'times')} in the last {CANCELLATION_DAYS} days)."))
 
+    # a low score in a survey after a conversation: said so themselves
+    low = [(d, scores) for d, scores in facts.feedback if 0 <= (today - d).days <= FEEDBACK_DAYS
+           and any(scores.get(k) is not None and scores[k] <= top for k, top in LOW_FEEDBACK.items())]
+    if low:
+        day, scores = max(low, key=lambda item: item[0])
+        days = (today - day).days
+        said = ", ".join(f"{k.upper()} {v}" for k, v in scores.items() if v is not None)
+        reasons.append(_reason(
+            "low_feedback",
+            f"Gaf {days} dagen geleden een lage score na een gesprek ({said}).",
+            f"Gave a low score after a conversation {days} days ago ({said})."))
+
     # long time since the last order
     if orders:
         days = (today - orders[-1].placed_on).days
@@ -310,6 +327,11 @@ async def _load_facts(conn, today: date, customer_ids: Iterable[int] | None) -> 
             last_contact[cid] = max(day, last_contact.get(cid, day))
     for cid, day in last_contact.items():
         facts[cid].last_contact = day
+    rows = await conn.execute(only(select(Feedback.customer_id, Feedback.created_at, Feedback.ces, Feedback.nps,
+                                          Feedback.csat).where(Feedback.anonymous.is_(False)), Feedback.customer_id))
+    for cid, at, ces, nps, csat in rows:
+        if cid in facts and at is not None:
+            facts[cid].feedback.append((local_date(at), {"ces": ces, "nps": nps, "csat": csat}))
     return facts
 
 

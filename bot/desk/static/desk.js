@@ -72,6 +72,9 @@
       promise_today: "vandaag", promise_tomorrow: "morgenochtend", promised: "Beloofd en aan de klant verteld: {text}",
       risk_title: "Beloftes die dreigen te verlopen", risk_at_risk: "dreigt te verlopen", risk_broken: "verlopen",
       risk_line: "{kind} · {state} · {deadline}",
+      follow_ups: "Feedback opvolgen", fu_before: "beantwoorden voor {d}", fu_transcript: "Gesprek",
+      fu_note: "Wat heb je gedaan? (intern)", fu_message: "Bericht aan de klant", fu_done: "Afronden",
+      fu_closed: "Opvolging afgerond; de klant is geïnformeerd.", fu_bot: "bot", fu_empty: "Vul beide velden in.",
       reach_out: "Klanten benaderen", reach_done: "Gedaan", reach_note: "Wat heb je gedaan?", reach_closed: "Taak afgesloten.",
     },
     en: {
@@ -83,6 +86,9 @@
       promise_today: "today", promise_tomorrow: "tomorrow morning", promised: "Promised and told the customer: {text}",
       risk_title: "Promises about to break", risk_at_risk: "about to break", risk_broken: "broken",
       risk_line: "{kind} · {state} · {deadline}",
+      follow_ups: "Feedback to follow up", fu_before: "answer before {d}", fu_transcript: "Conversation",
+      fu_note: "What did you do? (internal)", fu_message: "Message to the customer", fu_done: "Complete",
+      fu_closed: "Follow-up completed; the customer was told.", fu_bot: "bot", fu_empty: "Fill in both fields.",
       reach_out: "Customers to reach out to", reach_done: "Done", reach_note: "What did you do?", reach_closed: "Task closed.",
       title: "Customer contact desk", language: "Language", logout: "Log out",
       queue: "Queue", queue_empty: "Nobody is waiting.", mine: "My conversations",
@@ -1131,6 +1137,42 @@
     }
   });
 
+  const refreshFollowUps = coalesce(async () => {
+    let data;
+    try { data = await api("GET", "/desk/api/feedback-followups"); } catch (err) { return; }
+    const rows = data.follow_ups || [];
+    const list = $("follow-ups-list");
+    list.replaceChildren();
+    $("follow-ups-count").textContent = String(rows.length);
+    show($("follow-ups"), rows.length > 0);
+    for (const row of rows) {
+      const scores = Object.entries(row.scores || {}).map(([k, v]) => `${k.toUpperCase()} ${v}`).join(" · ");
+      const note = el("input", { type: "text", testid: "follow-up-note", maxlength: "500", "aria-label": t("fu_note"), placeholder: t("fu_note") });
+      const message = el("textarea", { testid: "follow-up-message", rows: "2", maxlength: "1000", "aria-label": t("fu_message"), placeholder: t("fu_message") });
+      const done = el("button", { type: "button", testid: "follow-up-done", text: t("fu_done") });
+      const history = el("ul", { class: "transcript", testid: "follow-up-transcript" },
+        ...(row.transcript || []).map((m) => el("li", { class: `msg ${m.sender}` }, el("span", { class: "meta", text: `${label("sender", m.sender)} ${clock(m.at)}` }), " ", m.text || "")));
+      const item = el("li", { class: "callback", testid: "follow-up-item", "data-ticket": row.ticket },
+        el("div", { class: "line" }, el("strong", { text: row.customer || row.customer_number }),
+           ` · ${scores}`, row.promised_by ? ` · ${t("fu_before", { d: clock(row.promised_by) })}` : ""),
+        el("div", { class: "meta", testid: "follow-up-comment", text: row.comment || "" }),
+        el("div", { class: "meta", text: [row.queue, row.channel, row.served_by === "bot" ? t("fu_bot") : row.served_by].filter(Boolean).join(" · ") }),
+        el("details", {}, el("summary", { text: t("fu_transcript") }), history),
+        note, message, el("div", { class: "buttons" }, done));
+      done.addEventListener("click", async () => {
+        if (!note.value.trim() || !message.value.trim()) { setStatus(t("fu_empty"), "error"); return; }
+        done.disabled = true;
+        try {
+          await api("POST", `/desk/api/feedback-followups/${encodeURIComponent(row.ticket)}/done`,
+            { note: note.value.trim(), message: message.value.trim() });
+          setStatus(t("fu_closed"), "ok");
+        } catch (err) { showError(err); done.disabled = false; return; }
+        refreshFollowUps();
+      });
+      list.append(item);
+    }
+  });
+
   const refreshPromises = coalesce(async () => {
     let data;
     try { data = await api("GET", "/desk/api/promises"); } catch (err) { return; }
@@ -1194,7 +1236,7 @@
     for (const button of document.querySelectorAll("[data-preset]")) {
       button.addEventListener("click", () => makePromise(button.dataset.preset));
     }
-    setInterval(() => { refreshCallbacks(); refreshPromises(); refreshReachOut(); }, 60000);
+    setInterval(() => { refreshCallbacks(); refreshPromises(); refreshReachOut(); refreshFollowUps(); }, 60000);
     setInterval(tickWaits, 5000);
     setInterval(() => { if (!state.es || state.es.readyState !== EventSource.OPEN) refreshQueue(); }, 30000);
   }
@@ -1212,7 +1254,7 @@
     state.lang = I18N[saved] ? saved : (I18N[state.me.ui_language] ? state.me.ui_language : "nl");
     applyI18n();
     renderDecideFields();
-    await Promise.all([refreshQueue(), refreshCallbacks(), refreshPromises(), refreshReachOut()]);
+    await Promise.all([refreshQueue(), refreshCallbacks(), refreshPromises(), refreshReachOut(), refreshFollowUps()]);
     const wanted = new URLSearchParams(window.location.hash.slice(1)).get("c");
     if (wanted) openConversation(wanted);
     connectEvents();
