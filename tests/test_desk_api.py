@@ -813,3 +813,22 @@ async def test_a_detractors_answer_is_a_follow_up_for_the_right_people_and_the_c
     # the record shows the answer (not anonymous), with its scores
     record = await customer_record(env.records, sanne.id, "nl")
     assert {"ces": 2, "nps": None, "csat": None, "comment": "Niemand belde terug"}.items() <= record["feedback"][0].items()
+
+
+async def test_handing_back_as_resolved_sends_the_survey_a_plain_hand_back_does_not(env):
+    from bot.records.models import Survey
+
+    b = await env.logged_in()
+    plain = await env.waiting(customer="K10009")
+    assert (await b.act(plain, "claim"))[0] == 200
+    assert (await b.act(plain, "handback", {"resolved": "yes"}))[0] == 400  # true or false
+    assert (await b.act(plain, "handback"))[0] == 200
+    assert await env.rows(Survey, Survey.conversation == plain) == []
+    resolved = await env.waiting(customer="K10009")
+    assert (await b.act(resolved, "claim"))[0] == 200
+    assert (await b.act(resolved, "handback", {"resolved": True}))[0] == 200
+    [survey] = await env.rows(Survey, Survey.conversation == resolved)
+    assert (survey.trigger, survey.served_by, survey.agent, survey.channel, survey.queue) == (
+        "handback", "agent", b.username, "webchat", "finance")  # a refund: the finance queue
+    question = (await env.records.transcript(resolved, 1))[-1]
+    assert question["sender"] == "bot" and question["text"].startswith("Mogen we je iets vragen over dit gesprek?")

@@ -42,7 +42,7 @@ from bot.policy.identity import Limit, client_ref
 from bot.pipeline.inbox import Inbox, Stored
 from bot.records import personal
 from bot.records.models import (
-    AuditEntry, Base, Customer, Feedback, ProactiveMessage, InboxMessage, Invoice, Payment, TranscriptEntry,
+    AuditEntry, Base, Customer, Feedback, ProactiveMessage, Survey, InboxMessage, Invoice, Payment, TranscriptEntry,
 )
 from bot.records.repository import Records
 from bot.records.retention import RetentionConfig, RetentionJob, purge
@@ -155,7 +155,12 @@ async def _give_everything(w: World, number: str, *, telegram: str | None, web: 
     await records.add_promise(conv, cid, "handoff_wait", f"{c.name.split()[0]}, een collega reageert voor 15:00",
                               datetime.now(timezone.utc) + timedelta(hours=2))
     async with records.session() as s, s.begin():
-        s.add(Feedback(customer_id=cid, conversation=conv, csat=4, comment=f"{c.name}: prima geholpen"))
+        survey = Survey(customer_id=cid, conversation=conv, channel="whatsapp", language="nl", served_by="agent",
+                        agent="anna", trigger="close", status="answered", sent_at=datetime.now(timezone.utc))
+        s.add(survey)
+        await s.flush()
+        s.add(Feedback(customer_id=cid, conversation=conv, survey_id=survey.id, csat=4, ces=6,
+                       comment=f"{c.name}: prima geholpen"))
         s.add(ProactiveMessage(customer_id=cid, kind="late_delivery", ref=f"order:{first_order.order_number}",
                                channel="whatsapp", status="sent"))
     await records.issue_code(c, "whatsapp", c.phone, "Je code is {code}")
@@ -339,7 +344,7 @@ async def test_export_holds_every_kind_of_data_with_exact_counts(world, shop):
         "contact_identities": 5,  # sms, whatsapp, email (demo) + telegram + web login
         "orders": 10, "order_lines": 18, "invoices": 10, "payments": 10, "loyalty_accounts": 1,
         "tickets": 1, "decisions": 1, "audit_log": 2, "contact_history": 2, "one_time_codes": 1, "outbox": 1,
-        "churn_scores": 1, "transcript": 4, "promises": 1, "feedback": 1, "inbox": 4, "proactive_messages": 1,
+        "churn_scores": 1, "transcript": 4, "promises": 1, "feedback": 1, "surveys": 1, "inbox": 4, "proactive_messages": 1,
     }
     assert "code_hash" not in bundle["tables"]["one_time_codes"][0]
     inbox = {r["id"]: r for r in bundle["tables"]["inbox"]}
@@ -428,7 +433,7 @@ async def test_erase_leaves_no_identifier_anywhere_and_keeps_the_rest(world, sho
     result = await personal.erase_customer(shop, "K10001", w.redis, w.prefix, actor_role="admin", actor="cli:test")
 
     assert result.complete and result.residual_sql == 0 and result.residual_redis == 0
-    assert result.sql == {"transcript": 4, "promises": 1, "feedback": 1, "one_time_codes": 1, "outbox": 1,
+    assert result.sql == {"transcript": 4, "promises": 1, "feedback": 1, "surveys": 1, "one_time_codes": 1, "outbox": 1,
                           "churn_scores": 1, "contact_history": 2, "tickets": 1, "decisions": 1, "loyalty_accounts": 1,
                           "order_lines": 18, "orders": 10, "contact_identities": 5, "customers": 1, "inbox": 4,
                           "proactive_messages": 1}
