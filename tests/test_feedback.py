@@ -275,6 +275,20 @@ async def test_stop_ends_the_survey_and_keeps_what_was_answered(make_world, twil
     assert await world.says("sms", phone, "where is my order?") == ["Sorry, I can't answer right now. Your message is saved; please try again in a minute."]
 
 
+async def test_the_same_message_again_is_not_a_second_answer(make_world, twilio):
+    world = await make_world()
+    conv, harry, phone = await world.customer(HARRY, "sms")
+    await world.closed_by_anna(conv, "sms", "en")
+    first = await world.service.handle(Inbound("sms", phone, "6", message_id="SMretry"))
+    assert first.replies[0].text.startswith("How likely")
+    again = await world.service.handle(Inbound("sms", phone, "6", message_id="SMretry"))
+    assert again.duplicate and again.replies == []  # a webhook sent twice
+    # a turn the inbox tries again after a crash reaches the survey with the same id: the question again
+    retried = await world.surveys.answer(conv, "sms", "6", message_id="SMretry")
+    assert [m.text for m in retried] == [m.text for m in first.replies]
+    assert (await world.surveys.state(conv))["step"] == 1 and (await world.survey_rows())[0].status == "sent"
+
+
 async def test_a_score_outside_the_scale_is_asked_again_once(make_world, twilio):
     world = await make_world()
     conv, harry, phone = await world.customer(HARRY, "sms")

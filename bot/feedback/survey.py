@@ -253,6 +253,9 @@ class Surveys:
         if stop_word:
             await self._end(key, state, "stopped")
             return None
+        if message_id and message_id == state.get("last_message"):
+            return [self._question(state)]  # the same message again (a retried turn): not a second answer
+        state["last_message"] = message_id
         step = state["steps"][state["step"]]
         lang = state["lang"]
         if step in SCALES:
