@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 SCALES = {"ces": (1, 7), "nps": (0, 10), "csat": (1, 5)}
 ANONYMOUS_TEXT = {"nl": "[anoniem antwoord]", "en": "[anonymous answer]"}
 WEBCHAT = "webchat"
+CHAT_CHANNELS = ("webchat", "whatsapp", "sms", "telegram")  # where a reply comes back to the survey
 
 
 @dataclass
@@ -184,6 +185,9 @@ class Surveys:
         conv = await self.store.get(key)
         channel = conv.get("last_channel") or WEBCHAT
         address = key if channel == WEBCHAT else conv.get("last_address")
+        if channel not in CHAT_CHANNELS:
+            log.info("no survey for %s: not a chat channel (%s)", key, channel)
+            return None
         if send and (not address or not self.outbound.can_send(channel)):
             log.info("no survey for %s: %s cannot be written to", key, channel)
             return None
