@@ -339,7 +339,7 @@ async def test_export_holds_every_kind_of_data_with_exact_counts(world, shop):
         "contact_identities": 5,  # sms, whatsapp, email (demo) + telegram + web login
         "orders": 10, "order_lines": 18, "invoices": 10, "payments": 10, "loyalty_accounts": 1,
         "tickets": 1, "decisions": 1, "audit_log": 2, "contact_history": 2, "one_time_codes": 1, "outbox": 1,
-        "churn_scores": 1, "transcript": 4, "promises": 1, "feedback": 1, "inbox": 4, "proactive_messages": 1,
+        "churn_scores": 1, "transcript": 4, "promises": 1, "surveys": 0, "feedback": 1, "inbox": 4, "proactive_messages": 1,
     }
     assert "code_hash" not in bundle["tables"]["one_time_codes"][0]
     inbox = {r["id"]: r for r in bundle["tables"]["inbox"]}
@@ -428,7 +428,7 @@ async def test_erase_leaves_no_identifier_anywhere_and_keeps_the_rest(world, sho
     result = await personal.erase_customer(shop, "K10001", w.redis, w.prefix, actor_role="admin", actor="cli:test")
 
     assert result.complete and result.residual_sql == 0 and result.residual_redis == 0
-    assert result.sql == {"transcript": 4, "promises": 1, "feedback": 1, "one_time_codes": 1, "outbox": 1,
+    assert result.sql == {"transcript": 4, "promises": 1, "surveys": 0, "feedback": 1, "one_time_codes": 1, "outbox": 1,
                           "churn_scores": 1, "contact_history": 2, "tickets": 1, "decisions": 1, "loyalty_accounts": 1,
                           "order_lines": 18, "orders": 10, "contact_identities": 5, "customers": 1, "inbox": 4,
                           "proactive_messages": 1}
