@@ -895,8 +895,15 @@ def _period(request: web.Request, desk: Desk):
     end = day("to", desk.clock.today())
     start = day("from", end - td(days=27))
     if start > end or (end - start).days > 366:
-        raise _bad("from", "range")
+        raise _bad("from", "period")
     return Period(start, end)
+
+
+def _csv(text: str, name: str) -> web.Response:
+    response = web.Response(text=text, content_type="text/csv", charset="utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
 
 
 @api
@@ -908,10 +915,39 @@ async def promise_report(request: web.Request, desk: Desk) -> web.Response:
         raise DeskError(403, "reports_forbidden")
     report = await reports.promise_report(desk.records, _period(request, desk), desk.clock.now(), desk.clock.tz)
     if request.query.get("format") == "csv":
-        response = web.Response(text=reports.as_csv(report), content_type="text/csv", charset="utf-8")
-        response.headers.update(SECURITY_HEADERS)
-        response.headers["Content-Disposition"] = f'attachment; filename="promises-{report["from"]}-{report["to"]}.csv"'
-        return response
+        return _csv(reports.as_csv(report), f"promises-{report['from']}-{report['to']}")
+    return _json(report)
+
+
+MAX_SEARCH = 100  # characters of a comment search
+
+
+@api
+async def feedback_report(request: web.Request, desk: Desk) -> web.Response:
+    """GET /desk/api/reports/feedback?from=&to=[&channel=&queue=&agent=&served_by=&topic=][&q=words]
+    [&format=csv&table=weeks|channel|queue|agent|served_by|topic|ces|comments|promises|churn]
+    (supervisors): NPS, CES, CSAT and response rate per week and per breakdown, the comments, the
+    promises and waits per queue and the churn watch-list (bot/reports/feedback.py)."""
+    from bot.reports import feedback as reports
+
+    if desk.agent.role != REPORT_ROLE:
+        raise DeskError(403, "reports_forbidden")
+    period = _period(request, desk)
+    try:
+        filters = reports.parse_filters(request.query)
+    except ValueError as exc:
+        raise _bad(str(exc), "code") from None
+    search = request.query.get("q", "")
+    if len(search) > MAX_SEARCH or not encodable(search):
+        raise _bad("q", "too_long")
+    csv_table = request.query.get("table", "weeks")
+    wants_csv = request.query.get("format") == "csv"
+    if wants_csv and csv_table not in reports.TABLES:
+        raise _bad("table", "table")
+    report = await reports.feedback_report(desk.records, period, desk.clock.now(), desk.clock.tz, filters, search)
+    if wants_csv:
+        lang = request.query.get("lang") if request.query.get("lang") in texts.LANGUAGES else desk.lang
+        return _csv(reports.as_csv(report, csv_table, lang), f"feedback-{csv_table}-{report['from']}-{report['to']}")
     return _json(report)
 
 
@@ -1192,6 +1228,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/desk/api/feedback-followups/{ticket}/done", follow_up_done)
     r.add_post("/desk/api/callbacks/{ticket}/{action}", callback_action)
     r.add_get("/desk/api/reports/promises", promise_report)
+    r.add_get("/desk/api/reports/feedback", feedback_report)
     r.add_post("/desk/api/customers/{customer}/erase", erase)
     if STATIC_DIR.is_dir():
         r.add_static("/desk/static/", STATIC_DIR)

@@ -86,6 +86,12 @@ WHY: dict[str, tuple[str, str]] = {
     "time": ("moet een tijdstip met tijdzone zijn (ISO 8601)", "must be a moment with its offset (ISO 8601)"),
     "range": ("moet in de toekomst liggen, binnen 30 dagen", "must lie in the future, within 30 days"),
     "date": ("moet een datum zijn (JJJJ-MM-DD)", "must be a date (YYYY-MM-DD)"),
+    "period": ("de eerste dag moet voor de laatste liggen, hooguit 366 dagen ervoor",
+               "the first day must lie before the last, at most 366 days before it"),
+    "code": ("alleen letters, cijfers en _ - . @ (served_by: bot of agent)",
+             "letters, digits and _ - . @ only (served_by: bot or agent)"),
+    "table": ("kies weeks, channel, queue, agent, served_by, topic, ces, comments, promises of churn",
+              "choose weeks, channel, queue, agent, served_by, topic, ces, comments, promises or churn"),
 }
 
 LOGIN: dict[str, str] = {  # the login page is bilingual: it does not know the agent yet
@@ -154,6 +160,25 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "lang": {
         "nl": ("Nederlands", "Dutch"),
         "en": ("Engels", "English"),
+    },
+    "served": {  # who served the conversation a survey was about (the reports)
+        "bot": ("Bot", "Bot"),
+        "agent": ("Medewerker", "Person"),
+    },
+    "topic": {  # what a conversation was about (the bot's `topic` slot; the reports)
+        "order_status": ("Bestelstatus", "Order status"),
+        "delivery_problem": ("Bezorgprobleem", "Delivery problem"),
+        "return": ("Retour", "Return"),
+        "request_refund": ("Terugbetaling", "Refund"),
+        "invoice_question": ("Factuurvraag", "Invoice question"),
+        "payment_arrangement": ("Betalingsregeling", "Payment arrangement"),
+        "loyalty": ("Spaarprogramma", "Loyalty"),
+        "complaint": ("Klacht", "Complaint"),
+        "cancel_order": ("Bestelling annuleren", "Cancel an order"),
+        "cancel_contract": ("Opzeggen", "Cancellation"),
+        "callback": ("Terugbellen", "Callback"),
+        "preferences": ("Voorkeuren", "Preferences"),
+        "faq": ("Veelgestelde vraag", "FAQ"),
     },
 }
 

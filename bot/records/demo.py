@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot.policy.churn import local_today, refresh
 from bot.policy.clock import local_zone
 from bot.records.models import (
-    Base, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice, LoyaltyAccount, Order,
-    OrderLine, Payment, Promise, Reward, Ticket,
+    Base, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Feedback, Invoice, LoyaltyAccount, Order,
+    OrderLine, Payment, Promise, Reward, Survey, Ticket,
 )
 
 SEED = 6  # with this seed only the customers meant to show churn signals show them (tested)
@@ -337,6 +337,88 @@ def _promise_history(session: AsyncSession, today: date) -> None:
                                     settled_at=late, answered_at=late, **common))
 
 
+DEMO_AGENTS = ("marieke", "joost", "lisa")
+QUEUE_TOPICS = {"general": ("order_status", "delivery_problem", "return"),
+                "finance": ("invoice_question", "payment_arrangement", "request_refund"),
+                "complaints": ("complaint",), "retention": ("cancel_contract",)}
+BOT_TOPICS = ("order_status", "order_status", "delivery_problem", "return", "loyalty", "faq")
+# what a customer wrote with a low or a high score, per language
+UNHAPPY = {
+    "nl": ["Ik moest drie keer hetzelfde uitleggen.", "Duurde veel te lang voordat iemand reageerde.",
+           "Mijn pakket is nog steeds niet binnen en niemand weet waar het is.",
+           "De bot begreep mijn vraag niet, ik wilde gewoon een medewerker.",
+           "Beloofd teruggebeld te worden, maar er belde niemand.", "Terugbetaling duurt weken, dat is geen service.",
+           "Onvriendelijk geholpen aan de telefoon."],
+    "en": ["I had to explain the same thing three times.", "It took far too long before anyone answered.",
+           "My parcel still hasn't arrived and nobody knows where it is.",
+           "The bot did not understand me, I just wanted a person.", "Promised a callback that never came.",
+           "The refund is taking weeks."],
+}
+HAPPY = {
+    "nl": ["Snel en vriendelijk geholpen, top!", "Fijn dat ik meteen wist hoe lang het zou duren.",
+           "Binnen een paar minuten opgelost.", "Prettig dat ik via WhatsApp verder kon."],
+    "en": ["Quick and friendly, thanks!", "Good to know straight away how long it would take.",
+           "Sorted in a few minutes."],
+}
+
+
+async def _feedback_history(session: AsyncSession, today: date, customers: dict[str, Customer]) -> None:
+    """Four weeks of post-chat surveys and what customers answered (CES, NPS, sometimes CSAT, a
+    comment; a fifth anonymously), slowly getting better, so the Reports view (docs/reports.md)
+    is alive on first start. Fixed seed: the same rows every time."""
+    rng = random.Random(13)
+    # not Sanne (K10001): the persona every demo starts with keeps a record without surveys
+    people = [customers[spec.number] for spec in CUSTOMERS if spec.number != "K10001"]
+    answers: list[tuple[Survey, dict[str, Any]]] = []
+    zone = local_zone()
+    for days_ago in range(28, 0, -1):
+        day = today - timedelta(days=days_ago)
+        if day.weekday() == 6:
+            continue
+        for _ in range(rng.randint(2, 3) if day.weekday() == 5 else rng.randint(4, 8)):
+            customer = rng.choice(people)
+            by_bot = rng.random() < 0.45
+            queue = None if by_bot else rng.choice(("general", "general", "finance", "complaints", "retention"))
+            topic = rng.choice(BOT_TOPICS if by_bot else QUEUE_TOPICS[queue])
+            channel = customer.preferred_channel if customer.preferred_channel != "email" else "whatsapp"
+            sent = datetime.combine(day, time(rng.randint(9, 17), rng.randrange(0, 60, 5)), tzinfo=zone)
+            roll = rng.random()
+            status = ("answered" if roll < 0.64 else "expired" if roll < 0.78 else "left" if roll < 0.9
+                      else "stopped" if roll < 0.95 else "failed")
+            if days_ago == 1 and status == "expired":
+                status = "sent"  # yesterday's: still open
+            survey = Survey(customer_id=customer.id, conversation=f"demo-{days_ago}-{rng.randint(10000, 99999)}",
+                            channel=channel, language=customer.language, queue=queue, topic=topic,
+                            served_by="bot" if by_bot else "agent", agent=None if by_bot else rng.choice(DEMO_AGENTS),
+                            trigger=rng.choice(("resolved", "quiet") if by_bot else ("close", "handback")),
+                            status=status, asked_nps=rng.random() < 0.65, sent_at=sent.astimezone(timezone.utc))
+            if status in ("expired", "left", "stopped"):
+                survey.reminded_at = survey.sent_at + timedelta(hours=4) if status == "expired" else None
+                survey.ended_at = survey.sent_at + timedelta(hours=24 if status == "expired" else 1)
+            session.add(survey)
+            if status != "answered":
+                continue
+            chance = (0.5 if queue == "complaints" else 0.72 if by_bot else 0.78) + (28 - days_ago) * 0.006
+            happy = rng.random() < chance
+            ces = rng.choice((5, 6, 6, 7, 7) if happy else (1, 2, 3, 3, 4))
+            nps = rng.choice((8, 9, 9, 10, 10, 7) if happy else (0, 2, 4, 5, 6, 6, 7)) if survey.asked_nps else None
+            csat = rng.choice((4, 5, 5) if happy else (1, 2, 3)) if rng.random() < 0.35 else None
+            texts = (HAPPY if happy else UNHAPPY)[customer.language if customer.language in HAPPY else "nl"]
+            comment = rng.choice(texts) if rng.random() < (0.3 if happy else 0.8) else ""
+            anonymous = rng.random() < 0.2
+            answered = survey.sent_at + timedelta(minutes=rng.randint(2, 90))
+            survey.ended_at = answered
+            answers.append((survey, dict(
+                customer_id=None if anonymous else customer.id, conversation=None if anonymous else survey.conversation,
+                ces=ces, nps=nps, csat=csat, comment=comment, channel=channel,
+                queue=queue, topic=topic, served_by=survey.served_by, agent=None if anonymous else survey.agent,
+                anonymous=anonymous, week="{}-W{:02d}".format(*answered.astimezone(zone).isocalendar()[:2]),
+                created_at=answered)))
+    await session.flush()  # the surveys' ids
+    for survey, answer in answers:
+        session.add(Feedback(survey_id=None if answer["anonymous"] else survey.id, **answer))
+
+
 # tickets: customer, kind, status, created (days ago), extra
 TICKETS: list[dict[str, Any]] = [
     dict(customer="K10004", kind="complaint", status="closed", created=100, responded=99, closed=90,
@@ -371,6 +453,14 @@ TICKETS: list[dict[str, Any]] = [
          channel="sms", details="Vindt de betalingsherinnering onduidelijk.", data={"topic": "invoice"}),
     dict(customer="K10013", kind="request", status="answered", created=6, responded=5, channel="email",
          details="Offerte gevraagd voor 10 bureaustoelen.", data={"topic": "quote"}),
+    # reach-out tasks done (bot/promises/proactive.py makes them): the churn watch-list's "what was done"
+    dict(customer="K10004", kind="reach_out", status="closed", created=14, responded=13, closed=13,
+         details="Vertrekrisico 80: open klacht, herhaalde klachten, al lang niet besteld",
+         data={"reasons": ["Vertrekrisico 80: open klacht, herhaalde klachten, al lang niet besteld"],
+               "done_by": "marieke", "note": "Gebeld: reparatie versneld, bon van €10 aangeboden."}),
+    dict(customer="K10020", kind="reach_out", status="closed", created=9, responded=8, closed=8,
+         details="Vertrekrisico 40: bestelt minder vaak", data={"reasons": ["Vertrekrisico 40: bestelt minder vaak"],
+                                                               "done_by": "joost", "note": "Gemaild met de nieuwe collectie; geen reactie."}),
 ]
 
 # decisions already granted: customer, kind, days ago, role, actor, extra
@@ -457,6 +547,7 @@ async def _counts(session: AsyncSession) -> dict[str, int]:
         "order_lines": OrderLine, "invoices": Invoice, "payments": Payment,
         "loyalty_accounts": LoyaltyAccount, "rewards": Reward, "tickets": Ticket,
         "decisions": Decision, "contact_history": ContactEvent, "churn_scores": ChurnScore,
+        "surveys": Survey, "feedback": Feedback,
     }
     out = {}
     for name, model in tables.items():
@@ -619,7 +710,7 @@ async def _build(session: AsyncSession, today: date) -> None:
                                            ).astimezone(timezone.utc)
         ticket = Ticket(
             customer_id=customer.id, order_id=order.id if order else None, kind=t["kind"], status=t["status"],
-            details=t["details"], data=t["data"], channel=t["channel"], created_at=created,
+            details=t["details"], data=t["data"], channel=t.get("channel"), created_at=created,
             promised_by=promised_by,
             first_response_at=_at(day(t["responded"]), hour=11) if "responded" in t else None,
             closed_at=_at(day(t["closed"]), hour=14) if "closed" in t else None,
@@ -634,6 +725,7 @@ async def _build(session: AsyncSession, today: date) -> None:
                                 owed_by=f"queue:{DEMO_QUEUES.get(t['kind'], 'general')}", created_at=created))
 
     _promise_history(session, today)
+    await _feedback_history(session, today, customers)
 
     # decisions already granted
     for d in DECISIONS:

@@ -19,8 +19,8 @@ from sqlalchemy.orm import selectinload, sessionmaker
 
 from bot.promises import state
 from bot.records.models import (
-    AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Invoice,
-    LoyaltyAccount, OneTimeCode, Order, Outbox, Promise, Reward, Ticket, TranscriptEntry,
+    AuditEntry, ChurnScore, ContactEvent, ContactIdentity, Customer, Decision, Feedback, Invoice,
+    LoyaltyAccount, OneTimeCode, Order, Outbox, Promise, Reward, Survey, Ticket, TranscriptEntry,
 )
 from channels import registry
 
@@ -520,6 +520,66 @@ class Records:
                                                         Promise.deadline < end.astimezone(timezone.utc))
                                   .order_by(Promise.deadline))
             return [_aware_promise(p) for p in row.scalars()]
+
+    async def surveys_between(self, start: datetime, end: datetime) -> list[Survey]:
+        """Surveys sent in [start, end): the feedback report's response rate."""
+        async with self.session() as s:
+            row = await s.execute(select(Survey).where(Survey.sent_at >= start.astimezone(timezone.utc),
+                                                       Survey.sent_at < end.astimezone(timezone.utc))
+                                  .order_by(Survey.sent_at, Survey.id))
+            surveys = list(row.scalars())
+        for survey in surveys:
+            for column in ("sent_at", "reminded_at", "ended_at"):
+                setattr(survey, column, aware(getattr(survey, column)))
+        return surveys
+
+    async def feedback_between(self, start: datetime, end: datetime) -> list[Feedback]:
+        """Feedback given in [start, end), anonymous answers included: the feedback report's rows,
+        each with the `customer_number` of its customer (None when anonymous)."""
+        async with self.session() as s:
+            row = await s.execute(select(Feedback, Customer.customer_number)
+                                  .outerjoin(Customer, Customer.id == Feedback.customer_id)
+                                  .where(Feedback.created_at >= start.astimezone(timezone.utc),
+                                         Feedback.created_at < end.astimezone(timezone.utc))
+                                  .order_by(Feedback.created_at, Feedback.id))
+            answers = []
+            for answer, number in row.all():
+                answer.created_at = aware(answer.created_at)
+                answer.customer_number = None if answer.anonymous else number
+                answers.append(answer)
+        return answers
+
+    async def churn_watch(self, min_score: int = 1, limit: int = 100,
+                          task_kinds: Iterable[str] = ("reach_out",)) -> list[dict[str, Any]]:
+        """Customers by churn score (highest first, at least `min_score`), each with the tasks made
+        for them (`task_kinds`, open or done, newest first) and their last named feedback."""
+        kinds = tuple(task_kinds)
+        async with self.session() as s:
+            scored = (await s.execute(
+                select(ChurnScore, Customer).join(Customer, Customer.id == ChurnScore.customer_id)
+                .where(ChurnScore.score >= min_score)
+                .order_by(ChurnScore.score.desc(), Customer.customer_number).limit(limit))).all()
+            ids = [score.customer_id for score, _ in scored]
+            tasks: dict[int, list[Ticket]] = {}
+            last_feedback: dict[int, Feedback] = {}
+            if ids:
+                for ticket in (await s.execute(select(Ticket).where(Ticket.customer_id.in_(ids), Ticket.kind.in_(kinds))
+                                               .order_by(Ticket.created_at.desc(), Ticket.id.desc()))).scalars():
+                    tasks.setdefault(ticket.customer_id, []).append(ticket)
+                for answer in (await s.execute(select(Feedback).where(Feedback.customer_id.in_(ids),
+                                                                      Feedback.anonymous.is_(False))
+                                               .order_by(Feedback.created_at, Feedback.id))).scalars():
+                    last_feedback[answer.customer_id] = answer
+        rows = []
+        for score, customer in scored:
+            for ticket in tasks.get(customer.id, []):
+                ticket.created_at, ticket.closed_at = aware(ticket.created_at), aware(ticket.closed_at)
+            answer = last_feedback.get(customer.id)
+            if answer is not None:
+                answer.created_at = aware(answer.created_at)
+            rows.append({"score": score, "customer": customer, "tasks": tasks.get(customer.id, []),
+                         "feedback": answer})
+        return rows
 
     async def reschedule_ticket(self, ticket_id: int, promised_by: datetime, **notes: Any) -> None:
         """A new time on an open ticket (a callback tried again), with notes in its data."""

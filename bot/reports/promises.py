@@ -107,6 +107,32 @@ def promise_figures(promises: list[Any], now: datetime, tz: tzinfo) -> dict[str,
     }
 
 
+WAIT_KIND = "handoff_wait"
+
+
+def wait_figures(promises: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per queue, how long customers waited for a person: from the first promise of a wait
+    (`handoff_wait`, not renewing another) to the answer that ended it (its own, or that of the
+    promise that renewed it), with the median and p90 in minutes. A wait without an answer (the
+    customer left, or still waits) counts as `not_answered`, never in the times."""
+    answers = _answer_times(promises)
+    waits: dict[str, list[float]] = defaultdict(list)
+    unanswered: dict[str, int] = defaultdict(int)
+    for promise in promises:
+        if promise.kind != WAIT_KIND or promise.renewed_from is not None:
+            continue
+        queue = promise.queue or "-"
+        answered = answers.get(promise.id)
+        if answered is None:
+            unanswered[queue] += 1
+            continue
+        waits[queue].append(max(0.0, (answered - promise.created_at).total_seconds() / 60))
+    return {queue: {"waited": len(waits.get(queue, [])), "not_answered": unanswered.get(queue, 0),
+                    "wait_median_minutes": _round(percentile(waits.get(queue, []), 0.5)),
+                    "wait_p90_minutes": _round(percentile(waits.get(queue, []), 0.9))}
+            for queue in sorted(set(waits) | set(unanswered))}
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 

@@ -76,6 +76,31 @@
       fu_note: "Wat heb je gedaan? (intern)", fu_message: "Bericht aan de klant", fu_done: "Afronden",
       fu_closed: "Opvolging afgerond; de klant is geïnformeerd.", fu_bot: "bot", fu_empty: "Vul beide velden in.",
       reach_out: "Klanten benaderen", reach_done: "Gedaan", reach_note: "Wat heb je gedaan?", reach_closed: "Taak afgesloten.",
+      reports: "Rapportage", reports_back: "Terug naar de gesprekken",
+      r_from: "Van", r_to: "Tot en met", r_channel: "Kanaal", r_queue: "Wachtrij", r_agent: "Medewerker",
+      r_served_by: "Bot of mens", r_topic: "Onderwerp", r_all: "Alle", r_none: "—",
+      r_period: "{from} t/m {to} · {n} antwoorden op {sent} verstuurde enquêtes",
+      r_nps: "NPS", r_nps_sub: "{p} promotors · {pa} passief · {d} criticasters",
+      r_ces: "CES (gemak, 1–7)", r_ces_sub: "{n} antwoorden · {easy} makkelijk (5–7)",
+      r_csat: "CSAT (1–5)", r_csat_sub: "{n} antwoorden · {sat} tevreden (4–5)",
+      r_rate: "Respons", r_rate_sub: "{a} van {s} enquêtes beantwoord",
+      r_answers: "Antwoorden", r_answers_sub: "{anon} anoniem · {c} met opmerking",
+      r_trend: "Per week", r_ces_distribution: "CES-verdeling",
+      r_trend_label: "Grafiek: NPS, respons en gemiddelde CES per week",
+      r_ces_label: "Grafiek: aantal antwoorden per CES-score",
+      r_series_nps: "NPS", r_series_rate: "Respons (%)", r_series_ces: "CES gemiddeld", r_series_answers: "Antwoorden",
+      r_t_weeks: "Per week", r_t_channel: "Per kanaal", r_t_queue: "Per wachtrij", r_t_agent: "Per medewerker",
+      r_t_served_by: "Bot of mens", r_t_topic: "Per onderwerp", r_t_comments: "Opmerkingen",
+      r_t_promises: "Beloftes en wachttijden per wachtrij", r_t_churn: "Vertrekrisico: wie houden we in de gaten",
+      c_week: "Week", c_answers: "Antw.", c_promoters: "Prom.", c_passives: "Pass.", c_detractors: "Crit.",
+      c_ces: "CES", c_csat: "CSAT", c_sent: "Verst.", c_answered: "Beantw.", c_rate: "Respons",
+      c_at: "Datum", c_scores: "Scores", c_comment: "Opmerking", c_who: "Wie hielp", c_customer: "Klant",
+      c_kept: "Gehouden", c_renewed: "Vernieuwd", c_broken: "Gebroken", c_open: "Open", c_kept_share: "Op tijd",
+      c_waited: "Gewacht", c_wait_p50: "Wacht mediaan", c_wait_p90: "Wacht p90", c_score: "Risico",
+      c_reasons: "Waarom", c_done: "Wat is gedaan", c_last: "Laatste feedback", c_score_n: "Score",
+      r_search: "Zoek in opmerkingen…", r_found: "{n} gevonden", r_anonymous: "anoniem",
+      r_nothing_done: "nog niets", r_task_open: "taak open sinds {d}", r_minutes: "{n} min",
+      r_no_rows: "Geen gegevens in deze periode.", lvl_high: "hoog", lvl_medium: "middel", lvl_low: "laag",
     },
     en: {
       callbacks: "Callbacks", callbacks_empty: "No callbacks.",
@@ -90,6 +115,31 @@
       fu_note: "What did you do? (internal)", fu_message: "Message to the customer", fu_done: "Complete",
       fu_closed: "Follow-up completed; the customer was told.", fu_bot: "bot", fu_empty: "Fill in both fields.",
       reach_out: "Customers to reach out to", reach_done: "Done", reach_note: "What did you do?", reach_closed: "Task closed.",
+      reports: "Reports", reports_back: "Back to the conversations",
+      r_from: "From", r_to: "To", r_channel: "Channel", r_queue: "Queue", r_agent: "Agent",
+      r_served_by: "Bot or person", r_topic: "Topic", r_all: "All", r_none: "—",
+      r_period: "{from} to {to} · {n} answers to {sent} surveys sent",
+      r_nps: "NPS", r_nps_sub: "{p} promoters · {pa} passives · {d} detractors",
+      r_ces: "CES (ease, 1–7)", r_ces_sub: "{n} answers · {easy} easy (5–7)",
+      r_csat: "CSAT (1–5)", r_csat_sub: "{n} answers · {sat} satisfied (4–5)",
+      r_rate: "Response rate", r_rate_sub: "{a} of {s} surveys answered",
+      r_answers: "Answers", r_answers_sub: "{anon} anonymous · {c} with a comment",
+      r_trend: "Per week", r_ces_distribution: "CES distribution",
+      r_trend_label: "Chart: NPS, response rate and average CES per week",
+      r_ces_label: "Chart: number of answers per CES score",
+      r_series_nps: "NPS", r_series_rate: "Response rate (%)", r_series_ces: "CES average", r_series_answers: "Answers",
+      r_t_weeks: "Per week", r_t_channel: "Per channel", r_t_queue: "Per queue", r_t_agent: "Per agent",
+      r_t_served_by: "Bot or person", r_t_topic: "Per topic", r_t_comments: "Comments",
+      r_t_promises: "Promises and waits per queue", r_t_churn: "Churn watch-list",
+      c_week: "Week", c_answers: "Answ.", c_promoters: "Prom.", c_passives: "Pass.", c_detractors: "Detr.",
+      c_ces: "CES", c_csat: "CSAT", c_sent: "Sent", c_answered: "Answered", c_rate: "Rate",
+      c_at: "Date", c_scores: "Scores", c_comment: "Comment", c_who: "Served by", c_customer: "Customer",
+      c_kept: "Kept", c_renewed: "Renewed", c_broken: "Broken", c_open: "Open", c_kept_share: "In time",
+      c_waited: "Waited", c_wait_p50: "Wait median", c_wait_p90: "Wait p90", c_score: "Risk",
+      c_reasons: "Why", c_done: "What was done", c_last: "Last feedback", c_score_n: "Score",
+      r_search: "Search the comments…", r_found: "{n} found", r_anonymous: "anonymous",
+      r_nothing_done: "nothing yet", r_task_open: "task open since {d}", r_minutes: "{n} min",
+      r_no_rows: "No data in this period.", lvl_high: "high", lvl_medium: "medium", lvl_low: "low",
       title: "Customer contact desk", language: "Language", logout: "Log out",
       queue: "Queue", queue_empty: "Nobody is waiting.", mine: "My conversations",
       mine_empty: "You have no open conversations.", pick_conversation: "Pick a conversation from the queue.",
@@ -330,6 +380,8 @@
     state.queueSig = "";
     renderQueue();
     renderConversation();
+    renderReportsToggle();
+    renderReport();
   }
 
   // ------------------------------------------------------------------ me
@@ -938,6 +990,8 @@
     show($("decide-refused"), false);
     renderQueue();
     renderConversation();
+    renderReportsToggle();
+    renderReport();
   }
 
   function renderTransferRoles() {
@@ -1205,6 +1259,274 @@
     }
   }
 
+  // ------------------------------------------------------------------ reports (supervisors)
+  // GET /desk/api/reports/feedback (bot/reports/feedback.py); what each figure means: docs/reports.md.
+  // The charts are drawn with Chart.js, vendored in /desk/static/vendor/chart.js/ (no CDN: the
+  // page's CSP allows scripts from the desk itself only) and loaded the first time the view opens.
+
+  const CHART_JS = "/desk/static/vendor/chart.js/chart.umd.min.js";
+  const REPORT_DIMENSIONS = ["channel", "queue", "agent", "served_by", "topic"];
+  const reports = { open: false, data: null, charts: {}, seq: 0, chartLib: null, searchTimer: null, q: "" };
+
+  function loadChartLib() {
+    if (window.Chart) return Promise.resolve(window.Chart);
+    if (!reports.chartLib) {
+      reports.chartLib = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = CHART_JS;
+        script.onload = () => resolve(window.Chart);
+        script.onerror = () => { reports.chartLib = null; reject(new Error("chart.js")); };
+        document.head.append(script);
+      });
+    }
+    return reports.chartLib;
+  }
+
+  const locale = () => (state.lang === "en" ? "en-GB" : "nl-NL");
+  const num = (v, digits = 1) => (v === null || v === undefined ? "–"
+    : Number(v).toLocaleString(locale(), { maximumFractionDigits: digits }));
+  const pct = (v) => (v === null || v === undefined ? "–"
+    : Number(v).toLocaleString(locale(), { style: "percent", maximumFractionDigits: 0 }));
+  const signed = (v) => (v === null || v === undefined ? "–" : `${v > 0 ? "+" : ""}${num(v)}`);
+
+  function dimensionLabel(dim, value) {
+    if (value === "-" || value === null || value === undefined || value === "") return t("r_none");
+    if (dim === "channel") return channelLabel(value);
+    if (dim === "queue") return queueLabel(value);
+    if (dim === "served_by") return label("served", value);
+    if (dim === "topic") return label("topic", value);
+    return String(value);
+  }
+
+  function reportParams(extra) {
+    const params = new URLSearchParams();
+    for (const node of document.querySelectorAll("[data-testid='report-filters'] [data-param]")) {
+      if (node.value) params.set(node.dataset.param, node.value);
+    }
+    if (reports.q) params.set("q", reports.q);
+    for (const [k, v] of Object.entries(extra || {})) params.set(k, v);
+    return params;
+  }
+
+  const csvHref = (table) => `/desk/api/reports/feedback?${reportParams({ format: "csv", table, lang: state.lang })}`;
+
+  function renderReportsToggle() {
+    const button = $("reports-toggle");
+    const supervisor = Boolean(state.me && state.me.role === "supervisor");
+    show(button, supervisor);
+    button.textContent = reports.open ? t("reports_back") : t("reports");
+    button.setAttribute("aria-pressed", reports.open ? "true" : "false");
+  }
+
+  function toggleReports(open) {
+    reports.open = open === undefined ? !reports.open : open;
+    show(document.querySelector("main.desk"), !reports.open);
+    show($("reports"), reports.open);
+    renderReportsToggle();
+    if (reports.open) loadReport();
+  }
+
+  const loadReport = coalesce(async () => {
+    const seq = ++reports.seq;
+    $("reports").dataset.loading = "1";
+    let data;
+    try {
+      [data] = await Promise.all([api("GET", `/desk/api/reports/feedback?${reportParams()}`),
+                                  loadChartLib().catch(() => null)]);
+    } catch (err) {
+      delete $("reports").dataset.loading;
+      showError(err);
+      return;
+    }
+    if (seq !== reports.seq) return;
+    reports.data = data;
+    renderReport();
+    delete $("reports").dataset.loading;
+    $("reports").dataset.loaded = String(seq);
+  });
+
+  function fillFilter(select, dim, options) {
+    const current = select.value;
+    const values = [...new Set([...(options || []), ...(current ? [current] : [])])];
+    select.replaceChildren(el("option", { value: "", text: t("r_all") }),
+      ...values.map((v) => el("option", { value: v, text: dimensionLabel(dim, v) })));
+    select.value = current;
+  }
+
+  function card(testid, title, value, sub, tone) {
+    return el("div", { class: "card", testid, "data-tone": tone || null },
+      el("div", { class: "card-title", text: title }),
+      el("div", { class: "card-value", testid: `${testid}-value`, text: value }),
+      el("div", { class: "card-sub", text: sub }));
+  }
+
+  function renderCards(total) {
+    const tone = (v, good, bad) => (v === null || v === undefined ? null : v >= good ? "good" : v <= bad ? "bad" : null);
+    $("report-cards").replaceChildren(
+      card("card-nps", t("r_nps"), signed(total.nps),
+        t("r_nps_sub", { p: total.promoters, pa: total.passives, d: total.detractors }), tone(total.nps, 30, 0)),
+      card("card-ces", t("r_ces"), num(total.ces_average, 2),
+        t("r_ces_sub", { n: total.ces_answers, easy: pct(total.ces_easy_share) }), tone(total.ces_average, 5.5, 4)),
+      card("card-csat", t("r_csat"), num(total.csat_average, 2),
+        t("r_csat_sub", { n: total.csat_answers, sat: pct(total.csat_satisfied_share) }), tone(total.csat_average, 4, 3)),
+      card("card-rate", t("r_rate"), pct(total.response_rate), t("r_rate_sub", { a: total.answered, s: total.sent })),
+      card("card-answers", t("r_answers"), num(total.answers, 0),
+        t("r_answers_sub", { anon: total.anonymous, c: total.comments })));
+  }
+
+  function chartColors() {
+    return { nps: "#1f5fbf", rate: "#a35a00", ces: "rgba(28, 122, 62, 0.35)", cesLine: "#1c7a3e",
+             low: "#b3261e", mid: "#8a94a3", high: "#1c7a3e", grid: "#e4e7ec", ink: "#1d2330" };
+  }
+
+  function drawCharts(data) {
+    const Chart = window.Chart;
+    for (const chart of Object.values(reports.charts)) chart.destroy();
+    reports.charts = {};
+    const trend = $("chart-trend");
+    const ces = $("chart-ces");
+    trend.setAttribute("aria-label", t("r_trend_label"));
+    ces.setAttribute("aria-label", t("r_ces_label"));
+    if (!Chart) return;
+    const c = chartColors();
+    const weeks = data.weeks || [];
+    const common = { responsive: true, maintainAspectRatio: false, animation: false, locale: locale(),
+                     interaction: { mode: "index", intersect: false },
+                     plugins: { legend: { position: "bottom", labels: { color: c.ink, usePointStyle: true } } } };
+    reports.charts.trend = new Chart(trend, {
+      data: {
+        labels: weeks.map((w) => w.week.slice(5)),  // "2026-W45" -> "W45"
+        datasets: [
+          { type: "line", label: t("r_series_nps"), data: weeks.map((w) => w.nps), yAxisID: "score",
+            borderColor: c.nps, backgroundColor: c.nps, borderWidth: 3, pointRadius: 4, pointStyle: "circle", spanGaps: true },
+          { type: "line", label: t("r_series_rate"), yAxisID: "score", borderDash: [6, 4], pointStyle: "rect",
+            data: weeks.map((w) => (w.response_rate === null ? null : Math.round(w.response_rate * 100))),
+            borderColor: c.rate, backgroundColor: c.rate, borderWidth: 2, pointRadius: 3, spanGaps: true },
+          { type: "bar", label: t("r_series_ces"), data: weeks.map((w) => w.ces_average), yAxisID: "ces",
+            backgroundColor: c.ces, borderColor: c.cesLine, borderWidth: 1, pointStyle: "rectRounded" },
+        ],
+      },
+      options: { ...common, scales: {
+        score: { position: "left", min: -100, max: 100, title: { display: true, text: `${t("r_series_nps")} · %` },
+                 grid: { color: c.grid } },
+        ces: { position: "right", min: 1, max: 7, title: { display: true, text: "CES" }, grid: { drawOnChartArea: false } },
+      } },
+    });
+    const dist = data.ces_distribution || [];
+    reports.charts.ces = new Chart(ces, {
+      type: "bar",
+      data: { labels: dist.map((d) => String(d.score)),
+              datasets: [{ label: t("r_series_answers"), data: dist.map((d) => d.answers),
+                           backgroundColor: dist.map((d) => (d.score <= 3 ? c.low : d.score >= 5 ? c.high : c.mid)) }] },
+      options: { ...common, plugins: { legend: { display: false } },
+                 scales: { x: { title: { display: true, text: t("r_ces") } },
+                           y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: t("r_series_answers") } } } },
+    });
+  }
+
+  /** One table with its title and CSV download; columns: [key, header, cell(row), class]. */
+  function reportTable(name, title, columns, rows, opts = {}) {
+    const head = el("div", { class: "table-head" }, el("span", { text: title }),
+      el("a", { class: "button secondary csv", testid: `csv-${name}`, href: csvHref(name), download: "" , text: "CSV" }));
+    const table = el("table", { testid: `table-${name}-rows` },
+      el("thead", {}, el("tr", {}, ...columns.map(([, header, , cls]) => el("th", { class: cls || null, text: header })))),
+      el("tbody", {}, ...rows.map((row) => el("tr", { testid: `${name}-row` },
+        ...columns.map(([, , cell, cls]) => {
+          const value = cell(row);
+          const td = el("td", { class: cls || null });
+          if (value instanceof Node) td.append(value); else td.textContent = value === null || value === undefined ? "" : String(value);
+          return td;
+        })))));
+    const box = el("section", { class: `report-table${opts.wide ? " wide" : ""}`, testid: `table-${name}` }, head);
+    if (opts.before) box.append(opts.before);
+    box.append(rows.length ? table : el("p", { class: "empty", text: t("r_no_rows") }));
+    return box;
+  }
+
+  /** The figure columns of the weekly table; the breakdowns leave out the NPS groups (their CSV has them). */
+  const figureColumns = (groups = false) => [
+    ["answers", t("c_answers"), (r) => num(r.answers, 0), "num"],
+    ["nps", "NPS", (r) => signed(r.nps), "num"],
+    ...(groups ? [["promoters", t("c_promoters"), (r) => r.promoters, "num"],
+                  ["passives", t("c_passives"), (r) => r.passives, "num"],
+                  ["detractors", t("c_detractors"), (r) => r.detractors, "num"]] : []),
+    ["ces", t("c_ces"), (r) => num(r.ces_average, 2), "num"],
+    ["csat", t("c_csat"), (r) => num(r.csat_average, 2), "num"],
+    ["sent", t("c_sent"), (r) => r.sent, "num"],
+    ["answered", t("c_answered"), (r) => r.answered, "num"],
+    ["rate", t("c_rate"), (r) => pct(r.response_rate), "num"],
+  ];
+
+  function scores(row) {
+    return [row.nps !== null && row.nps !== undefined ? `NPS ${row.nps}` : "", row.ces ? `CES ${row.ces}` : "",
+            row.csat ? `CSAT ${row.csat}` : ""].filter(Boolean).join(" · ");
+  }
+
+  function churnDone(row) {
+    if (!row.tasks || !row.tasks.length) return t("r_nothing_done");
+    return row.tasks.map((task) => (task.status === "open" ? t("r_task_open", { d: day(task.created_at) })
+      : `${day(task.closed_at)}${task.done_by ? ` (${task.done_by})` : ""}: ${task.note || "–"}`)).join("; ");
+  }
+
+  function renderTables(data) {
+    const search = el("input", { type: "search", class: "search", testid: "report-search",
+                                 placeholder: t("r_search"), "aria-label": t("r_search") });
+    search.value = reports.q;
+    search.addEventListener("input", () => {
+      clearTimeout(reports.searchTimer);
+      reports.searchTimer = setTimeout(() => { reports.q = search.value.trim(); loadReport(); }, 300);
+    });
+    const found = el("span", { class: "hint", testid: "report-found", text: ` ${t("r_found", { n: data.comments_found })}` });
+    const tables = [
+      reportTable("weeks", t("r_t_weeks"), [["week", t("c_week"), (r) => r.week], ...figureColumns(true)], data.weeks, { wide: true }),
+      ...REPORT_DIMENSIONS.map((dim) => reportTable(dim, t(`r_t_${dim}`),
+        [[dim, t(`r_${dim}`), (r) => dimensionLabel(dim, r[dim])], ...figureColumns()], data.breakdowns[dim] || [])),
+      reportTable("comments", t("r_t_comments"), [
+        ["at", t("c_at"), (r) => day(r.at)],
+        ["scores", t("c_scores"), (r) => scores(r), "num"],
+        ["comment", t("c_comment"), (r) => r.comment],
+        ["who", t("c_who"), (r) => [label("served", r.served_by), r.agent, dimensionLabel("queue", r.queue)]
+          .filter((x) => x && x !== t("r_none")).join(" · ")],
+        ["customer", t("c_customer"), (r) => (r.anonymous ? t("r_anonymous") : r.customer_number || "")],
+      ], data.comments, { wide: true, before: el("div", {}, search, found) }),
+      reportTable("promises", t("r_t_promises"), [
+        ["queue", t("r_queue"), (r) => dimensionLabel("queue", r.queue)],
+        ["kept", t("c_kept"), (r) => r.kept, "num"], ["renewed", t("c_renewed"), (r) => r.renewed, "num"],
+        ["broken", t("c_broken"), (r) => r.broken, "num"], ["open", t("c_open"), (r) => r.open, "num"],
+        ["share", t("c_kept_share"), (r) => pct(r.kept_or_renewed_share), "num"],
+        ["waited", t("c_waited"), (r) => r.waited, "num"],
+        ["p50", t("c_wait_p50"), (r) => (r.wait_median_minutes === null ? "–" : t("r_minutes", { n: num(r.wait_median_minutes) })), "num"],
+        ["p90", t("c_wait_p90"), (r) => (r.wait_p90_minutes === null ? "–" : t("r_minutes", { n: num(r.wait_p90_minutes) })), "num"],
+      ], data.promises || [], { wide: true }),
+      reportTable("churn", t("r_t_churn"), [
+        ["customer", t("c_customer"), (r) => `${r.customer_number} ${r.name}`],
+        ["score", t("c_score_n"), (r) => `${r.score} · ${t(`lvl_${r.level}`)}`, "num"],
+        ["reasons", t("c_reasons"), (r) => (r.reasons || []).map((x) => x[state.lang] || x.nl || x.code).join(" ")],
+        ["done", t("c_done"), (r) => churnDone(r)],
+        ["last", t("c_last"), (r) => (r.last_feedback ? `${day(r.last_feedback.at)} ${scores(r.last_feedback)}` : "")],
+      ], data.churn || [], { wide: true }),
+    ];
+    const focused = document.activeElement && document.activeElement.dataset.testid === "report-search";
+    $("report-tables").replaceChildren(...tables);
+    if (focused) { const box = $("report-search"); box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
+  }
+
+  function renderReport() {
+    const data = reports.data;
+    if (!data || !reports.open) return;
+    if (!$("report-from").value) $("report-from").value = data.from;
+    if (!$("report-to").value) $("report-to").value = data.to;
+    for (const select of document.querySelectorAll("[data-testid='report-filters'] select[data-filter]")) {
+      fillFilter(select, select.dataset.filter, (data.options || {})[select.dataset.filter]);
+    }
+    $("report-period").textContent = t("r_period", { from: day(data.from), to: day(data.to), n: data.total.answers,
+                                                      sent: data.total.sent });
+    renderCards(data.total);
+    drawCharts(data);
+    for (const link of document.querySelectorAll("[data-csv]")) link.href = csvHref(link.dataset.csv);
+    renderTables(data);
+  }
+
   // ------------------------------------------------------------------ start
 
   function wire() {
@@ -1233,6 +1555,9 @@
     $("escalate").addEventListener("click", escalate);
     $("erase-customer").addEventListener("click", eraseCustomer);
     $("promise-toggle").addEventListener("click", () => show($("promise-form"), $("promise-form").hidden));
+    $("reports-toggle").addEventListener("click", () => toggleReports());
+    $("report-filters").addEventListener("change", () => loadReport());
+    $("report-filters").addEventListener("submit", (e) => { e.preventDefault(); loadReport(); });
     for (const button of document.querySelectorAll("[data-preset]")) {
       button.addEventListener("click", () => makePromise(button.dataset.preset));
     }
