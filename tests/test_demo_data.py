@@ -313,5 +313,6 @@ async def test_only_the_intended_customers_show_churn_signals(engine):
         "K10022": {"open_complaint"},
         "K10013": {"paid_late"},
         "K10025": {"paid_late"},
+        "K10023": {"low_feedback"},  # the demo's unhappy survey answers (bot/records/demo.py)
     }
     assert stored["K10004"][0] > stored["K10001"][0] == 0

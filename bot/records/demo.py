@@ -362,6 +362,12 @@ HAPPY = {
 }
 
 
+def _monday(moment: datetime) -> datetime:
+    day = moment.astimezone(timezone.utc).date()
+    monday = day - timedelta(days=day.weekday())
+    return datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
+
+
 async def _feedback_history(session: AsyncSession, today: date, customers: dict[str, Customer]) -> None:
     """Four weeks of post-chat surveys and what customers answered (CES, NPS, sometimes CSAT, a
     comment; a fifth anonymously), slowly getting better, so the Reports view (docs/reports.md)
@@ -406,6 +412,14 @@ async def _feedback_history(session: AsyncSession, today: date, customers: dict[
             texts = (HAPPY if happy else UNHAPPY)[customer.language if customer.language in HAPPY else "nl"]
             comment = rng.choice(texts) if rng.random() < (0.3 if happy else 0.8) else ""
             anonymous = rng.random() < 0.2
+            if not happy and not anonymous:
+                # a low score that is not anonymous is a churn signal (bot/policy/churn.py): in the demo
+                # only Julia Brouwer (K10023) gives those, so the other personas keep their documented signals
+                customer = customers["K10023"]
+                channel = customer.preferred_channel if customer.preferred_channel != "email" else "whatsapp"
+                survey.customer_id, survey.language, survey.channel = customer.id, customer.language, channel
+                texts = UNHAPPY[customer.language if customer.language in UNHAPPY else "nl"]
+                comment = texts[len(comment) % len(texts)] if comment else ""  # in her language
             answered = survey.sent_at + timedelta(minutes=rng.randint(2, 90))
             survey.ended_at = answered
             answers.append((survey, dict(
@@ -413,7 +427,8 @@ async def _feedback_history(session: AsyncSession, today: date, customers: dict[
                 ces=ces, nps=nps, csat=csat, comment=comment, channel=channel,
                 queue=queue, topic=topic, served_by=survey.served_by, agent=None if anonymous else survey.agent,
                 anonymous=anonymous, week="{}-W{:02d}".format(*answered.astimezone(zone).isocalendar()[:2]),
-                created_at=answered)))
+                # an anonymous answer keeps only its week (bot/feedback/survey.py): its time is the week's Monday
+                created_at=_monday(answered) if anonymous else answered)))
     await session.flush()  # the surveys' ids
     for survey, answer in answers:
         session.add(Feedback(survey_id=None if answer["anonymous"] else survey.id, **answer))
