@@ -93,14 +93,22 @@ class Surveys:
 
     # -- state ---------------------------------------------------------------------------------
     async def state(self, key: str) -> dict[str, Any] | None:
+        """The open survey of the conversation; a state whose survey is no longer open in the records
+        (erased, ended by another process, a database restored) is dropped."""
         raw = (await self.store.get(key)).get("survey")
         if not raw:
             return None
         try:
             state = json.loads(raw)
         except ValueError:
-            return None
-        return state if isinstance(state, dict) and state.get("id") else None
+            state = None
+        if isinstance(state, dict) and state.get("id"):
+            async with self.records.session() as s:
+                status = (await s.execute(select(Survey.status).where(Survey.id == int(state["id"])))).scalar()
+            if status == "sent":
+                return state
+        await self._clear(key)
+        return None
 
     async def _save(self, key: str, state: dict[str, Any]) -> None:
         await self.store.update(key, survey=json.dumps(state))

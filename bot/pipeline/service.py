@@ -190,7 +190,7 @@ class ConversationService:
         resolution = await self.surveys.take_resolution(key) if self.surveys is not None else None
         outcome = await self._answer(key, inbound, text, to_rasa, lang)
         if resolution and _THANKS_BYE.search(text) and not any(m.is_error for m in outcome.replies) \
-                and await self.handoffs.state(outcome.conversation) == "bot":
+                and await self.handoffs.state(outcome.conversation) not in ("waiting", "with_agent"):
             # the bot answered the topic and the customer says thanks or goodbye: the survey
             started = await self.surveys.offer(outcome.conversation, "resolved", served_by="bot",
                                                topic=resolution.get("topic"), send=False)
