@@ -64,7 +64,8 @@ def _week(moment: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _week_start(moment: datetime) -> datetime:
+def week_start(moment: datetime) -> datetime:
+    """Monday 00:00 UTC of the moment's week: all an anonymous answer keeps of its time."""
     day = moment.astimezone(timezone.utc).date()
     monday = day - timedelta(days=day.weekday())
     return datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
@@ -366,7 +367,7 @@ class Surveys:
                 conversation=None if anonymous else survey.conversation,
                 survey_id=None if anonymous else survey.id,
                 agent=None if anonymous else survey.agent,
-                created_at=_week_start(now) if anonymous else _utc(now))
+                created_at=week_start(now) if anonymous else _utc(now))
             s.add(row)
             customer_id, queue, topic, agent = survey.customer_id, survey.queue, survey.topic, survey.agent
             if anonymous and state["rows"]:

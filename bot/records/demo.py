@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bot.feedback.survey import week_start  # an anonymous answer keeps only its week
 from bot.policy.churn import local_today, refresh
 from bot.policy.clock import local_zone
 from bot.records.models import (
@@ -362,12 +363,6 @@ HAPPY = {
 }
 
 
-def _monday(moment: datetime) -> datetime:
-    day = moment.astimezone(timezone.utc).date()
-    monday = day - timedelta(days=day.weekday())
-    return datetime(monday.year, monday.month, monday.day, tzinfo=timezone.utc)
-
-
 async def _feedback_history(session: AsyncSession, today: date, customers: dict[str, Customer]) -> None:
     """Four weeks of post-chat surveys and what customers answered (CES, NPS, sometimes CSAT, a
     comment; a fifth anonymously), slowly getting better, so the Reports view (docs/reports.md)
@@ -428,7 +423,7 @@ async def _feedback_history(session: AsyncSession, today: date, customers: dict[
                 queue=queue, topic=topic, served_by=survey.served_by, agent=None if anonymous else survey.agent,
                 anonymous=anonymous, week="{}-W{:02d}".format(*answered.astimezone(zone).isocalendar()[:2]),
                 # an anonymous answer keeps only its week (bot/feedback/survey.py): its time is the week's Monday
-                created_at=_monday(answered) if anonymous else answered)))
+                created_at=week_start(answered) if anonymous else answered)))
     await session.flush()  # the surveys' ids
     for survey, answer in answers:
         session.add(Feedback(survey_id=None if answer["anonymous"] else survey.id, **answer))
