@@ -40,21 +40,8 @@ class ActionRephraseOrHandoff(Action):
                 return [FollowupAction("utter_offer_human")]
         if self._the_form_answers_it(tracker):
             return []  # the form's question comes again in a form that answers it (action_ask_retention_accepted)
-        customer_id = tracker.get_slot("customer_id")
-        text = tracker.latest_message.get("text") or ""
-        if customer_id and (callback_time(text) or ABOUT_A_CALLBACK.search(text)):
-            # not understood, but about the callback on record: "can it be in the afternoon instead?"
-            # is noted on it, "when are you ringing me back?" gets its time
-            callbacks = await open_callbacks(customer_id)
-            if callbacks and await note_callback_time(dispatcher, tracker, callbacks[-1]):
-                return []
-            if callbacks and ABOUT_A_CALLBACK.search(text):
-                clock = process_clock()
-                lang = tracker.get_slot("language") or "nl"
-                ticket = callbacks[-1]
-                dispatcher.utter_message(response=ticket_response(ticket, clock.now()), ticket=ticket.id,
-                                         deadline=describe(aware(ticket.promised_by), lang, clock.now(), clock.tz))
-                return []
+        if await answer_about_callback(dispatcher, tracker):
+            return []
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 
@@ -239,6 +226,26 @@ async def note_callback_time(dispatcher: CollectingDispatcher, tracker: Tracker,
     when = " ".join(words)
     await records().note_on_ticket(ticket.id, preferred_time=when)
     dispatcher.utter_message(text=messages.text("callback_time_noted", lang, when=when, ticket=ticket.id))
+    return True
+
+
+async def answer_about_callback(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A message not understood, but about the callback on record: "can it be in the afternoon
+    instead?" is noted on it, "when are you ringing me back?" gets its time; whether it was."""
+    customer_id = tracker.get_slot("customer_id")
+    text = tracker.latest_message.get("text") or ""
+    if not customer_id or not (callback_time(text) or ABOUT_A_CALLBACK.search(text)):
+        return False
+    callbacks = await open_callbacks(customer_id)
+    if not callbacks:
+        return False
+    if await note_callback_time(dispatcher, tracker, callbacks[-1]):
+        return True
+    if not ABOUT_A_CALLBACK.search(text):
+        return False
+    clock, lang, ticket = process_clock(), tracker.get_slot("language") or "nl", callbacks[-1]
+    dispatcher.utter_message(response=ticket_response(ticket, clock.now()), ticket=ticket.id,
+                             deadline=describe(aware(ticket.promised_by), lang, clock.now(), clock.tz))
     return True
 
 
