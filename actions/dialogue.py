@@ -234,16 +234,18 @@ async def answer_about_callback(dispatcher: CollectingDispatcher, tracker: Track
     instead?" is noted on it, "when are you ringing me back?" gets its time; whether it was."""
     customer_id = tracker.get_slot("customer_id")
     text = tracker.latest_message.get("text") or ""
-    if not customer_id or not (callback_time(text) or ABOUT_A_CALLBACK.search(text)):
+    asks_about_it = bool(ABOUT_A_CALLBACK.search(text))
+    if not customer_id or not (asks_about_it or callback_time(text)):
         return False
     callbacks = await open_callbacks(customer_id)
     if not callbacks:
         return False
-    if await note_callback_time(dispatcher, tracker, callbacks[-1]):
+    ticket = callbacks[-1]
+    if await note_callback_time(dispatcher, tracker, ticket):
         return True
-    if not ABOUT_A_CALLBACK.search(text):
+    if not asks_about_it:
         return False
-    clock, lang, ticket = process_clock(), tracker.get_slot("language") or "nl", callbacks[-1]
+    clock, lang = process_clock(), tracker.get_slot("language") or "nl"
     dispatcher.utter_message(response=ticket_response(ticket, clock.now()), ticket=ticket.id,
                              deadline=describe(aware(ticket.promised_by), lang, clock.now(), clock.tz))
     return True

@@ -27,7 +27,6 @@ from bot.launch.train import rasa_env, rasa_executable  # noqa: E402
 
 OUT = ROOT / "var" / "eval"
 BAR = 0.90
-FAQ_ENV = "FAQ_FILE"
 
 
 def train() -> tuple[Path, float]:
@@ -80,6 +79,8 @@ async def parse_both(model: Path, files: dict[str, Path]) -> tuple[dict, dict]:
     """The held-out examples parsed twice by one model: as deployed (config/faq.yml in front of the
     trained classifier) and with the FAQ file switched off (the trained classifier alone)."""
     from rasa.core.agent import Agent
+
+    from bot.policy.faq import ENV_VAR as FAQ_ENV
 
     agent = Agent.load(str(model))
     deployed = await parse_all(agent, files)
