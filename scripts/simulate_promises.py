@@ -9,7 +9,10 @@ customers give up after an exponential patience. Every customer is told the esti
 (a promise); when it is about to break and nobody took them, they are told a new time from the
 live queue (renewed); the promise is kept when an agent takes them in time, broken when not.
 
-    python scripts/simulate_promises.py [--days 20] [--seed 7]
+    python scripts/simulate_promises.py [--days 60] [--seed 7]
+
+The measured handling times carry over from one day to the next, as they do in Redis (the most
+recent `estimate.measured_sample` of the queue): only the first morning starts with none.
 
 Writes docs/promises.md (the table per scenario) and docs/promises.png (the chart).
 """
@@ -35,7 +38,7 @@ from bot.people.estimate import Estimate, QueueView, wait_estimate  # noqa: E402
 from bot.promises.state import PromiseConfig  # noqa: E402
 
 DOCS = ROOT / "docs"
-FRONTIER = (0.8, 0.85, 0.9, 0.95, 0.97)
+FRONTIER = (0.8, 0.83, 0.85, 0.88, 0.9, 0.95)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Customer:
 
 
 def simulate(scenario: Scenario, rng: random.Random, config: HandoffConfig, promises: PromiseConfig,
-             monday: datetime) -> list[Customer]:
+             monday: datetime, handled: list[float] | None = None) -> list[Customer]:
     levels = config.queues["general"].levels
     events: list[tuple[float, int, str, object]] = []
     seq = 0
@@ -124,7 +127,7 @@ def simulate(scenario: Scenario, rng: random.Random, config: HandoffConfig, prom
     online: set[Agent] = set()
     busy: dict[Agent, Customer] = {}
     waiting: list[Customer] = []
-    handled: list[float] = []
+    handled = [] if handled is None else handled  # the queue's measured handling times, kept across days
     sweep = promises.every_seconds / 60
 
     def eligible(agent: Agent, c: Customer) -> bool:
@@ -252,7 +255,7 @@ def summarise(customers: list[Customer]) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=20)
+    parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     config, promises = HandoffConfig.load(), PromiseConfig.load()
@@ -264,27 +267,31 @@ def main() -> int:
             mondays.append(datetime.combine(day, datetime.min.time(), levels.tz).replace(hour=9))
         day += timedelta(days=1)
     rng = random.Random(args.seed)
-    results = {}
-    for scenario in SCENARIOS:
-        customers = []
-        for start in mondays:
-            customers.extend(simulate(scenario, rng, config, promises, start))
-        results[scenario.name] = summarise(customers)
+    results = {scenario.name: run(scenario, rng, config, promises, mondays) for scenario in SCENARIOS}
     frontier = []  # the same normal days with other quantiles: how sure a promise is vs how long it is
     for quantile in FRONTIER:
-        customers = []
-        rng = random.Random(args.seed)
-        for start in mondays:
-            customers.extend(simulate(SCENARIOS[1], rng, dataclasses.replace(config, quantile=quantile), promises, start))
-        frontier.append((quantile, summarise(customers)))
-    write(results, frontier, config, args)
+        normal = run(SCENARIOS[1], random.Random(args.seed), dataclasses.replace(config, quantile=quantile), promises, mondays)
+        frontier.append((quantile, normal))
+    write(results, frontier, config, promises, args)
     for name, r in results.items():
         print(f"{name:20} kept {r['kept']:.1%} renewed {r['renewed']:.1%} broken {r['broken']:.1%} "
               f"kept-or-renewed {r['kept_or_renewed']:.1%} promise/wait {r['ratio']:.2f}")
     return 0
 
 
-def write(results: dict, frontier: list, config: HandoffConfig, args) -> None:
+def run(scenario: Scenario, rng: random.Random, config: HandoffConfig, promises: PromiseConfig,
+        mondays: list[datetime]) -> dict:
+    """The scenario on each of the days, one after the other, with the measured handling times
+    carried from day to day (as the queue keeps them in Redis)."""
+    customers: list[Customer] = []
+    handled: list[float] = []
+    for start in mondays:
+        customers.extend(simulate(scenario, rng, config, promises, start, handled))
+        del handled[:-config.measured_sample]
+    return summarise(customers)
+
+
+def write(results: dict, frontier: list, config: HandoffConfig, promises: PromiseConfig, args) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -312,6 +319,9 @@ def write(results: dict, frontier: list, config: HandoffConfig, args) -> None:
         "peak (10:00-11:30, x1.8) and a lunch peak (12:00-13:30, x1.5); agents on shifts (every third from 10:00),",
         "half of them Dutch and English, half Dutch only; 25% of the customers write English; handling lognormal,",
         "median 7 min; patience exponential, mean 25 min. A customer an agent takes at once gets no promise.",
+        f"The measured handling times (the last {config.measured_sample}) carry over from day to day, as in Redis. A wait",
+        f"is renewed {promises.wait_renew_before.total_seconds():.0f} s before its deadline at the latest, earlier when the live queue says it",
+        "cannot be kept any more.",
         "", "Goal (issue 12): >= 95% of wait promises kept or renewed in time in every scenario, >= 90% kept",
         "outright under normal load, the median promise at most 2x the actual wait.", "",
         "| scenario | customers | promised | kept | renewed in time | broken | kept or renewed | median wait | median promise | promise / wait | abandoned |",
@@ -340,13 +350,22 @@ def write(results: dict, frontier: list, config: HandoffConfig, args) -> None:
     for quantile, r in frontier:
         lines.append(f"| {quantile} | {r['kept']:.1%} | {r['renewed']:.1%} | {r['broken']:.1%} | {r['median_wait']:.1f} min | "
                      f"{r['median_promise']:.1f} min | {r['ratio']:.2f} |")
+    both = [q for q, r in frontier if r["kept"] >= 0.90 and r["ratio"] <= 2]
+    if both:
+        lines += ["", f"Under normal load both \">= 90% kept outright\" and \"median promise <= 2x the wait\" hold at "
+                      f"{', '.join(str(q) for q in both)}."]
+    else:
+        lines += [
+            "", "No share meets both \">= 90% kept outright\" and \"median promise <= 2x the wait\" under normal load here:",
+            "the time until one of the busy colleagues finishes varies too much (handling lognormal with sigma 0.5)",
+            "for a promise that is both kept 9 times in 10 and at most twice the typical wait. The configured share",
+            "keeps the promise first; the customer whose wait runs longer hears a new time before the old one passes.",
+        ]
+    if not all(met.values()):
+        lines += ["", "Not every goal is met: the lines marked NOT met above are the gap that is left."]
     lines += [
-        "", "No share meets both \">= 90% kept outright\" and \"median promise <= 2x the wait\" here: the time until one",
-        "of the busy colleagues finishes varies too much (handling lognormal with sigma 0.5) for a promise that",
-        "is both kept 9 times in 10 and at most twice the typical wait. The configured share keeps the promise",
-        "first; the customer whose wait runs longer hears a new time before the old one passes (none broken).",
-        "The estimator before this one (rounds of the median handling time, in steps of 5 minutes) kept 93.0%",
-        "under normal load at a promise of 2.96x the wait, 4.14x when quiet.",
+        "", "The first estimator (rounds of the median handling time, in steps of 5 minutes) kept 93.0% under",
+        "normal load at a promise of 2.96x the wait, 4.14x when quiet.",
     ]
     lines += ["", "![Wait promises per scenario](promises.png)", ""]
     (DOCS / "promises.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -268,6 +268,16 @@ def test_the_estimate_is_a_pure_function_of_the_queue_the_hours_and_now():
                       handled=(9.0,))
     assert wait_estimate(spent, levels, config, MONDAY_10).minutes == 11
     assert wait_estimate(view, levels, config, MONDAY_10) == estimate  # same input, same answer
+    # up to 20 minutes the deadline is the first whole minute after the estimate, and the customer hears
+    # the minutes until it: 5.2 minutes from 10:00:40 ends at 10:05:52, so "before 10:06", in about 5 minutes
+    late_start = MONDAY_10 + timedelta(seconds=40)
+    for handled, minutes, deadline in ((5.2, 5, "10:06"), (4.1, 4, "10:05")):
+        one = QueueView(queue="general", position=1, agents=1, free=0, handling_minutes=handled, busy_minutes=(0.0,),
+                        handled=(handled,))
+        found = wait_estimate(one, levels, config, late_start)
+        assert (found.minutes, found.deadline) == (minutes, MONDAY_10.replace(minute=int(deadline[3:])))
+        assert wait_text(found, "en", AMS, "WhatsApp") == (
+            f"You're next in line: a colleague will respond in about {minutes} minutes (by today before {deadline} at the latest).")
     nobody = QueueView(queue="general", position=1, agents=0, free=0, handling_minutes=8)
     odd = datetime(2026, 11, 23, 10, 7, tzinfo=AMS)
     assert wait_estimate(nobody, levels, config, odd).deadline == datetime(2026, 11, 23, 12, 15, tzinfo=AMS)

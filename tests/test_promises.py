@@ -167,19 +167,19 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
     world.clock.advance(minutes=3)
     await world.handoffs.heartbeat(ANNA)
     assert (await world.watch.sweep()).renew_due == []
-    # 10:04:30: the last moment (20 seconds before the deadline) comes before the next sweep: a job for then
+    # 10:04:30: the last moment (10 seconds before the deadline) comes before the next sweep: a job for then
     world.clock.advance(seconds=90)
     await world.handoffs.heartbeat(ANNA)
     swept = await world.watch.sweep()
-    assert swept.renew_due == [(wait.id, wait.created_at.timestamp(), 10.0)]
-    # 10:04:40, nobody claimed it: the customer hears the new time first, on WhatsApp
-    world.clock.advance(seconds=10)
+    assert swept.renew_due == [(wait.id, wait.created_at.timestamp(), 20.0)]
+    # 10:04:50, nobody claimed it: the customer hears the new time first, on WhatsApp
+    world.clock.advance(seconds=20)
     assert await world.watch.renew(wait.id) == watching.RENEWED
     assert bodies(fake, james.phone) == [
         "Sorry, this is taking longer than I told you: no colleague is free yet. New estimate: today before "
         "10:10. The answer will come via WhatsApp."]
     old, new = await world.records.promises(conv)
-    assert (old.status, old.settled_at, old.reason) == ("renewed", MONDAY + timedelta(minutes=4, seconds=40),
+    assert (old.status, old.settled_at, old.reason) == ("renewed", MONDAY + timedelta(minutes=4, seconds=50),
                                                         "no colleague free in time")
     assert old.settled_at < old.deadline  # told before the old time passed
     assert (new.status, new.deadline, new.renewed_from, new.renewals) == (
@@ -190,7 +190,7 @@ async def test_a_wait_nobody_takes_is_renewed_on_whatsapp_before_its_deadline_th
     assert len(bodies(fake, james.phone)) == 1
 
     # 10:07 Anna takes it: the new time is kept
-    world.clock.advance(minutes=2, seconds=20)
+    world.clock.advance(minutes=2, seconds=10)
     await world.handoffs.heartbeat(ANNA)
     await world.workflow.claim(conv, ANNA)
     assert await statuses(world.records, conv) == [("handoff_wait", "renewed"), ("handoff_wait", "kept")]

@@ -70,8 +70,9 @@ def position_in(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any
 def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig, now: datetime) -> Estimate:
     """Outside opening hours: after the next opening. Open but nobody online who may: within the
     configured response time. Otherwise the time the `quantile` (config/handoff.yml) of the
-    likely futures of the live queue stays within (`turn_minutes`), in whole minutes up to `exact_minutes` and in steps of
-    `round_to_minutes` above, unless that runs past closing time (then: after the next opening,
+    likely futures of the live queue stays within (`turn_minutes`): up to `exact_minutes` the
+    first whole minute after it (told as the minutes until then), above in steps of
+    `round_to_minutes`, unless that runs past closing time (then: after the next opening,
     not a promise for today that cannot be kept)."""
     position, agents, handling = view.position, view.agents, view.handling_minutes
 
@@ -88,8 +89,12 @@ def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig,
     else:
         turns = turn_minutes(view)
         minutes, soonest = max(float(config.minimum_minutes), share(turns, config.quantile)), share(turns, SOONEST)
-    rounded = round_up(minutes, config.round_to_minutes if minutes > config.exact_minutes else 1)
-    deadline = ceil_minute(now + timedelta(minutes=rounded))  # "by 10:42": never a time the text rounds down
+    if minutes > config.exact_minutes:  # "about 25 minutes": steps of `round_to_minutes`
+        rounded = round_up(minutes, config.round_to_minutes)
+        deadline = ceil_minute(now + timedelta(minutes=rounded))  # "by 10:42": never a time the text rounds down
+    else:  # the first whole minute after the estimate, and the minutes until it as the customer reads them
+        deadline = ceil_minute(now + timedelta(minutes=minutes))
+        rounded = max(1, round((deadline - now).total_seconds() / 60))
     closes = levels.opening(now.astimezone(levels.tz).date())[1]
     if deadline > closes:  # not before closing time: be honest about tomorrow
         opening = levels.next_opening(closes)

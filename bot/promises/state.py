@@ -77,7 +77,7 @@ class PromiseConfig:
     lead_fraction: float = 0.2
     min_lead: timedelta = timedelta(minutes=10)
     renew_before: timedelta = timedelta(minutes=5)
-    wait_renew_before: timedelta = timedelta(seconds=20)
+    wait_renew_before: timedelta = timedelta(seconds=10)
     retry_seconds: float = 60.0
     default: KindRules = KindRules()
     kinds: dict[str, KindRules] = field(default_factory=dict)
@@ -97,7 +97,7 @@ class PromiseConfig:
             lead_fraction=float(watch.get("lead_fraction", 0.2)),
             min_lead=timedelta(minutes=float(watch.get("min_lead_minutes", 10))),
             renew_before=timedelta(minutes=float(watch.get("renew_before_minutes", 5))),
-            wait_renew_before=timedelta(seconds=float(watch.get("wait_renew_before_seconds", 20))),
+            wait_renew_before=timedelta(seconds=float(watch.get("wait_renew_before_seconds", 10))),
             retry_seconds=float(watch.get("retry_seconds", 60)),
             default=default, kinds=kinds,
         )
@@ -125,7 +125,7 @@ class PromiseConfig:
         minutes). The wait for a person (`handoff_wait`): `wait_renew_before` the deadline, since
         a colleague often comes in the last minute; the watch renews it earlier when the live queue
         says it cannot be kept (bot/promises/watch.py). With this, scripts/simulate_promises.py
-        measures 91% of the waits kept outright under normal load, none broken (docs/promises.md)."""
+        measures 90% of the waits kept outright under normal load, none broken (docs/promises.md)."""
         if kind == "handoff_wait":
             return max(created, deadline - self.wait_renew_before)
         lead = min(self.renew_before, max(timedelta(minutes=1), (deadline - created) * self.lead_fraction))
