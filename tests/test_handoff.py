@@ -5,6 +5,7 @@ test sets (Monday 10:00 open, Friday 20:00 closed), so each wait is one exact te
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -233,6 +234,54 @@ async def test_estimate_from_a_scripted_queue(handoffs, clock):
     assert handoffs.wait_text(late, "nl", "WhatsApp") == (
         "Onze collega's zijn er nu niet. Je krijgt morgen voor 10:00 antwoord via WhatsApp; je kunt dit gesprek "
         "gerust verlaten.")
+
+
+async def handle(store: Handoffs, clock, topic: str, minutes: float, times: int) -> None:
+    """`times` conversations on `topic`, each taken by Bram and closed after `minutes`."""
+    for _ in range(times):
+        conv = await enqueue(store, topic=topic)
+        await store.claim(conv, BRAM)
+        clock.advance(minutes=minutes)
+        await store.finish(conv, BRAM, "closed")
+
+
+async def test_handling_times_per_topic_make_the_wait_behind_a_quick_question_short(handoffs, clock):
+    # the morning's measurements: 20 order questions of 3 minutes, 20 delivery problems of 15 (the queue's median: 9)
+    clock.set(MONDAY_10 - timedelta(hours=3))
+    await handle(handoffs, clock, "order_status", 3, 20)
+    await handle(handoffs, clock, "delivery_problem", 15, 19)
+    assert await handoffs.topic_handled_minutes("general", "delivery_problem") == ()  # 19: too few to count on their own
+    await handle(handoffs, clock, "delivery_problem", 15, 1)
+    assert await handoffs.topic_handled_minutes("general", "delivery_problem") == (15.0,) * 20
+    assert await handoffs.handling_minutes("general") == 9
+
+    # 10:00 Anna is the only one online, one minute into an order question; a customer waits next in line
+    clock.set(MONDAY_10 - timedelta(minutes=1, seconds=1))
+    current = await enqueue(handoffs, topic="order_status")
+    await handoffs.claim(current, ANNA)
+    clock.set(MONDAY_10 - timedelta(seconds=1))
+    waiting = await enqueue(handoffs)
+    await handoffs.heartbeat(ANNA)
+    estimate = await handoffs.estimate(waiting)
+    # what is left of a 3-minute question after one: 2 minutes (never promised under `minimum_minutes`, 2)
+    assert (estimate.position, estimate.agents, estimate.minutes, estimate.deadline) == (
+        1, 1, 2, MONDAY_10 + timedelta(minutes=2))
+    assert handoffs.wait_text(estimate, "en", "WhatsApp") == (
+        "You're next in line: a colleague will respond in about 2 minutes (by today before 10:02 at the latest).")
+    # a delivery problem before it in line counts with the delivery problems' 15 minutes: 2 + 15 = 17
+    clock.set(MONDAY_10 - timedelta(seconds=2))
+    await handoffs.finish(waiting, None, "bot")
+    ahead = await enqueue(handoffs, topic="delivery_problem")
+    behind = await enqueue(handoffs)
+    estimate = await handoffs.estimate(behind)
+    assert (estimate.position, estimate.minutes, estimate.deadline) == (2, 17, MONDAY_10 + timedelta(minutes=17))
+
+    # without topics (`estimate.by_topic: false`) every conversation counts with the queue's mix of 3 and 15
+    pooled = Handoffs(handoffs._redis, handoffs._prefix, dataclasses.replace(handoffs.config, by_topic=False),
+                      clock=clock)
+    assert (await pooled.estimate(behind)).minutes == 30       # 14 + 15 (85 of 100 futures): 29, in steps of 5
+    assert (await pooled.estimate(ahead)).minutes == 14        # Anna's might be a delivery problem: 14 more minutes
+    assert (await handoffs.estimate(ahead)).minutes == 2
 
 
 async def test_estimate_outside_hours_and_on_holidays(handoffs, clock):

@@ -67,6 +67,8 @@ class HandoffConfig:
     quantile: float
     no_agent_response_hours: float
     after_hours_minutes: int
+    by_topic: bool = True         # handling times measured per topic as well (an order question is quicker than a refund)
+    topic_min_sample: int = 20    # a topic's own times count once this many are measured
 
     @classmethod
     def load(cls, path: str | Path | None = None, mandates: MandateTable | None = None,
@@ -133,6 +135,12 @@ class HandoffConfig:
                 raise HandoffConfigError(f"{where}.{name}: expected a number of at least 0")
             return value
 
+        def flag(section: dict, name: str, default: bool, where: str) -> bool:
+            value = section.get(name, default)
+            if not isinstance(value, bool):
+                raise HandoffConfigError(f"{where}.{name}: expected true or false")
+            return value
+
         def fraction(section: dict, name: str, default: float, where: str) -> float:
             value = number(section, name, default, where)
             if not 0.5 <= value < 1:
@@ -158,6 +166,8 @@ class HandoffConfig:
             quantile=fraction(estimate, "quantile", 0.85, "estimate"),
             no_agent_response_hours=number(estimate, "no_agent_response_hours", 2, "estimate"),
             after_hours_minutes=int(number(estimate, "after_hours_minutes", 60, "estimate")),
+            by_topic=flag(estimate, "by_topic", True, "estimate"),
+            topic_min_sample=int(max(1, number(estimate, "topic_min_sample", 20, "estimate"))),
         )
 
     # -- routing ---------------------------------------------------------------------------------

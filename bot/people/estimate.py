@@ -50,21 +50,24 @@ class QueueView:
     handling_minutes: float   # median measured handling time of its queue
     busy_minutes: tuple[float, ...] = ()  # per busy agent who may take it: minutes into their current conversation
     handled: tuple[float, ...] = ()       # the measured handling times (minutes) of its queue, the recent sample
+    # by topic (`estimate.by_topic`): the measured handling times of the topic of each busy agent's
+    # conversation (aligned with busy_minutes) and of each conversation before it in line, in order;
+    # an empty one (a topic with too few measurements, or none) counts as the queue's `handled`
+    busy_handled: tuple[tuple[float, ...], ...] = ()
+    ahead_handled: tuple[tuple[float, ...], ...] = ()
 
 
-def position_in(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any]], agents: list[AgentInfo],
-                eligible: Callable[[dict[str, Any], AgentInfo], bool]) -> int:
-    """Its place in line (1 = next; 0 = with an agent): the waiting conversations before it (in
-    priority order) that the same agents could take, or that wait in the same queue."""
-    if item.get("state") == "with_agent":
-        return 0
-    ahead = 0
+def ahead_of(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any]], agents: list[AgentInfo],
+             eligible: Callable[[dict[str, Any], AgentInfo], bool]) -> list[dict[str, Any]]:
+    """The waiting conversations before it (in priority order) that the same agents could take, or
+    that wait in the same queue."""
+    ahead = []
     for other in waiting:
         if other["conversation"] == conv:
             break
         if any(eligible(other, a) for a in agents) or other.get("queue") == item.get("queue"):
-            ahead += 1
-    return ahead + 1
+            ahead.append(other)
+    return ahead
 
 
 def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig, now: datetime) -> Estimate:
@@ -123,19 +126,30 @@ def turn_minutes(view: QueueView) -> list[float]:
     resampled from the measured handling times (a bootstrap): a busy agent finishes after what is
     left of a measured time longer than the time they already spent (a conversation 6 minutes in
     is closer to its end than one just taken), and takes the next one in line for another measured
-    time. A fixed seed: the same queue gives the same answer."""
+    time. By topic: a conversation's time is resampled from the times measured for its topic (an
+    order question is quicker than a refund). A fixed seed: the same queue gives the same answer."""
     sample = sorted(view.handled) or [view.handling_minutes]
+
+    def of(samples: tuple[tuple[float, ...], ...], i: int) -> list[float]:
+        return sorted(samples[i]) if i < len(samples) and samples[i] else sample
+
     busy = view.agents - view.free
     spent = list(view.busy_minutes[:busy]) + [0.0] * max(0, busy - len(view.busy_minutes))
-    left = [[h - s for h in sample if h > s] or [statistics.median(sample) / 2] for s in spent]
+    left = []
+    for i, s in enumerate(spent):
+        own = of(view.busy_handled, i)
+        left.append([h - s for h in own if h > s] or [statistics.median(own) / 2])
+    # the one each agent takes next: the free ones the first in line, then one by one as agents finish
+    nexts = [of(view.ahead_handled, i) for i in range(max(0, view.position - 1))]
     rng = random.Random(0)
     turns = []
     for _ in range(DRAWS):
         # the busy ones finish what they have; the free ones take the first in line now
-        finishes = [rng.choice(options) for options in left] + [rng.choice(sample) for _ in range(view.free)]
+        finishes = [rng.choice(options) for options in left] + [rng.choice(nexts[i] if i < len(nexts) else sample)
+                                                                 for i in range(view.free)]
         heapq.heapify(finishes)
-        for _ in range(view.position - view.free - 1):
-            heapq.heapreplace(finishes, finishes[0] + rng.choice(sample))
+        for k in range(view.free, view.position - 1):
+            heapq.heapreplace(finishes, finishes[0] + rng.choice(nexts[k]))
         turns.append(finishes[0])
     return sorted(turns)
 

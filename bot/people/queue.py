@@ -10,6 +10,7 @@ bot/pipeline/conversations.py and is never written here):
   <p>:handoff:waiting          zset of waiting conversations (score: when they started waiting)
   <p>:handoff:agent:<user>     set of conversations an agent has claimed
   <p>:handoff:handled:<queue>  list of measured handling times in seconds (newest first)
+  <p>:handoff:handled-topic:<queue>:<topic>  the same for one topic of the queue (`estimate.by_topic`)
   <p>:desk:online              zset agent username -> presence expiry (epoch s)
   <p>:desk:agent:<user>        the online agent's AgentInfo (JSON), expires with the presence
   <p>:desk:events              pub/sub channel: desk events for every gateway's SSE streams
@@ -27,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 from bot.people.config import HandoffConfig
-from bot.people.estimate import Estimate, QueueView, position_in, wait_estimate, wait_text
+from bot.people.estimate import Estimate, QueueView, ahead_of, wait_estimate, wait_text
 from bot.people.types import AgentInfo, ClockLike, HandoffError, as_clock, utc_now
 
 PRESENCE_SECONDS = 60
@@ -190,6 +191,11 @@ class Handoffs:
             name = self._k("handoff", "handled", item.get("queue") or "general")
             await self._redis.lpush(name, f"{handled:.1f}")
             await self._redis.ltrim(name, 0, self.config.measured_sample - 1)
+            topic = _topic(item)
+            if self.config.by_topic and topic:
+                name = self._k("handoff", "handled-topic", item.get("queue") or "general", topic)
+                await self._redis.lpush(name, f"{handled:.1f}")
+                await self._redis.ltrim(name, 0, self.config.measured_sample - 1)
 
     async def transfer(self, conv: str, agent: AgentInfo, role: str | None = None, queue: str | None = None,
                        note: str = "", request: dict | None = None) -> dict[str, Any]:
@@ -273,6 +279,15 @@ class Handoffs:
         raw = await self._redis.lrange(self._k("handoff", "handled", queue), 0, self.config.measured_sample - 1)
         return [float(v) / 60 for v in raw]
 
+    async def topic_handled_minutes(self, queue: str, topic: str | None) -> tuple[float, ...]:
+        """The measured handling times of one topic of a queue, in minutes; none until
+        `topic_min_sample` are measured (then the queue's own count)."""
+        if not (self.config.by_topic and topic):
+            return ()
+        raw = await self._redis.lrange(self._k("handoff", "handled-topic", queue, topic), 0,
+                                       self.config.measured_sample - 1)
+        return tuple(float(v) / 60 for v in raw) if len(raw) >= self.config.topic_min_sample else ()
+
     async def handling_minutes(self, queue: str) -> float:
         values = await self.handled_minutes(queue)
         return statistics.median(values) if values else self.config.default_handling_minutes
@@ -286,17 +301,27 @@ class Handoffs:
             raise HandoffError("unknown_conversation")
         queue = self.config.queue_of(item)
         agents = [a for a in await self.online() if self.eligible(item, a)]
-        spent = []  # per busy agent: minutes into the conversation they took first (the likeliest to end first)
+        # per busy agent: minutes into the conversation they took first (the likeliest to end first), and its topic
+        busy: list[tuple[float, str | None]] = []
         for agent in agents:
-            claimed = [float(i["claimed_at"]) for i in await self.assigned(agent.username) if i.get("claimed_at")]
+            claimed = [i for i in await self.assigned(agent.username) if i.get("claimed_at")]
             if claimed:
-                spent.append(max(0.0, (now.timestamp() - min(claimed)) / 60))
+                first = min(claimed, key=lambda i: float(i["claimed_at"]))
+                busy.append((max(0.0, (now.timestamp() - float(first["claimed_at"])) / 60), _topic(first)))
+        busy.sort(key=lambda b: b[0], reverse=True)
+        ahead = [] if item.get("state") == "with_agent" else ahead_of(conv, item, await self.waiting(), agents,
+                                                                       self.eligible)
+        times: dict[str | None, tuple[float, ...]] = {}
+        for topic in {t for _, t in busy} | {_topic(other) for other in ahead}:
+            times[topic] = await self.topic_handled_minutes(queue.name, topic)
         handled = await self.handled_minutes(queue.name)
         view = QueueView(queue=queue.name,
-                         position=position_in(conv, item, await self.waiting(), agents, self.eligible),
-                         agents=len(agents), free=len(agents) - len(spent),
+                         position=0 if item.get("state") == "with_agent" else len(ahead) + 1,
+                         agents=len(agents), free=len(agents) - len(busy),
                          handling_minutes=statistics.median(handled) if handled else self.config.default_handling_minutes,
-                         busy_minutes=tuple(sorted(spent, reverse=True)), handled=tuple(handled))
+                         busy_minutes=tuple(s for s, _ in busy), handled=tuple(handled),
+                         busy_handled=tuple(times[t] for _, t in busy),
+                         ahead_handled=tuple(times[_topic(other)] for other in ahead))
         return wait_estimate(view, queue.levels, self.config, now)
 
     def wait_text(self, estimate: Estimate, language: str, channel: str) -> str:
@@ -334,3 +359,12 @@ class Handoffs:
             except Exception:  # noqa: BLE001 - closing a connection that may be gone
                 pass
             await pubsub.close()
+
+
+def _topic(item: dict[str, Any]) -> str | None:
+    """The topic a handoff item's handling time is measured under (the bot's `topic` slot), when
+    it is a plain name."""
+    topic = item.get("topic")
+    if isinstance(topic, str) and 0 < len(topic) <= 40 and all(c.isalnum() or c in "_-" for c in topic):
+        return topic.lower()
+    return None
