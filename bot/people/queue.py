@@ -301,19 +301,20 @@ class Handoffs:
             raise HandoffError("unknown_conversation")
         queue = self.config.queue_of(item)
         agents = [a for a in await self.online() if self.eligible(item, a)]
-        # per busy agent: minutes into the conversation they took first (the likeliest to end first), and its topic
-        busy: list[tuple[float, str | None]] = []
+        # per busy agent: minutes into the conversation they took first (the likeliest to end first), and
+        # its queue and topic (whose measured times count for it)
+        busy: list[tuple[float, tuple[str, str | None]]] = []
         for agent in agents:
             claimed = [i for i in await self.assigned(agent.username) if i.get("claimed_at")]
             if claimed:
                 first = min(claimed, key=lambda i: float(i["claimed_at"]))
-                busy.append((max(0.0, (now.timestamp() - float(first["claimed_at"])) / 60), _topic(first)))
+                busy.append((max(0.0, (now.timestamp() - float(first["claimed_at"])) / 60), self._topic_of(first)))
         busy.sort(key=lambda b: b[0], reverse=True)
         ahead = [] if item.get("state") == "with_agent" else ahead_of(conv, item, await self.waiting(), agents,
                                                                        self.eligible)
-        times: dict[str | None, tuple[float, ...]] = {}
-        for topic in {t for _, t in busy} | {_topic(other) for other in ahead}:
-            times[topic] = await self.topic_handled_minutes(queue.name, topic)
+        times: dict[tuple[str, str | None], tuple[float, ...]] = {}
+        for key in {t for _, t in busy} | {self._topic_of(other) for other in ahead}:
+            times[key] = await self.topic_handled_minutes(*key)
         handled = await self.handled_minutes(queue.name)
         view = QueueView(queue=queue.name,
                          position=0 if item.get("state") == "with_agent" else len(ahead) + 1,
@@ -321,8 +322,11 @@ class Handoffs:
                          handling_minutes=statistics.median(handled) if handled else self.config.default_handling_minutes,
                          busy_minutes=tuple(s for s, _ in busy), handled=tuple(handled),
                          busy_handled=tuple(times[t] for _, t in busy),
-                         ahead_handled=tuple(times[_topic(other)] for other in ahead))
+                         ahead_handled=tuple(times[self._topic_of(other)] for other in ahead))
         return wait_estimate(view, queue.levels, self.config, now)
+
+    def _topic_of(self, item: dict[str, Any]) -> tuple[str, str | None]:
+        return item.get("queue") or self.config.queue_of(item).name, _topic(item)
 
     def wait_text(self, estimate: Estimate, language: str, channel: str) -> str:
         """The estimate as the customer reads it (times in its queue's zone)."""
