@@ -322,7 +322,7 @@ def write(results: dict, frontier: list, pooled: dict, config: HandoffConfig, pr
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, (ax, ratio) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": (3, 2)})
     bottom = [0.0] * len(names)
     for key, colour, label in (("kept", "#15803d", "kept / gehouden"), ("renewed", "#d97706", "renewed / vernieuwd"),
                                ("broken", "#b91c1c", "broken / gebroken")):
@@ -333,6 +333,14 @@ def write(results: dict, frontier: list, pooled: dict, config: HandoffConfig, pr
     ax.set_ylabel("% of wait promises / % van de wachtbeloftes")
     ax.set_title("Wait promises per scenario / Wachtbeloftes per scenario")
     ax.legend(loc="lower left")
+    ax.tick_params(axis="x", labelsize=8)
+    ratio.bar(names, [results[n]["ratio"] for n in names], color="#1d4ed8")
+    ratio.axhline(2, color="black", linestyle="--", linewidth=1)
+    ratio.set_ylabel("median promise / median wait")
+    ratio.set_title("Promise vs wait / Belofte t.o.v. wachttijd")
+    ratio.tick_params(axis="x", labelsize=8, labelrotation=20)
+    for i, n in enumerate(names):
+        ratio.annotate(f"{results[n]['ratio']:.2f}", (i, results[n]["ratio"]), ha="center", va="bottom", fontsize=8)
     fig.tight_layout()
     fig.savefig(DOCS / "promises.png", dpi=110)
     lines = [
