@@ -236,13 +236,13 @@ async def test_estimate_from_a_scripted_queue(handoffs, clock):
         "gerust verlaten.")
 
 
-async def handle(store: Handoffs, clock, topic: str, minutes: float, times: int) -> None:
-    """`times` conversations on `topic`, each taken by Bram and closed after `minutes`."""
+async def handle(store: Handoffs, clock, topic: str, minutes: float, times: int, agent: AgentInfo = BRAM) -> None:
+    """`times` conversations on `topic`, each taken by `agent` and closed after `minutes`."""
     for _ in range(times):
         conv = await enqueue(store, topic=topic)
-        await store.claim(conv, BRAM)
+        await store.claim(conv, agent)
         clock.advance(minutes=minutes)
-        await store.finish(conv, BRAM, "closed")
+        await store.finish(conv, agent, "closed")
 
 
 async def test_handling_times_per_topic_make_the_wait_behind_a_quick_question_short(handoffs, clock):
@@ -282,6 +282,25 @@ async def test_handling_times_per_topic_make_the_wait_behind_a_quick_question_sh
     assert (await pooled.estimate(behind)).minutes == 30       # 14 + 15 (85 of 100 futures): 29, in steps of 5
     assert (await pooled.estimate(ahead)).minutes == 14        # Anna's might be a delivery problem: 14 more minutes
     assert (await handoffs.estimate(ahead)).minutes == 2
+
+
+async def test_a_colleague_busy_in_another_queue_counts_with_that_queues_topic_times(handoffs, clock):
+    # refunds (the finance queue) take 4 minutes; the general queue's conversations 15
+    clock.set(MONDAY_10 - timedelta(hours=3))
+    await handle(handoffs, clock, "request_refund", 4, 20, agent=ANNA)
+    await handle(handoffs, clock, "delivery_problem", 15, 20)
+    assert await handoffs.topic_handled_minutes("finance", "request_refund") == (4.0,) * 20
+    assert await handoffs.topic_handled_minutes("general", "request_refund") == ()
+    # 10:00 Anna (general and finance) is one minute into a refund; a customer of the general queue waits
+    clock.set(MONDAY_10 - timedelta(minutes=1, seconds=1))
+    refund = await enqueue(handoffs, topic="request_refund")
+    assert (await handoffs.get(refund))["queue"] == "finance"
+    await handoffs.claim(refund, ANNA)
+    clock.set(MONDAY_10 - timedelta(seconds=1))
+    waiting = await enqueue(handoffs)
+    await handoffs.heartbeat(ANNA)
+    estimate = await handoffs.estimate(waiting)
+    assert (estimate.queue, estimate.handling_minutes, estimate.minutes) == ("general", 15, 3)  # 4 - 1, not 15 - 1
 
 
 async def test_estimate_outside_hours_and_on_holidays(handoffs, clock):
