@@ -188,14 +188,14 @@ class Handoffs:
         await self._redis.srem(self._k("handoff", "agent", agent.username), item["conversation"])
         if item.get("claimed_at"):
             handled = max(1.0, self._epoch() - float(item["claimed_at"]))
-            name = self._k("handoff", "handled", item.get("queue") or "general")
-            await self._redis.lpush(name, f"{handled:.1f}")
-            await self._redis.ltrim(name, 0, self.config.measured_sample - 1)
-            topic = _topic(item)
+            queue, topic = self._topic_of(item)
+            names = [self._k("handoff", "handled", queue)]
             if self.config.by_topic and topic:
-                name = self._k("handoff", "handled-topic", item.get("queue") or "general", topic)
-                await self._redis.lpush(name, f"{handled:.1f}")
-                await self._redis.ltrim(name, 0, self.config.measured_sample - 1)
+                names.append(self._k("handoff", "handled-topic", queue, topic))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in names:  # the newest `measured_sample` count
+                    pipe.lpush(name, f"{handled:.1f}").ltrim(name, 0, self.config.measured_sample - 1)
+                await pipe.execute()
 
     async def transfer(self, conv: str, agent: AgentInfo, role: str | None = None, queue: str | None = None,
                        note: str = "", request: dict | None = None) -> dict[str, Any]:
