@@ -480,8 +480,8 @@ def write(results: dict, frontier: list, pooled: dict, others: list, config: Han
             "or three busy colleagues to finish, and what is left of a conversation varies more, against its median,",
             "than a place further back in line (a sum of several conversations): a promise kept 85 to 90 times in",
             "100 is then over twice the median wait. A rule that shortens those promises keeps fewer than 90%",
-            "outright under normal load, or makes the long waits of an overloaded queue (or one whose agent",
-            "leaves early) over twice as long as they turn out.",
+            "outright under normal load, or makes the promises of the day an agent leaves early over twice",
+            "as long as the waits turn out (from 13:00 one colleague speaks English).",
         ]
     both = [q for q, r in frontier if r["kept"] >= 0.90 and r["ratio"] <= 2]
     if both:
