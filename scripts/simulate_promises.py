@@ -369,9 +369,11 @@ def run(scenario: Scenario, rng: random.Random, config: HandoffConfig, promises:
     customers: list[Customer] = []
     handled: list[float] = []
     by_topic: dict[str, list[float]] = {}
-    day = 0
-    while day < days.least or sum(1 for c in customers if counted(c)) < days.promises:
-        customers.extend(simulate(scenario, rng, config, promises, days[day], handled, by_topic, rule))
+    day = promised = 0
+    while day < days.least or promised < days.promises:
+        today = simulate(scenario, rng, config, promises, days[day], handled, by_topic, rule)
+        customers.extend(today)
+        promised += sum(1 for c in today if counted(c))
         del handled[:-config.measured_sample]
         for times in by_topic.values():
             del times[:-config.measured_sample]
