@@ -69,6 +69,11 @@ class HandoffConfig:
     after_hours_minutes: int
     by_topic: bool = True         # handling times measured per topic as well (an order question is quicker than a refund)
     topic_min_sample: int = 20    # a topic's own times count once this many are measured
+    least_quantile: float = 0.75   # calibrated (`estimate.calibrated_quantile`): from this sure ...
+    surest_quantile: float = 0.95  # ... up to this sure, as sure as the median promise allows ...
+    promise_over_wait: float = 1.95  # ... staying within this many times the median wait
+    calibrate_after: int = 50      # once this many waits are measured (before: `quantile`)
+    dispatch: bool = True          # the futures play out who takes what (a Dutch-only colleague takes the Dutch customers)
 
     @classmethod
     def load(cls, path: str | Path | None = None, mandates: MandateTable | None = None,
@@ -147,6 +152,13 @@ class HandoffConfig:
                 raise HandoffConfigError(f"{where}.{name}: expected a share between 0.5 and 1 (0.95: 19 of 20 in time)")
             return value
 
+        least = fraction(estimate, "least_quantile", 0.75, "estimate")
+        surest = fraction(estimate, "surest_quantile", 0.95, "estimate")
+        if not 0.7 <= least <= surest <= 0.95:
+            raise HandoffConfigError("estimate: expected 0.7 <= least_quantile <= surest_quantile <= 0.95")
+        if number(estimate, "promise_over_wait", 1.95, "estimate") < 1:
+            raise HandoffConfigError("estimate.promise_over_wait: expected at least 1 (a promise is not shorter than the wait)")
+
         return cls(
             default_role=default_role, roles=roles,
             asked=bool(triggers.get("asked", True)), mandate=bool(triggers.get("mandate", True)),
@@ -168,6 +180,10 @@ class HandoffConfig:
             after_hours_minutes=int(number(estimate, "after_hours_minutes", 60, "estimate")),
             by_topic=flag(estimate, "by_topic", True, "estimate"),
             topic_min_sample=int(max(1, number(estimate, "topic_min_sample", 20, "estimate"))),
+            least_quantile=least, surest_quantile=surest,
+            promise_over_wait=number(estimate, "promise_over_wait", 1.95, "estimate"),
+            calibrate_after=int(max(1, number(estimate, "calibrate_after", 50, "estimate"))),
+            dispatch=flag(estimate, "dispatch", True, "estimate"),
         )
 
     # -- routing ---------------------------------------------------------------------------------

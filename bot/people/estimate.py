@@ -33,11 +33,28 @@ class Estimate:
     at: datetime              # the moment this was estimated (the `now` it was given)
     queue: str                # the queue the conversation waits in
     soonest_minutes: float | None = None  # live: an early future (SOONEST), unrounded: can it still be kept?
+    quantile: float | None = None  # live: how sure the promise is (the share of the futures within it)
+    candidates: tuple[float, ...] = ()  # live: the minutes it would have promised at each of QUANTILES
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["deadline"], data["at"] = self.deadline.isoformat(), self.at.isoformat()
         return data
+
+
+@dataclass(frozen=True)
+class Colleague:
+    """An online colleague as the estimate of one waiting conversation sees them."""
+    may_take: bool                  # may take that conversation (language, skill, mandate)
+    spent: float | None             # minutes into the conversation they took first; None: free
+    handled: tuple[float, ...] = ()  # the measured times of that conversation's topic (empty: the queue's)
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A conversation before it in line that one of the online colleagues may take."""
+    takers: tuple[int, ...]          # which of the view's `team` may take it
+    handled: tuple[float, ...] = ()  # the measured times of its topic (empty: the queue's)
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,13 @@ class QueueView:
     # an empty one (a topic with too few measurements, or none) counts as the queue's `handled`
     busy_handled: tuple[tuple[float, ...], ...] = ()
     ahead_handled: tuple[tuple[float, ...], ...] = ()
+    # the queue's own dispatch (`estimate.dispatch`): every online colleague, also the ones who may not
+    # take it, and every conversation before it that one of them may take, in order; with these the
+    # futures play out who takes what (a Dutch-only colleague takes the Dutch customers ahead of an
+    # English one), without them the colleagues who may take it take everyone ahead
+    team: tuple[Colleague, ...] = ()
+    line: tuple[Ahead, ...] = ()
+    quantile: float | None = None  # how sure to promise (`calibrated_quantile`); None: the configured quantile
 
 
 def ahead_of(conv: str, item: dict[str, Any], waiting: Iterable[dict[str, Any]], agents: list[AgentInfo],
@@ -79,30 +103,65 @@ def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig,
     not a promise for today that cannot be kept)."""
     position, agents, handling = view.position, view.agents, view.handling_minutes
 
-    def estimate(kind: str, deadline: datetime, minutes: int | None = None, soonest: float | None = None) -> Estimate:
-        return Estimate(kind, deadline, minutes, position, agents, handling, now, view.queue, soonest)
+    def estimate(kind: str, deadline: datetime, minutes: int | None = None, soonest: float | None = None,
+                 quantile: float | None = None, candidates: tuple[float, ...] = ()) -> Estimate:
+        return Estimate(kind, deadline, minutes, position, agents, handling, now, view.queue, soonest, quantile, candidates)
 
     if not levels.is_open(now):
         opening = levels.next_opening(now)
         return estimate("closed", opening + timedelta(minutes=config.after_hours_minutes))
     if not agents:
         return estimate("no_agents", ceil_quarter(levels.add_business_hours(now, config.no_agent_response_hours)))
-    if position <= view.free:  # a colleague is free, but has yet to see it
+    quantile = view.quantile or config.quantile
+    turns = dispatch_minutes(view) if view.team else None
+    if (turns[0] == 0.0) if turns is not None else position <= view.free:  # a colleague is free, has yet to see it
         minutes, soonest = float(max(config.minimum_minutes, config.free_minutes)), 0.0
+        options = [minutes] * len(QUANTILES)
     else:
-        turns = turn_minutes(view)
-        minutes, soonest = max(float(config.minimum_minutes), share(turns, config.quantile)), share(turns, SOONEST)
-    if minutes > config.exact_minutes:  # "about 25 minutes": steps of `round_to_minutes`
-        rounded = round_up(minutes, config.round_to_minutes)
-        deadline = ceil_minute(now + timedelta(minutes=rounded))  # "by 10:42": never a time the text rounds down
-    else:  # the first whole minute after the estimate, and the minutes until it as the customer reads them
-        deadline = ceil_minute(now + timedelta(minutes=minutes))
-        rounded = max(1, round((deadline - now).total_seconds() / 60))
+        turns = turns or turn_minutes(view)
+        options = [max(float(config.minimum_minutes), share(turns, q)) for q in QUANTILES]
+        minutes, soonest = max(float(config.minimum_minutes), share(turns, quantile)), share(turns, SOONEST)
+    deadline, rounded = promise_at(minutes, now, config)
     closes = levels.opening(now.astimezone(levels.tz).date())[1]
     if deadline > closes:  # not before closing time: be honest about tomorrow
         opening = levels.next_opening(closes)
         return estimate("closed", opening + timedelta(minutes=config.after_hours_minutes))
-    return estimate("live", deadline, rounded, soonest)
+    candidates = tuple(round((promise_at(m, now, config)[0] - now).total_seconds() / 60, 3) for m in options)
+    return estimate("live", deadline, rounded, soonest, quantile, candidates)
+
+
+def promise_at(minutes: float, now: datetime, config: HandoffConfig) -> tuple[datetime, int]:
+    """The deadline of a wait of `minutes` from `now`, and the minutes the customer is told."""
+    if minutes > config.exact_minutes:  # "about 25 minutes": steps of `round_to_minutes`
+        rounded = round_up(minutes, config.round_to_minutes)
+        return ceil_minute(now + timedelta(minutes=rounded)), rounded  # "by 10:42": never a time the text rounds down
+    # the first whole minute after the estimate, and the minutes until it as the customer reads them
+    deadline = ceil_minute(now + timedelta(minutes=minutes))
+    return deadline, max(1, round((deadline - now).total_seconds() / 60))
+
+
+QUANTILES = tuple(round(0.7 + i / 100, 2) for i in range(26))  # the shares a promise may be made at: 0.7 to 0.95
+
+
+def calibrated_quantile(record: Iterable[tuple[tuple[float, ...], float]], config: HandoffConfig) -> float:
+    """How sure the queue's promises can be: the surest of QUANTILES, from `least_quantile` up
+    to `surest_quantile`, at which the recent customers' promises would have been at most
+    `promise_over_wait` times their waits (median over median). `record` holds, per recent
+    customer who waited, what the estimate would have promised at each of QUANTILES (the
+    estimate's `candidates`) and how long they waited (minutes). With fewer than
+    `calibrate_after` of them: the configured `quantile`."""
+    record = [(c, w) for c, w in record if len(c) == len(QUANTILES)]
+    if len(record) < config.calibrate_after:
+        return config.quantile
+    wait = statistics.median(w for _, w in record)
+    allowed = [i for i, q in enumerate(QUANTILES) if config.least_quantile - 1e-9 <= q <= config.surest_quantile + 1e-9]
+    if not allowed or wait <= 0:
+        return config.quantile
+    best = allowed[0]
+    for i in allowed:
+        if statistics.median(c[i] for c, _ in record) <= config.promise_over_wait * wait:
+            best = i
+    return QUANTILES[best]
 
 
 def wait_text(estimate: Estimate, language: str, tz: ZoneInfo, channel: str) -> str:
@@ -151,6 +210,37 @@ def turn_minutes(view: QueueView) -> list[float]:
         for k in range(view.free, view.position - 1):
             heapq.heapreplace(finishes, finishes[0] + rng.choice(nexts[k]))
         turns.append(finishes[0])
+    return sorted(turns)
+
+
+def dispatch_minutes(view: QueueView) -> list[float]:
+    """Like `turn_minutes`, but each future plays out the queue's dispatch: whenever a colleague is
+    free (the free ones now, the busy ones after what is left of their conversation), they take the
+    first conversation in line they may take, for a measured time of its topic; the customer's turn
+    is the first moment a colleague who may take it finds nobody before it they may take. A colleague
+    who may take neither it nor anyone left before it is no help."""
+    sample = sorted(view.handled) or [view.handling_minutes]
+    times = [sorted(c.handled) or sample for c in view.team]
+    left = [None if c.spent is None else ([h - c.spent for h in own if h > c.spent] or [statistics.median(own) / 2])
+            for c, own in zip(view.team, times)]
+    line = [(set(a.takers), sorted(a.handled) or sample) for a in view.line]
+    rng = random.Random(0)
+    turns = []
+    for _ in range(DRAWS):
+        free = [(0.0 if options is None else rng.choice(options), i) for i, options in enumerate(left)]
+        heapq.heapify(free)
+        waiting = list(range(len(line)))
+        turn = math.inf
+        while free:
+            at, who = heapq.heappop(free)
+            first = next((j for j in waiting if who in line[j][0]), None)
+            if first is not None:
+                waiting.remove(first)
+                heapq.heappush(free, (at + rng.choice(line[first][1]), who))
+            elif view.team[who].may_take:
+                turn = at
+                break
+        turns.append(turn)
     return sorted(turns)
 
 

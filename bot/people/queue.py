@@ -11,6 +11,9 @@ bot/pipeline/conversations.py and is never written here):
   <p>:handoff:agent:<user>     set of conversations an agent has claimed
   <p>:handoff:handled:<queue>  list of measured handling times in seconds (newest first)
   <p>:handoff:handled-topic:<queue>:<topic>  the same for one topic of the queue (`estimate.by_topic`)
+  <p>:handoff:promised:<queue> list of the recent waits (JSON {"c": what the first wait promise would
+                               have been at each of estimate.QUANTILES, "w": the wait in minutes}, newest
+                               first): how sure the queue's promises can be (`calibrated_quantile`)
   <p>:desk:online              zset agent username -> presence expiry (epoch s)
   <p>:desk:agent:<user>        the online agent's AgentInfo (JSON), expires with the presence
   <p>:desk:events              pub/sub channel: desk events for every gateway's SSE streams
@@ -28,7 +31,8 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
 from bot.people.config import HandoffConfig
-from bot.people.estimate import Estimate, QueueView, ahead_of, wait_estimate, wait_text
+from bot.people.estimate import (Ahead, Colleague, Estimate, QueueView, ahead_of, calibrated_quantile,
+                                 wait_estimate, wait_text)
 from bot.people.types import AgentInfo, ClockLike, HandoffError, as_clock, utc_now
 
 PRESENCE_SECONDS = 60
@@ -42,6 +46,14 @@ if item['state'] ~= 'waiting' then return 0 end
 item['state'] = 'with_agent'
 item['claimed_by'] = ARGV[1]
 item['claimed_at'] = tonumber(ARGV[2])
+if type(item['candidates']) == 'table' and tonumber(item['candidates_at']) then
+  -- the first wait promise made to it, with how long it waited: the queue's record (once, with the claim)
+  local waited = (tonumber(ARGV[2]) - tonumber(item['candidates_at'])) / 60
+  redis.call('LPUSH', KEYS[4], cjson.encode({c = item['candidates'], w = waited}))
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
+end
+item['candidates'] = nil
+item['candidates_at'] = nil
 redis.call('SET', KEYS[1], cjson.encode(item))
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[3])
@@ -166,8 +178,9 @@ class Handoffs:
         if not self.eligible(item, agent):
             raise HandoffError("not_eligible", item.get("role", ""))
         won = await self._claim(
-            keys=[self._k("handoff", conv), self._k("handoff", "waiting"), self._k("handoff", "agent", agent.username)],
-            args=[agent.username, f"{self._epoch():.3f}", conv],
+            keys=[self._k("handoff", conv), self._k("handoff", "waiting"), self._k("handoff", "agent", agent.username),
+                  self._k("handoff", "promised", self.config.queue_of(item).name)],
+            args=[agent.username, f"{self._epoch():.3f}", conv, str(self.config.measured_sample)],
         )
         if int(won) != 1:
             latest = await self.get(conv)
@@ -246,11 +259,16 @@ class Handoffs:
             await self._save(item)
             await self.publish({"type": "queue"})
 
-    async def promised(self, conv: str, deadline: datetime) -> None:
-        """Note on the item what the customer was last promised, so agents see it in the queue."""
+    async def promised(self, conv: str, deadline: datetime, estimate: Estimate | None = None) -> None:
+        """Note on the item what the customer was last promised, so agents see it in the queue; with
+        the first live `estimate` of its wait, what it would have promised at each of QUANTILES (the
+        claim adds them, with the wait, to the queue's record)."""
         item = await self.get(conv)
         if item is not None and item.get("state") in ACTIVE:
             item["promised_by"] = deadline.astimezone(timezone.utc).isoformat()
+            if (estimate is not None and estimate.candidates and item.get("state") == "waiting"
+                    and not item.get("candidates")):
+                item["candidates"], item["candidates_at"] = list(estimate.candidates), estimate.at.timestamp()
             item.pop("at_risk", None)  # a new time was told: no longer about to break
             await self._save(item)
             await self.publish({"type": "queue"})
@@ -288,6 +306,19 @@ class Handoffs:
                                        self.config.measured_sample - 1)
         return tuple(float(v) / 60 for v in raw) if len(raw) >= self.config.topic_min_sample else ()
 
+    async def record(self, queue: str) -> list[tuple[tuple[float, ...], float]]:
+        """The queue's recent waits: what the first promise would have been at each of QUANTILES,
+        and the wait (minutes), newest first."""
+        raw = await self._redis.lrange(self._k("handoff", "promised", queue), 0, self.config.measured_sample - 1)
+        record = []
+        for value in raw:
+            try:
+                data = json.loads(value)
+                record.append((tuple(float(c) for c in data["c"]), float(data["w"])))
+            except (TypeError, ValueError, KeyError):
+                continue  # one unreadable entry does not stop the estimate
+        return record
+
     async def handling_minutes(self, queue: str) -> float:
         values = await self.handled_minutes(queue)
         return statistics.median(values) if values else self.config.default_handling_minutes
@@ -300,29 +331,47 @@ class Handoffs:
         if item is None:
             raise HandoffError("unknown_conversation")
         queue = self.config.queue_of(item)
-        agents = [a for a in await self.online() if self.eligible(item, a)]
-        # per busy agent: minutes into the conversation they took first (the likeliest to end first), and
+        everyone = await self.online()
+        agents = [a for a in everyone if self.eligible(item, a)]
+        # per online agent: minutes into the conversation they took first (the likeliest to end first), and
         # its queue and topic (whose measured times count for it)
-        busy: list[tuple[float, tuple[str, str | None]]] = []
-        for agent in agents:
+        first: dict[str, tuple[float, tuple[str, str | None]]] = {}
+        for agent in everyone if self.config.dispatch else agents:
             claimed = [i for i in await self.assigned(agent.username) if i.get("claimed_at")]
             if claimed:
-                first = min(claimed, key=lambda i: float(i["claimed_at"]))
-                busy.append((max(0.0, (now.timestamp() - float(first["claimed_at"])) / 60), self._topic_of(first)))
-        busy.sort(key=lambda b: b[0], reverse=True)
-        ahead = [] if item.get("state") == "with_agent" else ahead_of(conv, item, await self.waiting(), agents,
-                                                                       self.eligible)
+                taken = min(claimed, key=lambda i: float(i["claimed_at"]))
+                first[agent.username] = (max(0.0, (now.timestamp() - float(taken["claimed_at"])) / 60),
+                                         self._topic_of(taken))
+        busy = sorted((first[a.username] for a in agents if a.username in first), key=lambda b: b[0], reverse=True)
+        waiting = [] if item.get("state") == "with_agent" else await self.waiting()
+        ahead = ahead_of(conv, item, waiting, agents, self.eligible) if waiting else []
+        # the queue's own dispatch: every conversation before it that one of the online agents may take
+        line = []
+        for other in waiting if self.config.dispatch else []:
+            if other["conversation"] == conv:
+                break
+            takers = tuple(i for i, a in enumerate(everyone) if self.eligible(other, a))
+            if takers:
+                line.append((takers, other))
+        keys = ({t for _, t in busy} | {self._topic_of(other) for other in ahead}
+                | {t for _, t in first.values()} | {self._topic_of(other) for _, other in line})
         times: dict[tuple[str, str | None], tuple[float, ...]] = {}
-        for key in {t for _, t in busy} | {self._topic_of(other) for other in ahead}:
+        for key in keys:
             times[key] = await self.topic_handled_minutes(*key)
         handled = await self.handled_minutes(queue.name)
+        team: tuple[Colleague, ...] = ()
+        if self.config.dispatch and item.get("state") == "waiting":
+            team = tuple(Colleague(self.eligible(item, a), first[a.username][0] if a.username in first else None,
+                                   times[first[a.username][1]] if a.username in first else ()) for a in everyone)
         view = QueueView(queue=queue.name,
                          position=0 if item.get("state") == "with_agent" else len(ahead) + 1,
                          agents=len(agents), free=len(agents) - len(busy),
                          handling_minutes=statistics.median(handled) if handled else self.config.default_handling_minutes,
                          busy_minutes=tuple(s for s, _ in busy), handled=tuple(handled),
                          busy_handled=tuple(times[t] for _, t in busy),
-                         ahead_handled=tuple(times[self._topic_of(other)] for other in ahead))
+                         ahead_handled=tuple(times[self._topic_of(other)] for other in ahead),
+                         team=team, line=tuple(Ahead(takers, times[self._topic_of(other)]) for takers, other in line),
+                         quantile=calibrated_quantile(await self.record(queue.name), self.config))
         return wait_estimate(view, queue.levels, self.config, now)
 
     def _topic_of(self, item: dict[str, Any]) -> tuple[str, str | None]:

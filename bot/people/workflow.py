@@ -90,7 +90,7 @@ class AgentWorkflow:
         if asked and estimate.kind == "live":
             text += " " + messages.text("wait_not_here", lang, channel=registry.label(answer_on, lang))
         await self.store.update(key, away="0" if estimate.kind == "live" else "1")
-        await self.handoffs.promised(key, estimate.deadline)
+        await self.handoffs.promised(key, estimate.deadline, estimate)
         await self.records.add_promise(key, await self.store.customer_id(key), "handoff_wait", text, estimate.deadline,
                                        channel=answer_on, language=lang, queue=estimate.queue,
                                        owed_by=f"queue:{estimate.queue}", now=self.handoffs.now())
