@@ -116,7 +116,7 @@ def wait_estimate(view: QueueView, levels: ServiceLevels, config: HandoffConfig,
     turns = dispatch_minutes(view) if view.team else None
     if (turns[0] == 0.0) if turns is not None else position <= view.free:  # a colleague is free, has yet to see it
         minutes, soonest = float(max(config.minimum_minutes, config.free_minutes)), 0.0
-        options = [minutes] * len(QUANTILES)
+        options = []  # not a share of futures: not in the queue's record (`calibrated_quantile`)
     else:
         turns = turns or turn_minutes(view)
         options = [max(float(config.minimum_minutes), share(turns, q)) for q in QUANTILES]
