@@ -541,9 +541,14 @@ def write(results: dict, frontier: list, pooled: dict, others: list, config: Han
         "then over twice the median wait, while under normal load a share that keeps 90% outright stays under",
         "2x. The calibrated estimator holds every queue to its own record instead: a quiet queue promises less",
         "surely (its customers are renewed more often, never left without a time), a busy one more surely.",
-        "Without the dispatch the day an agent leaves early comes out longest: from 13:00 one colleague speaks",
-        "English, and the English customers' promises counted that colleague taking the Dutch ones ahead as well.",
+        "Without the dispatch the English customers' promises count the colleague who speaks English taking",
+        "every Dutch customer ahead as well; the day an agent leaves early (from 13:00 one colleague speaks",
+        "English) that makes them longest.",
     ]
+    plain = dict(others).get("calibrated, without the dispatch")
+    if plain:
+        lines += ["", "What playing out the dispatch adds, with the same record (kept outright, without -> with): " + ", ".join(
+            f"{name} {plain[name]['kept']:.1%} -> {results[name]['kept']:.1%}" for name in results) + "."]
     both = [q for q, r in frontier if r["kept"] >= 0.90 and r["ratio"] <= 2]
     if both:
         lines += ["", f"Under normal load both \">= 90% kept outright\" and \"median promise <= 2x the wait\" hold at "
