@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from redis.asyncio import Redis
 
 from bot.people import AgentInfo, HandoffConfig, Handoffs, QueueView
 from bot.people.estimate import QUANTILES, Ahead, Colleague, calibrated_quantile, wait_estimate
-from tests.test_handoff import ANNA, BRAM, Clock
+from tests.test_handoff import ANNA, BRAM, Clock, handoffs  # noqa: F401 - the fixture, with this module's clock
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)
@@ -27,16 +26,19 @@ def clock() -> Clock:
     return Clock(MONDAY_10 - timedelta(minutes=5))
 
 
-@pytest.fixture
-async def handoffs(redis_url, clock):
-    redis = Redis.from_url(redis_url, decode_responses=True)
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    store = Handoffs(redis, prefix, HandoffConfig.load(), clock=clock)
-    yield store
-    keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
-    await redis.close(close_connection_pool=True)
+async def anna_busy_and_one_waiting(handoffs: Handoffs, clock: Clock) -> str:
+    """Every measured time 10 minutes; at 10:00 Anna (the only one online) takes a conversation and
+    one more customer waits: that one's conversation."""
+    for seconds in (600, 600, 600):
+        await handoffs._redis.lpush(handoffs._k("handoff", "handled", "general"), seconds)
+    busy = f"c{uuid.uuid4().hex}"
+    await handoffs.enqueue(busy, reason="asked", language="nl")
+    clock.set(MONDAY_10)
+    await handoffs.heartbeat(ANNA)
+    await handoffs.claim(busy, ANNA)
+    conv = f"c{uuid.uuid4().hex}"
+    await handoffs.enqueue(conv, reason="asked", language="nl")
+    return conv
 
 
 def english_behind_two_dutch(**changes) -> QueueView:
@@ -104,15 +106,7 @@ def test_the_record_of_waits_sets_how_sure_a_promise_is():
 
 
 async def test_the_claim_records_the_first_promise_with_the_wait_once(handoffs, clock):
-    for seconds in (600, 600, 600):
-        await handoffs._redis.lpush(handoffs._k("handoff", "handled", "general"), seconds)
-    busy = f"c{uuid.uuid4().hex}"
-    await handoffs.enqueue(busy, reason="asked", language="nl")
-    clock.set(MONDAY_10)
-    await handoffs.heartbeat(ANNA)
-    await handoffs.claim(busy, ANNA)
-    conv = f"c{uuid.uuid4().hex}"
-    await handoffs.enqueue(conv, reason="asked", language="nl")
+    conv = await anna_busy_and_one_waiting(handoffs, clock)
     first = await handoffs.estimate(conv)
     assert (first.kind, first.quantile, first.minutes) == ("live", 0.85, 10)  # nothing recorded yet: 0.85
     await handoffs.promised(conv, first.deadline, first)
@@ -133,16 +127,8 @@ async def test_the_claim_records_the_first_promise_with_the_wait_once(handoffs, 
 
 
 async def test_the_estimate_promises_as_surely_as_the_queues_record_allows(handoffs, clock):
-    for seconds in (600, 600, 600):
-        await handoffs._redis.lpush(handoffs._k("handoff", "handled", "general"), seconds)
+    conv = await anna_busy_and_one_waiting(handoffs, clock)
     key = handoffs._k("handoff", "promised", "general")
-    busy = f"c{uuid.uuid4().hex}"
-    await handoffs.enqueue(busy, reason="asked", language="nl")
-    clock.set(MONDAY_10)
-    await handoffs.heartbeat(ANNA)
-    await handoffs.claim(busy, ANNA)
-    conv = f"c{uuid.uuid4().hex}"
-    await handoffs.enqueue(conv, reason="asked", language="nl")
     # 50 waits of 1 minute that would have been promised i/4 minutes at the i-th share: the 0.77 share
     entry = json.dumps({"c": [i / 4 for i in range(len(QUANTILES))], "w": 1.0})
     await handoffs._redis.lpush(key, *[entry] * 50)
