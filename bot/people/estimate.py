@@ -194,10 +194,7 @@ def turn_minutes(view: QueueView) -> list[float]:
 
     busy = view.agents - view.free
     spent = list(view.busy_minutes[:busy]) + [0.0] * max(0, busy - len(view.busy_minutes))
-    left = []
-    for i, s in enumerate(spent):
-        own = of(view.busy_handled, i)
-        left.append([h - s for h in own if h > s] or [statistics.median(own) / 2])
+    left = [remaining(of(view.busy_handled, i), s) for i, s in enumerate(spent)]
     # the one each agent takes next: the free ones the first in line, then one by one as agents finish
     nexts = [of(view.ahead_handled, i) for i in range(max(0, view.position - 1))]
     rng = random.Random(0)
@@ -213,6 +210,12 @@ def turn_minutes(view: QueueView) -> list[float]:
     return sorted(turns)
 
 
+def remaining(handled: list[float], spent: float) -> list[float]:
+    """What may be left of a conversation `spent` minutes in: each measured time longer than that,
+    less what is spent (none longer: half the median)."""
+    return [h - spent for h in handled if h > spent] or [statistics.median(handled) / 2]
+
+
 def dispatch_minutes(view: QueueView) -> list[float]:
     """Like `turn_minutes`, but each future plays out the queue's dispatch: whenever a colleague is
     free (the free ones now, the busy ones after what is left of their conversation), they take the
@@ -221,8 +224,7 @@ def dispatch_minutes(view: QueueView) -> list[float]:
     who may take neither it nor anyone left before it is no help."""
     sample = sorted(view.handled) or [view.handling_minutes]
     times = [sorted(c.handled) or sample for c in view.team]
-    left = [None if c.spent is None else ([h - c.spent for h in own if h > c.spent] or [statistics.median(own) / 2])
-            for c, own in zip(view.team, times)]
+    left = [None if c.spent is None else remaining(own, c.spent) for c, own in zip(view.team, times)]
     line = [(set(a.takers), sorted(a.handled) or sample) for a in view.line]
     rng = random.Random(0)
     turns = []
